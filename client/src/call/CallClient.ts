@@ -1,0 +1,215 @@
+/**
+ * A participant's call: one send RTCPeerConnection (camera/mic → SFU) and one receive RTCPeerConnection
+ * (SFU → every remote producer), negotiated over {@link SignalingClient}.
+ */
+import { SIGNALING_PROTOCOL_VERSION, notificationSchemas, type ConsumerInfo, type MediaKind, type PeerInfo, type ProducerInfo } from '../../../protocol/src/signaling.ts';
+import { SignalingClient } from './SignalingClient.ts';
+
+export interface RemoteTrack {
+  consumerId: string;
+  peerId: string;
+  kind: MediaKind;
+  mid: string;
+  track: MediaStreamTrack;
+}
+
+export type CallEvents = {
+  peerjoined: PeerInfo;
+  peerleft: { peerId: string };
+  producerstate: { peerId: string; producer: ProducerInfo };
+  track: RemoteTrack;
+  trackended: RemoteTrack;
+  disconnected: { reason: string };
+};
+
+type Listener<T> = (payload: T) => void;
+
+/** Wait until ICE gathering completes (non-trickle signaling), bounded by a timeout. */
+function iceGatheringDone(pc: RTCPeerConnection, timeoutMs = 3000): Promise<void> {
+  if (pc.iceGatheringState === 'complete') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      pc.removeEventListener('icegatheringstatechange', check);
+      resolve();
+    };
+    const check = (): void => {
+      if (pc.iceGatheringState === 'complete') done();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    pc.addEventListener('icegatheringstatechange', check);
+  });
+}
+
+export class CallClient {
+  readonly #listeners = new Map<keyof CallEvents, Set<Listener<never>>>();
+  #signaling: SignalingClient | undefined;
+  #sendPc: RTCPeerConnection | undefined;
+  #recvPc: RTCPeerConnection | undefined;
+  #remote = new Map<string, RemoteTrack>(); // consumerId → track
+  #localStream: MediaStream | undefined;
+  #recvQueue: Promise<void> = Promise.resolve();
+  peerId: string | undefined;
+  roomId: string | undefined;
+  /** performance.now() when join() started; used for time-to-first-frame. */
+  joinStartedAt = 0;
+
+  constructor(private readonly serverUrl?: string) {}
+
+  on<K extends keyof CallEvents>(event: K, listener: Listener<CallEvents[K]>): () => void {
+    let set = this.#listeners.get(event);
+    if (!set) this.#listeners.set(event, (set = new Set()));
+    set.add(listener as Listener<never>);
+    return () => set.delete(listener as Listener<never>);
+  }
+
+  #emit<K extends keyof CallEvents>(event: K, payload: CallEvents[K]): void {
+    for (const l of this.#listeners.get(event) ?? []) {
+      try {
+        (l as Listener<CallEvents[K]>)(payload);
+      } catch (err) {
+        console.error(`listener for ${event} failed`, err);
+      }
+    }
+  }
+
+  get joined(): boolean {
+    return this.peerId !== undefined;
+  }
+
+  get remoteTracks(): RemoteTrack[] {
+    return [...this.#remote.values()];
+  }
+
+  get receivePeerConnection(): RTCPeerConnection | undefined {
+    return this.#recvPc;
+  }
+
+  get sendPeerConnection(): RTCPeerConnection | undefined {
+    return this.#sendPc;
+  }
+
+  async join(opts: { roomId: string; displayName: string; stream: MediaStream | null }): Promise<PeerInfo[]> {
+    if (this.joined) throw new Error('already joined');
+    this.joinStartedAt = performance.now();
+    const signaling = await SignalingClient.connect(this.serverUrl);
+    this.#signaling = signaling;
+    const socket = signaling.socket;
+    socket.on('disconnect', (reason) => {
+      if (this.joined) this.#emit('disconnected', { reason: String(reason) });
+      this.#teardown();
+    });
+    socket.on('peer:joined', (p) => {
+      const r = notificationSchemas['peer:joined'].safeParse(p);
+      if (r.success) this.#emit('peerjoined', r.data);
+    });
+    socket.on('peer:left', (p) => {
+      const r = notificationSchemas['peer:left'].safeParse(p);
+      if (!r.success) return;
+      this.#emit('peerleft', r.data);
+    });
+    socket.on('producer:state', (p) => {
+      const r = notificationSchemas['producer:state'].safeParse(p);
+      if (r.success) this.#emit('producerstate', r.data);
+    });
+    socket.on('consume:offer', (p, ack) => {
+      const r = notificationSchemas['consume:offer'].safeParse(p);
+      if (!r.success || typeof ack !== 'function') return;
+      // Offers are applied strictly in order.
+      this.#recvQueue = this.#recvQueue.then(async () => {
+        try {
+          ack({ answer: await this.#onConsumeOffer(r.data.offer, r.data.consumers) });
+        } catch (err) {
+          console.error('consume offer failed', err);
+        }
+      });
+    });
+
+    this.#recvPc = new RTCPeerConnection();
+    let joined;
+    try {
+      joined = await signaling.request('join', { protocolVersion: SIGNALING_PROTOCOL_VERSION, roomId: opts.roomId, displayName: opts.displayName });
+    } catch (err) {
+      this.#teardown();
+      throw err;
+    }
+    this.peerId = joined.peerId;
+    this.roomId = joined.roomId;
+    if (opts.stream) await this.#publish(opts.stream);
+    return joined.peers;
+  }
+
+  async #publish(stream: MediaStream): Promise<void> {
+    const signaling = this.#signaling;
+    if (!signaling) throw new Error('not connected');
+    this.#localStream = stream;
+    const pc = new RTCPeerConnection();
+    this.#sendPc = pc;
+    for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+    await pc.setLocalDescription(await pc.createOffer());
+    await iceGatheringDone(pc);
+    const local = pc.localDescription;
+    if (!local) throw new Error('no local description');
+    const { answer } = await signaling.request('publish', { offer: { type: 'offer', sdp: local.sdp } });
+    await pc.setRemoteDescription(answer);
+  }
+
+  async #onConsumeOffer(offer: RTCSessionDescriptionInit, consumers: ConsumerInfo[]): Promise<{ type: 'answer'; sdp: string }> {
+    const pc = this.#recvPc;
+    if (!pc) throw new Error('no receive transport');
+    await pc.setRemoteDescription(offer);
+    await pc.setLocalDescription(await pc.createAnswer());
+    await iceGatheringDone(pc);
+    const byMid = new Map(pc.getTransceivers().map((t) => [t.mid, t]));
+    const live = new Set<string>();
+    for (const c of consumers) {
+      live.add(c.consumerId);
+      if (this.#remote.has(c.consumerId)) continue;
+      const transceiver = byMid.get(c.mid);
+      if (!transceiver) continue;
+      const remote: RemoteTrack = { consumerId: c.consumerId, peerId: c.peerId, kind: c.kind, mid: c.mid, track: transceiver.receiver.track };
+      this.#remote.set(c.consumerId, remote);
+      this.#emit('track', remote);
+    }
+    for (const [id, remote] of this.#remote) {
+      if (live.has(id)) continue;
+      this.#remote.delete(id);
+      this.#emit('trackended', remote);
+    }
+    const local = pc.localDescription;
+    if (!local) throw new Error('no local description');
+    return { type: 'answer', sdp: local.sdp };
+  }
+
+  /** Mute or unmute the local mic/camera; everyone sees the new state. */
+  async setMuted(kind: MediaKind, muted: boolean): Promise<void> {
+    for (const t of this.#localStream?.getTracks() ?? []) if (t.kind === kind) t.enabled = !muted;
+    if (this.#signaling && this.joined) await this.#signaling.request('setProducerPaused', { kind, paused: muted });
+  }
+
+  async leave(): Promise<void> {
+    const signaling = this.#signaling;
+    if (signaling && this.joined) {
+      try {
+        await signaling.request('leave', {});
+      } catch {
+        // leaving anyway
+      }
+    }
+    this.#teardown();
+  }
+
+  #teardown(): void {
+    for (const remote of this.#remote.values()) this.#emit('trackended', remote);
+    this.#remote.clear();
+    this.#sendPc?.close();
+    this.#recvPc?.close();
+    this.#sendPc = undefined;
+    this.#recvPc = undefined;
+    this.#signaling?.close();
+    this.#signaling = undefined;
+    this.peerId = undefined;
+    this.roomId = undefined;
+    this.#recvQueue = Promise.resolve();
+  }
+}

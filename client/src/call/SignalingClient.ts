@@ -1,0 +1,55 @@
+/** Typed socket.io client for the signaling protocol: requests resolve with data or reject with a SignalingError. */
+import { io, type Socket } from 'socket.io-client';
+import type { Ack, ErrorBody, RequestName, RequestOf, ResponseMap, ServerToClientEvents } from '../../../protocol/src/signaling.ts';
+
+export class SignalingError extends Error {
+  override name = 'SignalingError';
+  constructor(readonly body: ErrorBody) {
+    super(body.message);
+  }
+}
+
+const REQUEST_TIMEOUT_MS = 15_000;
+
+export class SignalingClient {
+  readonly socket: Socket<ServerToClientEvents>;
+
+  private constructor(socket: Socket<ServerToClientEvents>) {
+    this.socket = socket;
+  }
+
+  /** Connect; rejects with a readable error when the server cannot be reached. */
+  static connect(url: string | undefined, timeoutMs = 8000): Promise<SignalingClient> {
+    const socket: Socket<ServerToClientEvents> = url
+      ? io(url, { transports: ['websocket'], reconnection: false, timeout: timeoutMs })
+      : io({ transports: ['websocket'], reconnection: false, timeout: timeoutMs });
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => fail(new Error('timed out')), timeoutMs);
+      const fail = (err: Error): void => {
+        clearTimeout(timer);
+        socket.close();
+        reject(new Error(`Cannot reach the avatar-sfu server (${err.message}). Is it running?`));
+      };
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.off('connect_error');
+        resolve(new SignalingClient(socket));
+      });
+      socket.once('connect_error', fail);
+    });
+  }
+
+  request<N extends RequestName>(name: N, payload: RequestOf<N>): Promise<ResponseMap[N]> {
+    return new Promise((resolve, reject) => {
+      (this.socket as unknown as Socket).timeout(REQUEST_TIMEOUT_MS).emit(name, payload, (err: Error | null, response: Ack<ResponseMap[N]>) => {
+        if (err) return reject(new SignalingError({ code: 'INTERNAL', message: `${name}: no answer from server`, status: 504 }));
+        if (response.ok) resolve(response.data);
+        else reject(new SignalingError(response.error));
+      });
+    });
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+}

@@ -1,0 +1,193 @@
+/** The call page: join form, tiles, mute controls. Exposes `window.avatarSfu` for tests and benchmarks. */
+import { displayNameSchema, roomIdSchema } from '../../protocol/src/signaling.ts';
+import { CallClient } from './call/CallClient.ts';
+import { SignalingError } from './call/SignalingClient.ts';
+import { TileGrid } from './ui/TileGrid.ts';
+
+const $ = <T extends HTMLElement>(id: string): T => {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`missing #${id}`);
+  return el as T;
+};
+
+const form = $<HTMLFormElement>('join-form');
+const roomInput = $<HTMLInputElement>('room');
+const nameInput = $<HTMLInputElement>('name');
+const joinButton = $<HTMLButtonElement>('join');
+const callSection = $<HTMLElement>('call');
+const micButton = $<HTMLButtonElement>('toggle-mic');
+const camButton = $<HTMLButtonElement>('toggle-cam');
+const leaveButton = $<HTMLButtonElement>('leave');
+const errorBox = $<HTMLElement>('error');
+const statusEl = $<HTMLElement>('status');
+const roomLabel = $<HTMLElement>('room-label');
+const tiles = new TileGrid($('tiles'));
+
+const params = new URLSearchParams(location.search);
+roomInput.value = params.get('room') ?? localStorage.getItem('avatar-sfu.room') ?? '';
+nameInput.value = params.get('name') ?? localStorage.getItem('avatar-sfu.name') ?? '';
+
+let client: CallClient | undefined;
+let localStream: MediaStream | null = null;
+const muted = { audio: false, video: false };
+
+function showError(message: string | null): void {
+  errorBox.hidden = message === null;
+  errorBox.textContent = message ?? '';
+}
+
+function setStatus(text: string): void {
+  statusEl.textContent = text;
+}
+
+function mediaErrorMessage(err: unknown): string {
+  const name = (err as { name?: string })?.name;
+  if (name === 'NotAllowedError' || name === 'SecurityError') {
+    return window.isSecureContext
+      ? 'Camera/microphone access was denied. Allow it in the browser (the camera icon in the address bar) and join again.'
+      : 'Camera and microphone need a secure page: open this site over https:// (or on localhost).';
+  }
+  if (name === 'NotFoundError' || name === 'OverconstrainedError') return 'No camera or microphone was found.';
+  if (name === 'NotReadableError') return 'The camera or microphone is in use by another application.';
+  return `Could not open camera/microphone: ${(err as Error)?.message ?? String(err)}`;
+}
+
+async function openMedia(): Promise<MediaStream> {
+  if (!navigator.mediaDevices?.getUserMedia) throw Object.assign(new Error('no mediaDevices'), { name: 'SecurityError' });
+  const width = Number(params.get('w') ?? 640);
+  const height = Number(params.get('h') ?? 480);
+  const frameRate = Number(params.get('fps') ?? 30);
+  return navigator.mediaDevices.getUserMedia({ audio: true, video: { width, height, frameRate } });
+}
+
+async function join(roomId: string, displayName: string): Promise<void> {
+  showError(null);
+  joinButton.disabled = true;
+  setStatus('Opening camera and microphone…');
+  try {
+    localStream = await openMedia();
+  } catch (err) {
+    showError(mediaErrorMessage(err));
+    setStatus('');
+    joinButton.disabled = false;
+    return;
+  }
+  setStatus('Connecting…');
+  const c = new CallClient();
+  client = c;
+  c.on('peerjoined', (p) => {
+    tiles.ensure(p.peerId, p.displayName);
+    for (const prod of p.producers) tiles.setMuted(p.peerId, prod.kind, prod.paused);
+  });
+  c.on('peerleft', ({ peerId }) => tiles.remove(peerId));
+  c.on('producerstate', ({ peerId, producer }) => tiles.setMuted(peerId, producer.kind, producer.paused));
+  c.on('track', (t) => tiles.addTrack(t.peerId, t.track));
+  c.on('trackended', (t) => tiles.removeTrack(t.peerId, t.track));
+  c.on('disconnected', ({ reason }) => {
+    showError(`Lost the connection to the server (${reason}). Join again when it is back.`);
+    endCall();
+  });
+  try {
+    const peers = await c.join({ roomId, displayName, stream: localStream });
+    localStorage.setItem('avatar-sfu.room', roomId);
+    localStorage.setItem('avatar-sfu.name', displayName);
+    const local = tiles.ensure(c.peerId ?? 'local', displayName, true);
+    for (const t of localStream.getTracks()) local.stream.addTrack(t);
+    local.video.srcObject = local.stream;
+    for (const p of peers) {
+      tiles.ensure(p.peerId, p.displayName);
+      for (const prod of p.producers) tiles.setMuted(p.peerId, prod.kind, prod.paused);
+    }
+    form.hidden = true;
+    callSection.hidden = false;
+    roomLabel.textContent = `Room: ${roomId}`;
+    setStatus('Connected');
+    if (muted.audio) await c.setMuted('audio', true);
+    if (muted.video) await c.setMuted('video', true);
+  } catch (err) {
+    const message = err instanceof SignalingError ? `The server refused to join: ${err.message}` : (err as Error).message;
+    showError(message);
+    endCall();
+  }
+}
+
+function endCall(): void {
+  tiles.clear();
+  for (const t of localStream?.getTracks() ?? []) t.stop();
+  localStream = null;
+  client = undefined;
+  form.hidden = false;
+  callSection.hidden = true;
+  joinButton.disabled = false;
+  setStatus('');
+}
+
+form.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const room = roomIdSchema.safeParse(roomInput.value);
+  const name = displayNameSchema.safeParse(nameInput.value);
+  if (!room.success) return showError('Room name: use 1–64 letters, digits, spaces, "_", "." or "-".');
+  if (!name.success) return showError('Your name: 1–48 characters.');
+  void join(room.data, name.data);
+});
+
+async function toggle(kind: 'audio' | 'video', button: HTMLButtonElement, labels: [string, string]): Promise<void> {
+  muted[kind] = !muted[kind];
+  button.setAttribute('aria-pressed', String(muted[kind]));
+  button.textContent = muted[kind] ? labels[1] : labels[0];
+  if (client?.peerId) tiles.setMuted(client.peerId, kind, muted[kind]);
+  try {
+    await client?.setMuted(kind, muted[kind]);
+  } catch (err) {
+    showError(`Could not change ${kind} state: ${(err as Error).message}`);
+  }
+}
+micButton.addEventListener('click', () => void toggle('audio', micButton, ['Mute mic', 'Unmute mic']));
+camButton.addEventListener('click', () => void toggle('video', camButton, ['Stop camera', 'Start camera']));
+leaveButton.addEventListener('click', () => {
+  const c = client;
+  endCall();
+  void c?.leave();
+});
+window.addEventListener('pagehide', () => void client?.leave());
+
+/** Per remote tile: decoded video frames and received audio, from getStats(). */
+async function remoteStats(): Promise<unknown> {
+  const c = client;
+  const pc = c?.receivePeerConnection;
+  if (!c || !pc) return { joined: false, tiles: [] };
+  const report = await pc.getStats();
+  const byMid = new Map(c.remoteTracks.map((t) => [t.mid, t]));
+  const perPeer = new Map<string, { peerId: string; framesDecoded: number; frameWidth: number; audioSamples: number; audioBytes: number; packetsLost: number }>();
+  report.forEach((s: Record<string, unknown>) => {
+    if (s['type'] !== 'inbound-rtp') return;
+    const remote = byMid.get(String(s['mid']));
+    if (!remote) return;
+    let entry = perPeer.get(remote.peerId);
+    if (!entry) perPeer.set(remote.peerId, (entry = { peerId: remote.peerId, framesDecoded: 0, frameWidth: 0, audioSamples: 0, audioBytes: 0, packetsLost: 0 }));
+    entry.packetsLost += Number(s['packetsLost'] ?? 0);
+    if (s['kind'] === 'video') {
+      entry.framesDecoded += Number(s['framesDecoded'] ?? 0);
+      entry.frameWidth = Math.max(entry.frameWidth, Number(s['frameWidth'] ?? 0));
+    } else {
+      entry.audioSamples += Number(s['totalSamplesReceived'] ?? 0);
+      entry.audioBytes += Number(s['bytesReceived'] ?? 0);
+    }
+  });
+  const tileStats = new Map(tiles.stats().map((t) => [t.peerId, t]));
+  return {
+    joined: c.joined,
+    peerId: c.peerId,
+    joinStartedAt: c.joinStartedAt,
+    now: performance.now(),
+    tiles: [...perPeer.values()].map((p) => ({ ...p, displayName: tileStats.get(p.peerId)?.displayName ?? '', firstFrameAt: tileStats.get(p.peerId)?.firstFrameAt ?? null })),
+    visibleTiles: [...document.querySelectorAll('#tiles .tile:not(.local)')].map((el) => (el as HTMLElement).dataset['peerId']),
+  };
+}
+
+declare global {
+  interface Window {
+    avatarSfu: { remoteStats: typeof remoteStats; client: () => CallClient | undefined };
+  }
+}
+window.avatarSfu = { remoteStats, client: () => client };

@@ -1,0 +1,117 @@
+/** Video tiles: one per participant (the local one first), with name and mute badges. */
+import type { MediaKind } from '../../../protocol/src/signaling.ts';
+
+export interface TileStats {
+  peerId: string;
+  displayName: string;
+  /** performance.now() of the first rendered video frame, if any. */
+  firstFrameAt: number | null;
+}
+
+interface Tile {
+  el: HTMLElement;
+  video: HTMLVideoElement;
+  stream: MediaStream;
+  nameEl: HTMLElement;
+  badges: HTMLElement;
+  muted: Record<MediaKind, boolean>;
+  firstFrameAt: number | null;
+  displayName: string;
+}
+
+export class TileGrid {
+  readonly #tiles = new Map<string, Tile>();
+
+  constructor(private readonly container: HTMLElement) {}
+
+  ensure(peerId: string, displayName: string, local = false): Tile {
+    let tile = this.#tiles.get(peerId);
+    if (tile) {
+      if (displayName && tile.displayName !== displayName) {
+        tile.displayName = displayName;
+        tile.nameEl.textContent = local ? `${displayName} (you)` : displayName;
+      }
+      return tile;
+    }
+    const el = document.createElement('div');
+    el.className = local ? 'tile local' : 'tile';
+    el.dataset['peerId'] = peerId;
+    const video = document.createElement('video');
+    video.autoplay = true;
+    video.playsInline = true;
+    video.muted = local;
+    const placeholder = document.createElement('div');
+    placeholder.className = 'placeholder';
+    placeholder.textContent = (displayName[0] ?? '?').toUpperCase();
+    const nameEl = document.createElement('div');
+    nameEl.className = 'name';
+    nameEl.textContent = local ? `${displayName} (you)` : displayName;
+    const badges = document.createElement('div');
+    badges.className = 'badges';
+    el.append(video, placeholder, nameEl, badges);
+    if (local) this.container.prepend(el);
+    else this.container.append(el);
+    const stream = new MediaStream();
+    video.srcObject = stream;
+    tile = { el, video, stream, nameEl, badges, muted: { audio: false, video: false }, firstFrameAt: null, displayName };
+    const t = tile;
+    const onFrame = (): void => {
+      if (t.firstFrameAt === null) t.firstFrameAt = performance.now();
+      el.classList.add('has-video');
+    };
+    if ('requestVideoFrameCallback' in video) video.requestVideoFrameCallback(onFrame);
+    video.addEventListener('loadeddata', onFrame);
+    this.#tiles.set(peerId, tile);
+    return tile;
+  }
+
+  addTrack(peerId: string, track: MediaStreamTrack): void {
+    const tile = this.ensure(peerId, this.#tiles.get(peerId)?.displayName ?? '');
+    for (const old of tile.stream.getTracks()) if (old.kind === track.kind && old !== track) tile.stream.removeTrack(old);
+    if (!tile.stream.getTracks().includes(track)) tile.stream.addTrack(track);
+    // Re-attach so the element picks up tracks added after playback started.
+    tile.video.srcObject = tile.stream;
+    tile.video.play().catch(() => undefined);
+  }
+
+  removeTrack(peerId: string, track: MediaStreamTrack): void {
+    const tile = this.#tiles.get(peerId);
+    if (!tile) return;
+    tile.stream.removeTrack(track);
+    if (track.kind === 'video' && tile.stream.getVideoTracks().length === 0) tile.el.classList.remove('has-video');
+  }
+
+  setMuted(peerId: string, kind: MediaKind, muted: boolean): void {
+    const tile = this.#tiles.get(peerId);
+    if (!tile) return;
+    tile.muted[kind] = muted;
+    tile.badges.replaceChildren();
+    if (tile.muted.audio) tile.badges.append(badge('mic off'));
+    if (tile.muted.video) tile.badges.append(badge('camera off'));
+    tile.el.dataset['audioMuted'] = String(tile.muted.audio);
+    tile.el.dataset['videoMuted'] = String(tile.muted.video);
+  }
+
+  remove(peerId: string): void {
+    const tile = this.#tiles.get(peerId);
+    if (!tile) return;
+    tile.video.srcObject = null;
+    tile.el.remove();
+    this.#tiles.delete(peerId);
+  }
+
+  clear(): void {
+    for (const id of [...this.#tiles.keys()]) this.remove(id);
+  }
+
+  stats(): TileStats[] {
+    return [...this.#tiles.entries()].map(([peerId, t]) => ({ peerId, displayName: t.displayName, firstFrameAt: t.firstFrameAt }));
+  }
+}
+
+function badge(text: string): HTMLElement {
+  const b = document.createElement('span');
+  b.className = 'badge';
+  b.textContent = text;
+  return b;
+}

@@ -1,0 +1,133 @@
+/**
+ * Enrollment: photo bytes → EnrolledIdentity (square crop around the largest face, its 478
+ * landmarks measured on that crop, the face mesh topology, the identity embedding).
+ */
+import { createFaceAnalyzer, decodeImage, type FaceAnalyzer, type FaceResult } from '../face/human-node.ts';
+import { FACE_TRIANGLES } from '../../../../models/face/topology.ts';
+import { humanZScale } from '../../../../models/face/expression-code.ts';
+import { resampleRegion } from './raster.ts';
+
+export interface EnrolledIdentity {
+  /** side of the square texture (pixels) */
+  size: number;
+  /** RGBA size × size: the cropped photo; also the background plate the generator warps */
+  texture: Uint8ClampedArray;
+  /** alias of `texture` (the background is the photo itself, warped around the head) */
+  background: Uint8ClampedArray;
+  /** 478 × [x, y, z] in texture pixels; z converted to pixel units (see humanZScale) */
+  landmarks: Float32Array;
+  /** Human's raw landmarks on the texture (z in model units) */
+  humanLandmarks: Float32Array;
+  mesh: { triangles: Uint16Array; vertexCount: number };
+  /** faceres descriptor of the face on the crop (identity checks), if computed */
+  embedding?: Float32Array;
+  /** number of faces found in the photo (the largest is enrolled) */
+  faceCount: number;
+  /** crop square in the original photo's pixels */
+  crop: { x: number; y: number; size: number };
+  sourceWidth: number;
+  sourceHeight: number;
+  /** Human's head angles on the crop, radians */
+  angles: { yaw: number; pitch: number; roll: number };
+}
+
+export type EnrollErrorCode = 'NO_FACE' | 'TOO_LARGE' | 'BAD_IMAGE' | 'FACE_TOO_SMALL';
+
+export class EnrollError extends Error {
+  constructor(readonly code: EnrollErrorCode, message: string) {
+    super(message);
+    this.name = 'EnrollError';
+  }
+}
+
+export interface EnrollOptions {
+  /** reuse an analyzer (otherwise one is created and closed) */
+  analyzer?: FaceAnalyzer;
+  /** default 10 MiB */
+  maxBytes?: number;
+  /** default 25 megapixels */
+  maxPixels?: number;
+  /** texture side, default 512 */
+  textureSize?: number;
+  /** crop side / face landmark box size, default 3.0 (head and shoulders) */
+  cropFactor?: number;
+  /** smallest accepted face (landmark box height in source pixels), default 48 */
+  minFacePx?: number;
+}
+
+function landmarkBox(lm: Float32Array): { x0: number; y0: number; x1: number; y1: number } {
+  let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+  for (let i = 0; i < 468; i++) {
+    const x = lm[i * 3], y = lm[i * 3 + 1];
+    if (x < x0) x0 = x;
+    if (x > x1) x1 = x;
+    if (y < y0) y0 = y;
+    if (y > y1) y1 = y;
+  }
+  return { x0, y0, x1, y1 };
+}
+
+export async function enrollPhoto(bytes: Uint8Array, opts: EnrollOptions = {}): Promise<EnrolledIdentity> {
+  const maxBytes = opts.maxBytes ?? 10 * 1024 * 1024;
+  const maxPixels = opts.maxPixels ?? 25e6;
+  const size = opts.textureSize ?? 512;
+  const cropFactor = opts.cropFactor ?? 3.0;
+  if (!(bytes instanceof Uint8Array)) throw new EnrollError('BAD_IMAGE', 'photo must be bytes');
+  if (bytes.length > maxBytes) throw new EnrollError('TOO_LARGE', `photo is ${bytes.length} bytes, limit ${maxBytes}`);
+  let img;
+  try {
+    img = decodeImage(bytes, maxPixels);
+  } catch (e) {
+    const msg = (e as Error).message;
+    throw new EnrollError(/pixels, limit/.test(msg) ? 'TOO_LARGE' : 'BAD_IMAGE', msg);
+  }
+  if (img.width * img.height > maxPixels) throw new EnrollError('TOO_LARGE', `photo has ${img.width * img.height} pixels, limit ${maxPixels}`);
+  const analyzer = opts.analyzer ?? (await createFaceAnalyzer());
+  try {
+    const faces = await analyzer.detect(img.data, img.width, img.height);
+    if (faces.length === 0) throw new EnrollError('NO_FACE', 'no face found in the photo');
+    const face = faces[0];
+    const b = landmarkBox(face.landmarks);
+    const fh = Math.max(b.x1 - b.x0, b.y1 - b.y0);
+    if (fh < (opts.minFacePx ?? 48)) throw new EnrollError('FACE_TOO_SMALL', `face is ${Math.round(fh)} px tall, need ${opts.minFacePx ?? 48}`);
+    let side = Math.min(cropFactor * fh, img.width, img.height);
+    side = Math.max(1, Math.floor(side));
+    const cx = (b.x0 + b.x1) / 2, cy = (b.y0 + b.y1) / 2 + 0.1 * fh;
+    const x = Math.round(Math.max(0, Math.min(img.width - side, cx - side / 2)));
+    const y = Math.round(Math.max(0, Math.min(img.height - side, cy - side / 2)));
+    const texture = resampleRegion(img.data, img.width, img.height, x, y, side, size);
+    // landmarks measured again on the crop: they must match the texture the mesh samples from
+    let onCrop: FaceResult | undefined = (await analyzer.detect(texture, size, size))[0];
+    let human: Float32Array;
+    if (onCrop) {
+      human = onCrop.landmarks;
+    } else {
+      const k = size / side;
+      human = face.landmarks.slice();
+      for (let i = 0; i < 478; i++) {
+        human[i * 3] = (human[i * 3] - x) * k;
+        human[i * 3 + 1] = (human[i * 3 + 1] - y) * k;
+      }
+      onCrop = undefined;
+    }
+    const zs = humanZScale(human);
+    const landmarks = human.slice();
+    for (let i = 0; i < 478; i++) landmarks[i * 3 + 2] *= zs;
+    return {
+      size,
+      texture,
+      background: texture,
+      landmarks,
+      humanLandmarks: human,
+      mesh: { triangles: FACE_TRIANGLES, vertexCount: 468 },
+      embedding: onCrop?.embedding ?? face.embedding,
+      faceCount: faces.length,
+      crop: { x, y, size: side },
+      sourceWidth: img.width,
+      sourceHeight: img.height,
+      angles: (onCrop ?? face).angles,
+    };
+  } finally {
+    if (!opts.analyzer) analyzer.close();
+  }
+}

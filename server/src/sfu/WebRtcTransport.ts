@@ -1,0 +1,213 @@
+/**
+ * One WebRTC connection between the SFU and a peer, in one direction (mediasoup's WebRtcTransport):
+ * - "send": the peer publishes; its offer creates {@link Producer}s.
+ * - "recv": the SFU offers one sendonly transceiver per {@link Consumer}; the peer answers.
+ * close() is idempotent and closes its producers and consumers.
+ */
+import { randomUUID } from 'node:crypto';
+import { RTCPeerConnection, type MediaStreamTrack, type PeerConfig } from 'werift';
+import { EnhancedEventEmitter } from '../util/EnhancedEventEmitter.ts';
+import { InvalidStateError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Config } from '../config.ts';
+import type { ConsumerInfo, SessionDescription } from '../../../protocol/src/signaling.ts';
+import { Producer } from './Producer.ts';
+import { Consumer } from './Consumer.ts';
+import { Pacer } from './Pacer.ts';
+import { sfuCodecs, sfuHeaderExtensions } from './codecs.ts';
+
+export type TransportDirection = 'send' | 'recv';
+
+export type WebRtcTransportEvents = {
+  close: [];
+  producer: [Producer];
+  connectionstatechange: [string];
+};
+
+export interface WebRtcTransportOptions {
+  direction: TransportDirection;
+  rtc: Config['rtc'];
+  pacer: { bitrateBps: number; maxQueuePackets: number };
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/** Sends an offer to the remote side and resolves with its answer. */
+export type OfferSignal = (offer: SessionDescription, consumers: ConsumerInfo[]) => Promise<SessionDescription>;
+
+export function peerConfig(rtc: Config['rtc']): Partial<PeerConfig> {
+  const config: Partial<PeerConfig> = {
+    codecs: sfuCodecs(),
+    headerExtensions: sfuHeaderExtensions(),
+    iceUseIpv6: false,
+  };
+  if (rtc.listenIp) config.iceInterfaceAddresses = { udp4: rtc.listenIp };
+  if (rtc.announcedIp) config.iceAdditionalHostAddresses = [rtc.announcedIp];
+  if (rtc.portRange) config.icePortRange = rtc.portRange;
+  return config;
+}
+
+export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents> {
+  readonly id = randomUUID().replaceAll('-', '').slice(0, 16);
+  readonly direction: TransportDirection;
+  readonly #pc: RTCPeerConnection;
+  readonly #logger: Logger;
+  readonly #metrics: Metrics;
+  readonly #pacer: Pacer;
+  readonly #producers = new Map<string, Producer>();
+  readonly #consumers = new Map<string, Consumer>();
+  #closed = false;
+  #negotiating: Promise<void> | undefined;
+  #negotiationPending = false;
+
+  private constructor(opts: WebRtcTransportOptions) {
+    super();
+    this.direction = opts.direction;
+    this.#logger = opts.logger.child({ transportId: this.id, direction: opts.direction });
+    this.#metrics = opts.metrics;
+    this.#pc = new RTCPeerConnection(peerConfig(opts.rtc));
+    this.#pacer = new Pacer({ ...opts.pacer, onDrop: (n) => this.#metrics.droppedPackets.inc(n) });
+    this.#pc.connectionStateChange.subscribe((state) => {
+      this.#logger.debug({ state }, 'connection state');
+      this.safeEmit('connectionstatechange', state);
+      if (state === 'connected') for (const c of this.#consumers.values()) c.requestKeyFrame('new-consumer');
+    });
+    if (opts.direction === 'send') this.#pc.onTrack.subscribe((track) => this.#onTrack(track));
+    this.#metrics.transports.inc();
+  }
+
+  static async create(opts: WebRtcTransportOptions): Promise<WebRtcTransport> {
+    if (opts.direction !== 'send' && opts.direction !== 'recv') throw new TypeError(`invalid direction ${String(opts.direction)}`);
+    return new WebRtcTransport(opts);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get connectionState(): string {
+    return this.#pc.connectionState;
+  }
+
+  get producers(): ReadonlyMap<string, Producer> {
+    return this.#producers;
+  }
+
+  get consumers(): ReadonlyMap<string, Consumer> {
+    return this.#consumers;
+  }
+
+  get pacerQueue(): number {
+    return this.#pacer.queued;
+  }
+
+  /** Send transport: apply the peer's offer, return the answer. New tracks become producers. */
+  async processOffer(offer: SessionDescription): Promise<SessionDescription> {
+    this.#assertOpen();
+    if (this.direction !== 'send') throw new InvalidStateError('processOffer() on a recv transport');
+    if (offer.type !== 'offer') throw new TypeError('expected an offer');
+    await this.#pc.setRemoteDescription(offer);
+    const answer = await this.#pc.createAnswer();
+    await this.#pc.setLocalDescription(answer);
+    await this.#gatheringComplete();
+    const local = this.#pc.localDescription;
+    if (!local) throw new InvalidStateError('no local description');
+    return { type: 'answer', sdp: local.sdp };
+  }
+
+  /** Recv transport: start forwarding `producer` to this peer. Takes effect after {@link negotiate}. */
+  consume(producer: Producer, producerPeerId: string): Consumer {
+    this.#assertOpen();
+    if (this.direction !== 'recv') throw new InvalidStateError('consume() on a send transport');
+    if (producer.closed) throw new InvalidStateError('producer closed');
+    const transceiver = this.#pc.addTransceiver(producer.kind, { direction: 'sendonly' });
+    const consumer = new Consumer({ producer, producerPeerId, transceiver, pacer: this.#pacer, metrics: this.#metrics });
+    this.#consumers.set(consumer.id, consumer);
+    consumer.on('close', () => this.#consumers.delete(consumer.id));
+    return consumer;
+  }
+
+  /**
+   * Recv transport: (re)negotiate with the peer. Calls are serialized and coalesced: while one offer is
+   * in flight, any number of further calls cause exactly one more round.
+   */
+  negotiate(signal: OfferSignal): Promise<void> {
+    this.#assertOpen();
+    if (this.#negotiating) {
+      this.#negotiationPending = true;
+      return this.#negotiating;
+    }
+    const run = async (): Promise<void> => {
+      do {
+        this.#negotiationPending = false;
+        if (this.#closed) return;
+        const offer = await this.#pc.createOffer();
+        await this.#pc.setLocalDescription(offer);
+        await this.#gatheringComplete();
+        const local = this.#pc.localDescription;
+        if (!local) throw new InvalidStateError('no local description');
+        const consumers = [...this.#consumers.values()].filter((c) => !c.closed).map((c) => c.info());
+        const answer = await signal({ type: 'offer', sdp: local.sdp }, consumers);
+        if (this.#closed) return;
+        if (answer.type !== 'answer') throw new TypeError('expected an answer');
+        await this.#pc.setRemoteDescription(answer);
+        for (const c of this.#consumers.values()) c.requestKeyFrame('new-consumer');
+      } while (this.#negotiationPending);
+    };
+    this.#negotiating = run().finally(() => {
+      this.#negotiating = undefined;
+    });
+    return this.#negotiating;
+  }
+
+  /** Signaling is not trickled: descriptions carry all candidates (host candidates only, so this is quick). */
+  async #gatheringComplete(timeoutMs = 5000): Promise<void> {
+    if (this.#pc.iceGatheringState === 'complete') return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      const sub = this.#pc.iceGatheringStateChange.subscribe((state) => {
+        if (state === 'complete') done();
+      });
+      function done(): void {
+        clearTimeout(timer);
+        sub.unSubscribe();
+        resolve();
+      }
+    });
+  }
+
+  #onTrack(track: MediaStreamTrack): void {
+    if (this.#closed) return;
+    const transceiver = this.#pc.getTransceivers().find((t) => t.receiver.tracks.includes(track));
+    if (!transceiver) return;
+    // A re-offer repeats existing tracks: one producer per media section.
+    for (const p of this.#producers.values()) if (p.mid === transceiver.mid) return;
+    const producer = new Producer(track, transceiver);
+    this.#producers.set(producer.id, producer);
+    this.#metrics.producers.inc({ kind: producer.kind });
+    producer.on('close', () => {
+      this.#producers.delete(producer.id);
+      this.#metrics.producers.dec({ kind: producer.kind });
+    });
+    this.#logger.info({ producerId: producer.id, kind: producer.kind, mid: transceiver.mid }, 'producer created');
+    this.safeEmit('producer', producer);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new InvalidStateError('transport closed');
+  }
+
+  /** Idempotent; closes producers and consumers first. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const c of [...this.#consumers.values()]) c.close();
+    for (const p of [...this.#producers.values()]) p.close();
+    this.#pacer.close();
+    this.#pc.close().catch(() => undefined);
+    this.#metrics.transports.dec();
+    this.safeEmit('close');
+    this.removeAllListeners();
+  }
+}

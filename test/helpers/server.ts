@@ -1,0 +1,11 @@
+/** Starts a real avatar-sfu server on loopback with an ephemeral port, for tests and benchmarks. */
+import { loadConfig, type Config } from '../../server/src/config.ts';
+import { configureLogger } from '../../server/src/logger.ts';
+import { createAvatarServer, type AvatarServer } from '../../server/src/server.ts';
+
+export async function startTestServer(overrides: Partial<Config> = {}, env: Record<string, string> = {}): Promise<AvatarServer> {
+  const base = loadConfig({ HOST: '127.0.0.1', PORT: '0', HTTPS_PORT: 'off', RTC_LISTEN_IP: '127.0.0.1', RTC_ANNOUNCED_IP: '127.0.0.1', LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'warn', ...env });
+  const config = { ...base, ...overrides };
+  const logger = configureLogger(config.logLevel);
+  return createAvatarServer(config, logger);
+}

@@ -125,7 +125,7 @@ export class CallClient {
       });
     });
 
-    this.#recvPc = new RTCPeerConnection();
+    this.#recvPc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
     let joined;
     try {
       joined = await signaling.request('join', { protocolVersion: SIGNALING_PROTOCOL_VERSION, roomId: opts.roomId, displayName: opts.displayName });
@@ -143,7 +143,8 @@ export class CallClient {
     const signaling = this.#signaling;
     if (!signaling) throw new Error('not connected');
     this.#localStream = stream;
-    const pc = new RTCPeerConnection();
+    // max-bundle: one ICE/DTLS transport for all tracks (the SFU bundles everything anyway).
+    const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
     this.#sendPc = pc;
     for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
     await pc.setLocalDescription(await pc.createOffer());

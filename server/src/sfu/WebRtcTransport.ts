@@ -41,6 +41,9 @@ export function peerConfig(rtc: Config['rtc']): Partial<PeerConfig> {
     codecs: sfuCodecs(),
     headerExtensions: sfuHeaderExtensions(),
     iceUseIpv6: false,
+    // One ICE/DTLS transport per connection. (With "balanced", werift gathers a transport per media
+    // section and leaks the UDP sockets of the ones that bundling drops.)
+    bundlePolicy: 'max-bundle',
   };
   if (rtc.listenIp) config.iceInterfaceAddresses = { udp4: rtc.listenIp };
   if (rtc.announcedIp) config.iceAdditionalHostAddresses = [rtc.announcedIp];
@@ -205,7 +208,7 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
     for (const c of [...this.#consumers.values()]) c.close();
     for (const p of [...this.#producers.values()]) p.close();
     this.#pacer.close();
-    this.#pc.close().catch(() => undefined);
+    this.#pc.close().catch((err: unknown) => this.#logger.debug({ err }, 'peer connection close failed'));
     this.#metrics.transports.dec();
     this.safeEmit('close');
     this.removeAllListeners();

@@ -74,7 +74,9 @@ export class SignalingServer {
     const log = this.logger.child({ socketId: socket.id });
     log.debug('socket connected');
 
+    let kicked = false;
     socket.onAny((event: unknown, ...args: unknown[]) => {
+      if (kicked || socket.disconnected) return;
       const ack = typeof args[args.length - 1] === 'function' ? (args.pop() as (r: Ack<unknown>) => void) : undefined;
       const name = typeof event === 'string' ? event.slice(0, 64) : '?';
       const fail = (error: ErrorBody, outcome: string): void => {
@@ -82,7 +84,8 @@ export class SignalingServer {
         if (ack) ack({ ok: false, error });
         else socket.emit('server:error', error);
         const recent = limiter.reject();
-        if (recent >= this.config.limits.abuseDisconnectThreshold) {
+        if (recent >= this.config.limits.abuseDisconnectThreshold && !kicked) {
+          kicked = true;
           log.warn({ recent }, 'disconnecting abusive socket');
           this.metrics.signalingDisconnects.inc();
           socket.disconnect(true);

@@ -35,7 +35,17 @@ export interface MeshGeneratorOptions {
   maxPitchRoll?: number;
   /** interpret pose as absolute (default) or as an offset to the photo's own pose */
   poseMode?: 'absolute' | 'relative';
+  /** multiplies the enrolled landmarks' depth (see DEFAULT_DEPTH_SCALE) */
+  depthScale?: number;
 }
+
+/**
+ * Depth exaggeration applied to Human's landmark depth before building the mesh. With 1.0 a 30°
+ * render reads as ~17° to Human and to landmarksToMotion (both see too little parallax between
+ * nose and cheeks); 1.5 makes rendered yaw ±30° measure +35°/−32° but Human then fits the rendered landmarks worse
+ * (4.5 px mean at 256²) and identity similarity drops; 1.25 is the compromise (see README).
+ */
+export const DEFAULT_DEPTH_SCALE = 1.25;
 
 /** ring scale factors (× distance from the face centre to the outline) */
 const RING_F = [1.22, 1.55, 2.1, 3.2, 9];
@@ -44,6 +54,8 @@ const RING_W_TOP = [0.95, 0.75, 0.4, 0.1, 0];
 const RING_W_BOTTOM = [0.55, 0.3, 0.1, 0.0, 0];
 /** share of the full 3D head rotation (beyond roll) that ring points follow */
 const RING_ROTATE = [0.35, 0.12, 0, 0, 0];
+/** above the forehead the hair lies on the skull and turns with it */
+const RING_ROTATE_TOP = [0.8, 0.45, 0.1, 0, 0];
 /** share of the outline's own expression displacement (jaw) that rings follow */
 const RING_FOLLOW = [0.8, 0.45, 0.12, 0, 0];
 
@@ -84,10 +96,13 @@ export class MeshAvatarGenerator implements AvatarGenerator {
   private ringSrc = new Float32Array(0);
   private ringHead = new Float32Array(0);
   private ringW = new Float32Array(0);
+  private ringAlpha = new Float32Array(0);
   private ringOut = new Float32Array(0);
   private mouthCenterHead = new Float32Array(3);
   private mouthShader: MouthShader = { samples: 11, srcUpper: new Float32Array(22), srcLower: new Float32Array(22), sourceGapPx: 0, targetGapPx: 0, teethPx: 0 };
   private sourceGapTex = 0;
+  /** enrolled landmarks with the depth scale applied */
+  private lm = new Float32Array(0);
 
   constructor(options: MeshGeneratorOptions = {}) {
     this.opts = {
@@ -95,6 +110,7 @@ export class MeshAvatarGenerator implements AvatarGenerator {
       maxYaw: options.maxYaw ?? (60 * Math.PI) / 180,
       maxPitchRoll: options.maxPitchRoll ?? (40 * Math.PI) / 180,
       poseMode: options.poseMode ?? 'absolute',
+      depthScale: options.depthScale ?? DEFAULT_DEPTH_SCALE,
     };
   }
 
@@ -102,7 +118,14 @@ export class MeshAvatarGenerator implements AvatarGenerator {
     if (!source || source.landmarks.length < 478 * 3) throw new Error('initialize: enrolled identity without 478 landmarks');
     this.src = source;
     this.sizes.clear();
-    const lm = source.landmarks;
+    const lm = source.landmarks.slice();
+    if (this.opts.depthScale !== 1) {
+      let zc = 0;
+      for (let i = 0; i < 468; i++) zc += lm[i * 3 + 2];
+      zc /= 468;
+      for (let i = 0; i < 478; i++) lm[i * 3 + 2] = zc + (lm[i * 3 + 2] - zc) * this.opts.depthScale;
+    }
+    this.lm = lm;
     this.frame = estimateHeadFrame(lm);
     this.sourcePose = eulerFromRotation(this.frame.R);
     const h = toHeadSpace(lm, this.frame);
@@ -117,6 +140,7 @@ export class MeshAvatarGenerator implements AvatarGenerator {
     this.ringSrc = new Float32Array(nR * nS * 2);
     this.ringHead = new Float32Array(nR * nS * 3);
     this.ringW = new Float32Array(nR * nS);
+    this.ringAlpha = new Float32Array(nR * nS);
     this.ringOut = new Float32Array((nR + 1) * nS * 2);
     const R = this.frame.R, [fcx, fcy, fcz] = this.frame.center, inv = 1 / this.frame.scale;
     for (let r = 0; r < nR; r++) {
@@ -137,6 +161,9 @@ export class MeshAvatarGenerator implements AvatarGenerator {
         let t = (up + 0.5) / 1.0;
         t = t < 0 ? 0 : t > 1 ? 1 : t * t * (3 - 2 * t);
         this.ringW[j] = RING_W_BOTTOM[r] + (RING_W_TOP[r] - RING_W_BOTTOM[r]) * t;
+        let ta = (up - 0.3) / 0.5;
+        ta = ta < 0 ? 0 : ta > 1 ? 1 : ta * ta * (3 - 2 * ta);
+        this.ringAlpha[j] = RING_ROTATE[r] + (RING_ROTATE_TOP[r] - RING_ROTATE[r]) * ta;
       }
     }
     // mouth
@@ -234,7 +261,7 @@ export class MeshAvatarGenerator implements AvatarGenerator {
         // 3D rotation near the face (hair close to the face moves with it)
         const dxs = sx - pvSx, dys = sy - pvSy;
         const simx = pvTx + sc * (cphi * dxs - sphi * dys), simy = pvTy + sc * (sphi * dxs + cphi * dys);
-        const alpha = RING_ROTATE[r];
+        const alpha = this.ringAlpha[q];
         const rx = simx + alpha * (A[0] * hx + A[1] * hy + A[2] * hz + b[0] - simx);
         const ry = simy + alpha * (A[3] * hx + A[4] * hy + A[5] * hz + b[1] - simy);
         const w = this.ringW[q], f = RING_FOLLOW[r];
@@ -245,7 +272,7 @@ export class MeshAvatarGenerator implements AvatarGenerator {
         ring[o + 1] = sy + w * (ry - sy) + f * (A[3] * ex + A[4] * ey + A[5] * ez);
       }
     }
-    const lm = src.landmarks;
+    const lm = this.lm;
     for (let r = 0; r < nR; r++) {
       for (let j = 0; j < nS; j++) {
         const j2 = (j + 1) % nS;
@@ -328,7 +355,8 @@ export class MeshAvatarGenerator implements AvatarGenerator {
 
   /** Motion that reproduces the photo unchanged (its own pose, neutral expression). */
   restMotion(): AvatarMotion {
-    return { pose: { ...this.sourcePose, tx: 0, ty: 0, scale: 1 }, expression: new Float32Array(EXPRESSION_SIZE) };
+    const base = this.opts.poseMode === 'relative' ? { yaw: 0, pitch: 0, roll: 0 } : this.sourcePose;
+    return { pose: { ...base, tx: 0, ty: 0, scale: 1 }, expression: new Float32Array(EXPRESSION_SIZE) };
   }
 
   close(): void {

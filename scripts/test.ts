@@ -1,0 +1,69 @@
+/**
+ * `npm test`: installs what the suite needs (Debian chromium for browser tests), builds the client,
+ * typechecks, then runs every test/unit and test/e2e file with node's test runner. When run as root
+ * with `unshare` available, the runner lives in a private network namespace that has only loopback,
+ * so WebRTC traffic in the tests can't leave the machine.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildClient } from './build-client.ts';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const isRoot = process.getuid?.() === 0;
+
+function has(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): number {
+  const r = spawnSync(cmd, args, { stdio: 'inherit', cwd: root, env: opts.env ?? process.env });
+  return r.status ?? 1;
+}
+
+function ensureSystemPackages(): void {
+  const missing: string[] = [];
+  if (!fs.existsSync('/usr/bin/chromium') && !process.env['CHROMIUM_PATH'] && !has('chromium')) missing.push('chromium');
+  if (!has('ffmpeg')) missing.push('ffmpeg');
+  if (!has('ip') || !has('unshare')) missing.push('iproute2', 'util-linux');
+  if (missing.length === 0) return;
+  if (!isRoot) {
+    process.stderr.write(`missing system packages: ${missing.join(' ')} (install them with apt-get as root)\n`);
+    process.exit(1);
+  }
+  process.stdout.write(`installing ${missing.join(' ')} with apt-get…\n`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  if (run('apt-get', ['update', '-qq'], { env }) !== 0 || run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { env }) !== 0) {
+    process.stderr.write('apt-get install failed\n');
+    process.exit(1);
+  }
+}
+
+function testFiles(): string[] {
+  const only = process.argv.slice(2);
+  if (only.length > 0) return only;
+  const files: string[] = [];
+  for (const dir of ['test/unit', 'test/e2e']) {
+    const abs = path.join(root, dir);
+    if (!fs.existsSync(abs)) continue;
+    for (const f of fs.readdirSync(abs).sort()) if (f.endsWith('.test.ts')) files.push(path.join(dir, f));
+  }
+  return files;
+}
+
+ensureSystemPackages();
+await buildClient();
+if (run(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json', '--noEmit']) !== 0) {
+  process.stderr.write('typecheck failed\n');
+  process.exit(1);
+}
+const nodeArgs = ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', ...testFiles()];
+let status: number;
+if (isRoot && has('unshare') && has('ip') && process.env['AVATAR_SFU_NO_NETNS'] !== '1') {
+  status = run('unshare', ['-n', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh', process.execPath, ...nodeArgs]);
+} else {
+  process.stdout.write('note: not root or no unshare: tests use the host network (loopback addresses only)\n');
+  status = run(process.execPath, nodeArgs);
+}
+process.exit(status);

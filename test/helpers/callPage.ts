@@ -1,0 +1,99 @@
+/** Drives the real call page in Chromium: join through the form, read per-tile stats. */
+import type { BrowserContext, Page } from 'playwright-core';
+
+export interface TileStat {
+  peerId: string;
+  displayName: string;
+  framesDecoded: number;
+  frameWidth: number;
+  audioSamples: number;
+  audioBytes: number;
+  packetsLost: number;
+  firstFrameAt: number | null;
+}
+
+export interface RemoteStats {
+  joined: boolean;
+  peerId?: string;
+  joinStartedAt?: number;
+  now?: number;
+  tiles: TileStat[];
+  visibleTiles: string[];
+}
+
+export interface CallPageOptions {
+  width?: number;
+  height?: number;
+  fps?: number;
+}
+
+export class CallPage {
+  readonly errors: string[] = [];
+  private constructor(
+    readonly page: Page,
+    readonly name: string,
+  ) {
+    page.on('pageerror', (err) => this.errors.push(err.message));
+  }
+
+  static async open(context: BrowserContext, baseUrl: string, room: string, name: string, opts: CallPageOptions = {}): Promise<CallPage> {
+    const page = await context.newPage();
+    const q = new URLSearchParams({ room, name, w: String(opts.width ?? 320), h: String(opts.height ?? 240), fps: String(opts.fps ?? 30) });
+    await page.goto(`${baseUrl}/?${q}`);
+    return new CallPage(page, name);
+  }
+
+  async join(): Promise<string> {
+    await this.page.click('#join');
+    await this.page.waitForSelector('#call:not([hidden])', { timeout: 15_000 });
+    const stats = await this.stats();
+    if (!stats.peerId) throw new Error(`${this.name}: joined without a peer id`);
+    return stats.peerId;
+  }
+
+  async leave(): Promise<void> {
+    await this.page.click('#leave');
+    await this.page.waitForSelector('#join-form:not([hidden])');
+  }
+
+  stats(): Promise<RemoteStats> {
+    return this.page.evaluate(() => window.avatarSfu.remoteStats()) as Promise<RemoteStats>;
+  }
+
+  async tile(peerId: string): Promise<TileStat | undefined> {
+    return (await this.stats()).tiles.find((t) => t.peerId === peerId);
+  }
+
+  /** Frames decoded per second for each remote peer over `ms`. */
+  async decodeRates(ms: number): Promise<Map<string, { fps: number; audioBytesPerS: number }>> {
+    const a = await this.stats();
+    const t0 = a.now ?? 0;
+    await new Promise((r) => setTimeout(r, ms));
+    const b = await this.stats();
+    const dt = ((b.now ?? 0) - t0) / 1000;
+    const out = new Map<string, { fps: number; audioBytesPerS: number }>();
+    for (const tb of b.tiles) {
+      const ta = a.tiles.find((t) => t.peerId === tb.peerId);
+      if (!ta) continue;
+      out.set(tb.peerId, { fps: (tb.framesDecoded - ta.framesDecoded) / dt, audioBytesPerS: (tb.audioBytes - ta.audioBytes) / dt });
+    }
+    return out;
+  }
+
+  /** The local camera's real frame rate, from the send transport's outbound-rtp stats. */
+  async sentFps(ms: number): Promise<number> {
+    const read = (): Promise<{ frames: number; now: number }> =>
+      this.page.evaluate(async () => {
+        const pc = window.avatarSfu.client()?.sendPeerConnection;
+        let frames = 0;
+        (await pc?.getStats())?.forEach((s: Record<string, unknown>) => {
+          if (s['type'] === 'outbound-rtp' && s['kind'] === 'video') frames += Number(s['framesEncoded'] ?? 0);
+        });
+        return { frames, now: performance.now() };
+      });
+    const a = await read();
+    await new Promise((r) => setTimeout(r, ms));
+    const b = await read();
+    return (b.frames - a.frames) / ((b.now - a.now) / 1000);
+  }
+}

@@ -34,10 +34,22 @@ export const producerInfoSchema = z.object({
 });
 export type ProducerInfo = z.infer<typeof producerInfoSchema>;
 
+export const identityIdSchema = z.string().min(8).max(64).regex(/^[A-Za-z0-9_-]+$/);
+
+/** Free-view offset in degrees (yaw ±30, pitch ±20, roll ±20 at least; the server clamps to its limits). */
+export const viewOffsetSchema = z.object({
+  yaw: z.number().finite().min(-90).max(90),
+  pitch: z.number().finite().min(-90).max(90),
+  roll: z.number().finite().min(-90).max(90),
+}).strict();
+export type ViewOffsetDeg = z.infer<typeof viewOffsetSchema>;
+
 export const peerInfoSchema = z.object({
   peerId: id,
   displayName: displayNameSchema,
   producers: z.array(producerInfoSchema),
+  /** Present when the peer appears as a rendered avatar (its tile shows the avatar video). */
+  avatar: z.object({ identityId: identityIdSchema, state: z.enum(['starting', 'live', 'recovering']), defaultView: viewOffsetSchema }).optional(),
 });
 export type PeerInfo = z.infer<typeof peerInfoSchema>;
 
@@ -51,6 +63,14 @@ export const consumerInfoSchema = z.object({
 });
 export type ConsumerInfo = z.infer<typeof consumerInfoSchema>;
 
+/** A data channel of the receive transport carrying another peer's data producer (same label). */
+export const dataConsumerInfoSchema = z.object({
+  dataConsumerId: id,
+  peerId: id,
+  label: z.string().max(64),
+});
+export type DataConsumerInfo = z.infer<typeof dataConsumerInfoSchema>;
+
 export const errorCodeSchema = z.enum([
   'BAD_REQUEST',
   'UNKNOWN_EVENT',
@@ -62,6 +82,16 @@ export const errorCodeSchema = z.enum([
   'UNSUPPORTED_VERSION',
   'INVALID_STATE',
   'INTERNAL',
+  'UNAUTHORIZED',
+  'AVATAR_UNAVAILABLE',
+  // REST: avatar source-photo enrollment (/api/identities)
+  'NOT_FOUND',
+  'UNSUPPORTED_MEDIA',
+  'BAD_IMAGE',
+  'NO_FACE',
+  'FACE_TOO_SMALL',
+  'BUSY',
+  'TIMEOUT',
 ]);
 export type ErrorCode = z.infer<typeof errorCodeSchema>;
 
@@ -76,14 +106,27 @@ export const requestSchemas = {
     protocolVersion: z.number().int().positive(),
     roomId: roomIdSchema,
     displayName: displayNameSchema,
+    /** Join as a keypoint avatar of this enrolled identity: the browser sends motion + audio, no video. */
+    avatar: z.object({ identityId: identityIdSchema }).strict().optional(),
+    /** Set by avatar workers only: the session token the server gave them in `worker:assign`. */
+    avatarSession: z.string().min(16).max(128).optional(),
   }).strict(),
   leave: z.object({}).strict(),
   /** Offer for the client's send transport (its camera/mic); answered with the server's SDP answer. */
-  publish: z.object({ offer: sdpSchema.extend({ type: z.literal('offer') }) }).strict(),
+  publish: z.object({
+    offer: sdpSchema.extend({ type: z.literal('offer') }),
+    /** Avatar workers: which media section (mid) renders which view ("default" or a personal view key). */
+    trackViews: z.record(z.string().max(16), z.string().max(64)).optional(),
+  }).strict(),
   /** Mute/unmute one of the caller's producers; others are told through `producer:state`. */
   setProducerPaused: z.object({ kind: mediaKindSchema, paused: z.boolean() }).strict(),
   /** Ask the server to request a keyframe for a consumer (e.g. the decoder stalled). */
   requestKeyFrame: z.object({ consumerId: id }).strict(),
+  /**
+   * Free view of an avatar. scope "personal": only the caller's view of that avatar (null resets it);
+   * scope "default": everyone's view, allowed to the avatar's owner only.
+   */
+  setAvatarView: z.object({ peerId: id, scope: z.enum(['personal', 'default']), view: viewOffsetSchema.nullable() }).strict(),
 } as const;
 
 export type RequestName = keyof typeof requestSchemas;
@@ -104,6 +147,7 @@ export interface ResponseMap {
   publish: PublishResponse;
   setProducerPaused: ProducerInfo;
   requestKeyFrame: Record<string, never>;
+  setAvatarView: { peerId: string; scope: 'personal' | 'default'; view: ViewOffsetDeg | null; shared: boolean };
 }
 
 /** Server → client notifications. */
@@ -113,7 +157,13 @@ export const notificationSchemas = {
   'producer:state': z.object({ peerId: id, producer: producerInfoSchema }),
   'producer:closed': z.object({ peerId: id, producerId: id }),
   /** Offer for the client's receive transport; the client answers through the acknowledgement. */
-  'consume:offer': z.object({ offer: sdpSchema.extend({ type: z.literal('offer') }), consumers: z.array(consumerInfoSchema) }),
+  'consume:offer': z.object({
+    offer: sdpSchema.extend({ type: z.literal('offer') }),
+    consumers: z.array(consumerInfoSchema),
+    dataConsumers: z.array(dataConsumerInfoSchema).default([]),
+  }),
+  /** An avatar's state or default view changed. */
+  'avatar:state': z.object({ peerId: id, avatar: peerInfoSchema.shape.avatar.unwrap() }),
   'server:error': errorBodySchema,
 } as const;
 export type NotificationName = keyof typeof notificationSchemas;
@@ -146,4 +196,40 @@ export type ServerToClientEvents = {
   'producer:closed': (p: NotificationOf<'producer:closed'>) => void;
   'consume:offer': (p: NotificationOf<'consume:offer'>, ack: (answer: ConsumeAnswer) => void) => void;
   'server:error': (p: NotificationOf<'server:error'>) => void;
+  'avatar:state': (p: NotificationOf<'avatar:state'>) => void;
 };
+
+/**
+ * Avatar workers: a worker process connects with `auth: { workerToken }` and registers; the server
+ * assigns it avatar sessions. For each session the worker joins the room like any participant (a
+ * second socket whose `join` carries `avatarSession`), publishes the rendered video and receives the
+ * owner's motion data channel (and audio).
+ */
+export const workerRequestSchemas = {
+  'worker:register': z.object({ workerId: id, capacity: z.number().int().min(1).max(1000), generators: z.array(z.string().max(32)).max(16) }).strict(),
+  /** Session state reports: "live" once the first frame is published. */
+  'worker:session-state': z.object({ sessionId: id, state: z.enum(['live', 'failed']), message: z.string().max(500).optional() }).strict(),
+} as const;
+export type WorkerRequestName = keyof typeof workerRequestSchemas;
+
+export const workerAssignSchema = z.object({
+  sessionId: id,
+  token: z.string().min(16).max(128),
+  roomId: roomIdSchema,
+  ownerPeerId: id,
+  ownerDisplayName: displayNameSchema,
+  identityId: identityIdSchema,
+  driver: z.enum(['keypoint', 'voice']),
+  size: z.number().int().min(64).max(1024),
+  fps: z.number().int().min(1).max(60),
+  /** Views to render: "default" always, plus personal views (degrees). */
+  views: z.array(z.object({ key: z.string().max(64), view: viewOffsetSchema })).max(64),
+});
+export type WorkerAssign = z.infer<typeof workerAssignSchema>;
+
+export const workerNotificationSchemas = {
+  'worker:assign': workerAssignSchema,
+  'worker:release': z.object({ sessionId: id }),
+  /** The set of views a session must render changed (key "default" = the shared stream). */
+  'worker:views': z.object({ sessionId: id, views: workerAssignSchema.shape.views }),
+} as const;

@@ -3,6 +3,7 @@
  * Every variable is documented in README.md ("Configuration").
  */
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -35,6 +36,39 @@ export interface Config {
     pacerBitrateBps: number;
     pacerMaxQueuePackets: number;
   };
+  /** Avatar worker processes (renderers) and avatar sessions. */
+  workers: {
+    /** Local worker processes the server starts and supervises (0: only remote workers). */
+    count: number;
+    /** Shared secret workers present in the socket.io handshake. Random per start unless set. */
+    token: string;
+    /** Avatar sessions one worker renders at once. */
+    sessionsPerWorker: number;
+    /** Rendered video size (square) and frame rate. */
+    size: number;
+    fps: number;
+    /** Personal free views rendered per avatar (beyond the shared default view). */
+    maxPersonalViews: number;
+    /** Generator used by workers ('mesh' is the embedded default). */
+    generator: string;
+  };
+  /** Avatar source photos: enrollment limits and the identity store. */
+  avatar: {
+    /** Root of persisted avatar data; identities live in `<dataDir>/identities/<id>/`. */
+    dataDir: string;
+    /** Largest accepted photo upload (bytes); larger bodies get 413. */
+    maxPhotoBytes: number;
+    /** Largest accepted photo (width × height, read from the image header before decoding); 413 above. */
+    maxPhotoPixels: number;
+    /** Time one enrollment may run in the worker before it is abandoned (504) and the worker replaced. */
+    enrollTimeoutMs: number;
+    /** Enrollments waiting behind the running one; more are refused with 503. */
+    enrollQueueMax: number;
+    /** Enrolled identities kept decoded in memory (LRU). */
+    identityCacheSize: number;
+    /** Start the enrollment worker (Human models, ~1-2 s) at startup instead of on the first upload. */
+    preloadEnrollWorker: boolean;
+  };
   clientDir: string;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 }
@@ -56,6 +90,14 @@ function int(env: Env, key: string, def: number, min: number, max: number): numb
 function str(env: Env, key: string): string | undefined {
   const raw = env[key];
   return raw === undefined || raw.trim() === '' ? undefined : raw.trim();
+}
+
+function bool(env: Env, key: string, def: boolean): boolean {
+  const raw = str(env, key);
+  if (raw === undefined) return def;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new ConfigError(`${key}=${raw} must be true or false`);
 }
 
 /** Build the config from an environment (process.env by default); throws ConfigError on bad values. */
@@ -95,8 +137,57 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       pacerBitrateBps: int(env, 'PACER_BITRATE_BPS', 50_000_000, 100_000, 10_000_000_000),
       pacerMaxQueuePackets: int(env, 'PACER_MAX_QUEUE', 2000, 10, 1_000_000),
     },
+    workers: {
+      count: int(env, 'AVATAR_WORKERS', 2, 0, 64),
+      token: str(env, 'AVATAR_WORKER_TOKEN') ?? randomBytes(24).toString('base64url'),
+      sessionsPerWorker: int(env, 'AVATAR_SESSIONS_PER_WORKER', 4, 1, 256),
+      size: int(env, 'AVATAR_SIZE', 256, 64, 1024),
+      fps: int(env, 'AVATAR_FPS', 25, 1, 60),
+      maxPersonalViews: int(env, 'AVATAR_MAX_PERSONAL_VIEWS', 3, 0, 32),
+      generator: str(env, 'AVATAR_GENERATOR') ?? 'mesh',
+    },
+    avatar: {
+      dataDir: path.resolve(PROJECT_ROOT, str(env, 'AVATAR_DATA_DIR') ?? 'data'),
+      maxPhotoBytes: int(env, 'AVATAR_MAX_PHOTO_BYTES', 10 * 1024 * 1024, 1024, 200 * 1024 * 1024),
+      maxPhotoPixels: int(env, 'AVATAR_MAX_PHOTO_PIXELS', 16_777_216, 4096, 100_000_000),
+      enrollTimeoutMs: int(env, 'AVATAR_ENROLL_TIMEOUT_MS', 20_000, 100, 600_000),
+      enrollQueueMax: int(env, 'AVATAR_ENROLL_QUEUE', 8, 0, 1000),
+      identityCacheSize: int(env, 'AVATAR_IDENTITY_CACHE', 32, 0, 10_000),
+      preloadEnrollWorker: bool(env, 'AVATAR_PRELOAD_ENROLL', false),
+    },
     clientDir: path.resolve(PROJECT_ROOT, str(env, 'CLIENT_DIR') ?? 'dist/client'),
     logLevel,
   };
   return { ...config, ...overrides };
 }
+
+/** Settings of an avatar worker process (server/src/avatar/worker/main.ts). */
+export interface WorkerConfig {
+  /** Signaling server the worker connects to, e.g. http://127.0.0.1:3000 */
+  serverUrl: string;
+  token: string;
+  workerId: string;
+  capacity: number;
+  generator: string;
+  /** Identity store shared with the server (same machine); remote workers need the same directory. */
+  dataDir: string;
+  logLevel: Config['logLevel'];
+}
+
+export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
+  const serverUrl = str(env, 'AVATAR_WORKER_SERVER_URL');
+  const token = str(env, 'AVATAR_WORKER_TOKEN');
+  if (!serverUrl) throw new ConfigError('AVATAR_WORKER_SERVER_URL is required (e.g. http://127.0.0.1:3000)');
+  if (!token) throw new ConfigError('AVATAR_WORKER_TOKEN is required (the server\'s worker token)');
+  const base = loadConfig(env);
+  return {
+    serverUrl,
+    token,
+    workerId: str(env, 'AVATAR_WORKER_ID') ?? `w-${randomBytes(4).toString('hex')}`,
+    capacity: base.workers.sessionsPerWorker,
+    generator: base.workers.generator,
+    dataDir: base.avatar.dataDir,
+    logLevel: base.logLevel,
+  };
+}
+

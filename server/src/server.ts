@@ -10,11 +10,22 @@ import { RoomManager } from './rooms/RoomManager.ts';
 import { SignalingServer } from './signaling/SignalingServer.ts';
 import { createApp } from './http/app.ts';
 import { loadOrCreateDevCertificate } from './certs.ts';
+import { AvatarService } from './avatar/service/AvatarService.ts';
+import { AvatarMetrics } from './avatar/service/AvatarMetrics.ts';
+import { WorkerSupervisor } from './avatar/service/WorkerSupervisor.ts';
+import { IdentityStore } from './avatar/identity/IdentityStore.ts';
+import { EnrollmentService } from './avatar/identity/EnrollmentService.ts';
+import { createIdentityRouter } from './http/identities.ts';
+import { createVendorRouter } from './http/vendorAssets.ts';
 
 export interface AvatarServer {
   readonly config: Config;
   readonly rooms: RoomManager;
   readonly metrics: Metrics;
+  readonly avatars: AvatarService;
+  readonly identities: IdentityStore;
+  /** Local avatar worker processes (empty when AVATAR_WORKERS=0). */
+  readonly workers: WorkerSupervisor | undefined;
   /** e.g. http://127.0.0.1:3000 */
   readonly httpUrl: string;
   readonly httpsUrl: string | null;
@@ -41,7 +52,27 @@ function urlHost(host: string): string {
 export async function createAvatarServer(config: Config, logger: Logger = getLogger()): Promise<AvatarServer> {
   const metrics = new Metrics();
   const rooms = new RoomManager(config, logger, metrics);
-  const app = createApp({ clientDir: config.clientDir, rooms, metrics, logger, startedAt: Date.now() });
+  const identities = await IdentityStore.create({ dataDir: config.avatar.dataDir, cacheSize: config.avatar.identityCacheSize, logger });
+  const enrollment = await EnrollmentService.create({
+    maxPhotoBytes: config.avatar.maxPhotoBytes,
+    maxPhotoPixels: config.avatar.maxPhotoPixels,
+    timeoutMs: config.avatar.enrollTimeoutMs,
+    maxQueue: config.avatar.enrollQueueMax,
+    preload: config.avatar.preloadEnrollWorker,
+    logger,
+  });
+  const avatars = new AvatarService(config, logger.child({ component: 'avatars' }), new AvatarMetrics(metrics.registry));
+  const app = createApp({
+    clientDir: config.clientDir,
+    rooms,
+    metrics,
+    logger,
+    startedAt: Date.now(),
+    routers: {
+      '/api/identities': createIdentityRouter({ service: enrollment, store: identities, config, logger }),
+      '/vendor': createVendorRouter(),
+    },
+  });
 
   const httpServer = http.createServer(app);
   const servers: (http.Server | https.Server)[] = [httpServer];
@@ -54,24 +85,33 @@ export async function createAvatarServer(config: Config, logger: Logger = getLog
     }
   }
   const ios = servers.map((s) => new IoServer(s, { maxHttpBufferSize: MAX_HTTP_BUFFER, serveClient: false, pingInterval: 10_000, pingTimeout: 8_000 }));
-  const signaling = new SignalingServer(ios, rooms, config, logger, metrics);
+  const signaling = new SignalingServer(ios, rooms, config, logger, metrics, { service: avatars, identityExists: (id) => identities.has(id) });
 
   const httpPort = await listen(httpServer, config.httpPort, config.host);
   const httpsPort = httpsServer ? await listen(httpsServer, config.httpsPort ?? 0, config.host) : null;
   const httpUrl = `http://${urlHost(config.host)}:${httpPort}`;
   const httpsUrl = httpsPort === null ? null : `https://${urlHost(config.host)}:${httpsPort}`;
+  const loopback = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  const workers = config.workers.count > 0 ? await WorkerSupervisor.create(config, `http://${urlHost(loopback)}:${httpPort}`, logger) : undefined;
 
   let closing: Promise<void> | undefined;
   return {
     config,
     rooms,
     metrics,
+    avatars,
+    identities,
+    workers,
     httpUrl,
     httpsUrl,
     close() {
       closing ??= (async () => {
+        await workers?.close();
+        avatars.close();
         signaling.close();
         rooms.close();
+        enrollment.close();
+        identities.close();
         await Promise.all(ios.map((io) => new Promise<void>((r) => io.close(() => r()))));
         for (const s of servers) s.closeAllConnections?.();
         await Promise.all(servers.map((s) => new Promise<void>((r) => (s.listening ? s.close(() => r()) : r()))));

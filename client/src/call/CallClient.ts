@@ -2,7 +2,7 @@
  * A participant's call: one send RTCPeerConnection (camera/mic → SFU) and one receive RTCPeerConnection
  * (SFU → every remote producer), negotiated over {@link SignalingClient}.
  */
-import { SIGNALING_PROTOCOL_VERSION, notificationSchemas, type ConsumerInfo, type MediaKind, type PeerInfo, type ProducerInfo } from '../../../protocol/src/signaling.ts';
+import { SIGNALING_PROTOCOL_VERSION, notificationSchemas, type ConsumerInfo, type DataConsumerInfo, type MediaKind, type NotificationOf, type PeerInfo, type ProducerInfo } from '../../../protocol/src/signaling.ts';
 import { SignalingClient } from './SignalingClient.ts';
 
 export interface RemoteTrack {
@@ -13,8 +13,25 @@ export interface RemoteTrack {
   track: MediaStreamTrack;
 }
 
+/** A track to publish; `viewKey` is for avatar workers (which rendering of the avatar it carries). */
+export interface LocalTrack {
+  track: MediaStreamTrack;
+  stream: MediaStream;
+  viewKey?: string;
+}
+
+export interface RemoteData {
+  dataConsumerId: string;
+  peerId: string;
+  label: string;
+  channel: RTCDataChannel;
+}
+
 export type CallEvents = {
   peerjoined: PeerInfo;
+  avatarstate: NotificationOf<'avatar:state'>;
+  /** A data channel of another peer (e.g. the owner's motion stream, for avatar workers). */
+  data: RemoteData;
   peerleft: { peerId: string };
   producerstate: { peerId: string; producer: ProducerInfo };
   track: RemoteTrack;
@@ -49,12 +66,24 @@ export class CallClient {
   #remote = new Map<string, RemoteTrack>(); // consumerId → track
   #localStream: MediaStream | undefined;
   #recvQueue: Promise<void> = Promise.resolve();
+  #sendQueue: Promise<void> = Promise.resolve();
+  #pendingData = new Map<string, RTCDataChannel>(); // label:id → channel opened before its offer was processed
+  #remoteData = new Map<string, RemoteData>();
+  readonly #Pc: typeof RTCPeerConnection;
+  readonly #serverUrl: string | undefined;
   peerId: string | undefined;
   roomId: string | undefined;
   /** performance.now() when join() started; used for time-to-first-frame. */
   joinStartedAt = 0;
 
-  constructor(private readonly serverUrl?: string) {}
+  /**
+   * @param opts.serverUrl signaling server (default: the page's origin)
+   * @param opts.RTCPeerConnection implementation to use (browsers: the global; Node: @roamhq/wrtc's)
+   */
+  constructor(opts: { serverUrl?: string; RTCPeerConnection?: typeof RTCPeerConnection } = {}) {
+    this.#serverUrl = opts.serverUrl;
+    this.#Pc = opts.RTCPeerConnection ?? globalThis.RTCPeerConnection;
+  }
 
   on<K extends keyof CallEvents>(event: K, listener: Listener<CallEvents[K]>): () => void {
     let set = this.#listeners.get(event);
@@ -89,10 +118,20 @@ export class CallClient {
     return this.#sendPc;
   }
 
-  async join(opts: { roomId: string; displayName: string; stream: MediaStream | null }): Promise<PeerInfo[]> {
+  async join(opts: {
+    roomId: string;
+    displayName: string;
+    stream: MediaStream | null;
+    /** Join as the keypoint avatar of an enrolled identity. */
+    avatar?: { identityId: string };
+    /** Avatar workers only. */
+    avatarSession?: string;
+    /** Data channels to open on the send transport before publishing (e.g. "motion"). */
+    dataChannels?: { label: string; init: RTCDataChannelInit; onOpen: (channel: RTCDataChannel) => void }[];
+  }): Promise<PeerInfo[]> {
     if (this.joined) throw new Error('already joined');
     this.joinStartedAt = performance.now();
-    const signaling = await SignalingClient.connect(this.serverUrl);
+    const signaling = await SignalingClient.connect(this.#serverUrl);
     this.#signaling = signaling;
     const socket = signaling.socket;
     socket.on('disconnect', (reason) => {
@@ -108,6 +147,10 @@ export class CallClient {
       if (!r.success) return;
       this.#emit('peerleft', r.data);
     });
+    socket.on('avatar:state', (p) => {
+      const r = notificationSchemas['avatar:state'].safeParse(p);
+      if (r.success) this.#emit('avatarstate', r.data);
+    });
     socket.on('producer:state', (p) => {
       const r = notificationSchemas['producer:state'].safeParse(p);
       if (r.success) this.#emit('producerstate', r.data);
@@ -118,46 +161,102 @@ export class CallClient {
       // Offers are applied strictly in order.
       this.#recvQueue = this.#recvQueue.then(async () => {
         try {
-          ack({ answer: await this.#onConsumeOffer(r.data.offer, r.data.consumers) });
+          ack({ answer: await this.#onConsumeOffer(r.data.offer, r.data.consumers, r.data.dataConsumers) });
         } catch (err) {
           console.error('consume offer failed', err);
         }
       });
     });
 
-    this.#recvPc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
+    // max-bundle: one ICE/DTLS transport for all tracks (the SFU bundles everything anyway).
+    this.#recvPc = new this.#Pc({ bundlePolicy: 'max-bundle' });
+    this.#recvPc.addEventListener('datachannel', (ev) => {
+      const channel = (ev as RTCDataChannelEvent).channel;
+      channel.binaryType = 'arraybuffer';
+      this.#pendingData.set(`${channel.label}`, channel);
+      this.#matchData();
+    });
     let joined;
     try {
-      joined = await signaling.request('join', { protocolVersion: SIGNALING_PROTOCOL_VERSION, roomId: opts.roomId, displayName: opts.displayName });
+      joined = await signaling.request('join', {
+        protocolVersion: SIGNALING_PROTOCOL_VERSION,
+        roomId: opts.roomId,
+        displayName: opts.displayName,
+        ...(opts.avatar ? { avatar: opts.avatar } : {}),
+        ...(opts.avatarSession ? { avatarSession: opts.avatarSession } : {}),
+      });
     } catch (err) {
       this.#teardown();
       throw err;
     }
     this.peerId = joined.peerId;
     this.roomId = joined.roomId;
-    if (opts.stream) await this.#publish(opts.stream);
+    const tracks = opts.stream ? opts.stream.getTracks().map((track) => ({ track, stream: opts.stream! })) : [];
+    if (opts.stream) this.#localStream = opts.stream;
+    if (tracks.length > 0 || (opts.dataChannels?.length ?? 0) > 0) await this.publish(tracks, opts.dataChannels ?? []);
     return joined.peers;
   }
 
-  async #publish(stream: MediaStream): Promise<void> {
-    const signaling = this.#signaling;
-    if (!signaling) throw new Error('not connected');
-    this.#localStream = stream;
-    // max-bundle: one ICE/DTLS transport for all tracks (the SFU bundles everything anyway).
-    const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
-    this.#sendPc = pc;
-    for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
-    await pc.setLocalDescription(await pc.createOffer());
-    await iceGatheringDone(pc);
-    const local = pc.localDescription;
-    if (!local) throw new Error('no local description');
-    const { answer } = await signaling.request('publish', { offer: { type: 'offer', sdp: local.sdp } });
-    await pc.setRemoteDescription(answer);
+  /** Publish more tracks (and data channels) on the send transport; safe to call repeatedly. */
+  publish(tracks: LocalTrack[], dataChannels: { label: string; init: RTCDataChannelInit; onOpen: (channel: RTCDataChannel) => void }[] = []): Promise<void> {
+    const run = async (): Promise<void> => {
+      const signaling = this.#signaling;
+      if (!signaling) throw new Error('not connected');
+      const pc = (this.#sendPc ??= new this.#Pc({ bundlePolicy: 'max-bundle' }));
+      const added: { transceiver: RTCRtpTransceiver; viewKey?: string }[] = [];
+      for (const t of tracks) {
+        const transceiver = pc.addTransceiver(t.track, { direction: 'sendonly', streams: [t.stream] });
+        added.push({ transceiver, ...(t.viewKey ? { viewKey: t.viewKey } : {}) });
+      }
+      for (const dc of dataChannels) {
+        const channel = pc.createDataChannel(dc.label, dc.init);
+        channel.binaryType = 'arraybuffer';
+        channel.addEventListener('open', () => dc.onOpen(channel));
+      }
+      await pc.setLocalDescription(await pc.createOffer());
+      await iceGatheringDone(pc);
+      const local = pc.localDescription;
+      if (!local) throw new Error('no local description');
+      const trackViews: Record<string, string> = {};
+      for (const a of added) if (a.viewKey && a.transceiver.mid) trackViews[a.transceiver.mid] = a.viewKey;
+      const { answer } = await signaling.request('publish', {
+        offer: { type: 'offer', sdp: local.sdp },
+        ...(Object.keys(trackViews).length > 0 ? { trackViews } : {}),
+      });
+      await pc.setRemoteDescription(answer);
+    };
+    const next = this.#sendQueue.then(run);
+    this.#sendQueue = next.catch(() => undefined);
+    return next;
   }
 
-  async #onConsumeOffer(offer: RTCSessionDescriptionInit, consumers: ConsumerInfo[]): Promise<{ type: 'answer'; sdp: string }> {
+  /** Stop sending a published track (e.g. a personal view nobody watches any more). */
+  async unpublish(track: MediaStreamTrack): Promise<void> {
+    const pc = this.#sendPc;
+    const sender = pc?.getSenders().find((s) => s.track === track);
+    if (!pc || !sender) return;
+    pc.removeTrack(sender);
+    await this.publish([]);
+  }
+
+  #matchData(): void {
+    for (const [label, channel] of this.#pendingData) {
+      const info = [...this.#remoteDataInfo.values()].find((d) => d.label === label && !this.#remoteData.has(d.dataConsumerId));
+      if (!info) continue;
+      this.#pendingData.delete(label);
+      const remote: RemoteData = { dataConsumerId: info.dataConsumerId, peerId: info.peerId, label, channel };
+      this.#remoteData.set(info.dataConsumerId, remote);
+      this.#emit('data', remote);
+    }
+  }
+
+  #remoteDataInfo = new Map<string, DataConsumerInfo>();
+
+  async #onConsumeOffer(offer: RTCSessionDescriptionInit, consumers: ConsumerInfo[], dataConsumers: DataConsumerInfo[] = []): Promise<{ type: 'answer'; sdp: string }> {
     const pc = this.#recvPc;
     if (!pc) throw new Error('no receive transport');
+    for (const d of dataConsumers) this.#remoteDataInfo.set(d.dataConsumerId, d);
+    this.#matchData();
     await pc.setRemoteDescription(offer);
     await pc.setLocalDescription(await pc.createAnswer());
     await iceGatheringDone(pc);
@@ -203,6 +302,10 @@ export class CallClient {
   #teardown(): void {
     for (const remote of this.#remote.values()) this.#emit('trackended', remote);
     this.#remote.clear();
+    this.#remoteData.clear();
+    this.#remoteDataInfo.clear();
+    this.#pendingData.clear();
+    this.#sendQueue = Promise.resolve();
     this.#sendPc?.close();
     this.#recvPc?.close();
     this.#sendPc = undefined;

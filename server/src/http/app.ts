@@ -1,14 +1,14 @@
 /** express app: the built client, a small REST API and Prometheus metrics. */
 import fs from 'node:fs';
 import path from 'node:path';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { RoomManager } from '../rooms/RoomManager.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Logger } from '../logger.ts';
 import { AppError, toErrorBody } from '../errors.ts';
 import { SIGNALING_PROTOCOL_VERSION } from '../../../protocol/src/signaling.ts';
 
-export function createApp(opts: { clientDir: string; rooms: RoomManager; metrics: Metrics; logger: Logger; startedAt: number }): express.Express {
+export function createApp(opts: { clientDir: string; rooms: RoomManager; metrics: Metrics; logger: Logger; startedAt: number; routers?: Record<string, Router> }): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.use((_req, res, next) => {
@@ -34,6 +34,10 @@ export function createApp(opts: { clientDir: string; rooms: RoomManager; metrics
     } catch (err) {
       next(err);
     }
+  });
+  for (const [mount, router] of Object.entries(opts.routers ?? {})) app.use(mount, router);
+  app.get('/favicon.ico', (_req, res) => {
+    res.status(204).end();
   });
   app.use('/api', (_req, _res, next) => next(new AppError('BAD_REQUEST', 'no such API route', 404)));
 

@@ -1,4 +1,8 @@
-/** A participant in a room: one send and one receive transport, its producers and its consumers. */
+/**
+ * A member of a room: one send and one receive transport, its producers and its consumers.
+ * role "participant": a person (browser). role "avatar": an avatar worker's peer that renders the
+ * avatar of `avatarOf`; it is not listed to others, and its video is presented as its owner's.
+ */
 import { randomUUID } from 'node:crypto';
 import { EnhancedEventEmitter } from '../util/EnhancedEventEmitter.ts';
 import { InvalidStateError } from '../errors.ts';
@@ -6,16 +10,32 @@ import type { Logger } from '../logger.ts';
 import { WebRtcTransport, type OfferSignal, type WebRtcTransportOptions } from '../sfu/WebRtcTransport.ts';
 import type { Producer } from '../sfu/Producer.ts';
 import type { Consumer } from '../sfu/Consumer.ts';
-import type { MediaKind, PeerInfo, ProducerInfo, SessionDescription } from '../../../protocol/src/signaling.ts';
+import type { DataProducer } from '../sfu/DataProducer.ts';
+import type { DataConsumer } from '../sfu/DataConsumer.ts';
+import type { MediaKind, PeerInfo, ProducerInfo, SessionDescription, ViewOffsetDeg } from '../../../protocol/src/signaling.ts';
 
 export type PeerEvents = {
   close: [];
   producer: [Producer];
   producerstate: [Producer];
+  dataproducer: [DataProducer];
 };
+
+export type PeerRole = 'participant' | 'avatar';
+
+/** What an avatar owner shows instead of a camera. */
+export interface AvatarState {
+  identityId: string;
+  sessionId: string;
+  state: 'starting' | 'live' | 'recovering';
+  defaultView: ViewOffsetDeg;
+}
 
 export interface PeerOptions {
   displayName: string;
+  role?: PeerRole;
+  /** For role "avatar": the participant whose avatar this peer renders. */
+  avatarOf?: Peer;
   logger: Logger;
   transport: Omit<WebRtcTransportOptions, 'direction' | 'logger'>;
 }
@@ -27,11 +47,19 @@ export class Peer extends EnhancedEventEmitter<PeerEvents> {
   readonly logger: Logger;
   readonly sendTransport: WebRtcTransport;
   readonly recvTransport: WebRtcTransport;
+  readonly role: PeerRole;
+  readonly avatarOf: Peer | undefined;
+  /** Set on a participant who joined as an avatar. */
+  avatar: AvatarState | undefined;
+  /** Per avatar owner id: this viewer's personal view key (absent = the shared default view). */
+  readonly viewKeys = new Map<string, string>();
   #offerSignal: OfferSignal | undefined;
   #closed = false;
 
-  private constructor(id: string, displayName: string, logger: Logger, send: WebRtcTransport, recv: WebRtcTransport) {
+  private constructor(id: string, displayName: string, logger: Logger, send: WebRtcTransport, recv: WebRtcTransport, role: PeerRole, avatarOf: Peer | undefined) {
     super();
+    this.role = role;
+    this.avatarOf = avatarOf;
     this.id = id;
     this.displayName = displayName;
     this.logger = logger;
@@ -42,15 +70,18 @@ export class Peer extends EnhancedEventEmitter<PeerEvents> {
       producer.on('resume', () => this.safeEmit('producerstate', producer));
       this.safeEmit('producer', producer);
     });
+    send.on('dataproducer', (dp) => this.safeEmit('dataproducer', dp));
   }
 
   static async create(opts: PeerOptions): Promise<Peer> {
     if (typeof opts.displayName !== 'string' || opts.displayName.length === 0) throw new TypeError('displayName required');
+    const role = opts.role ?? 'participant';
+    if (role === 'avatar' && !opts.avatarOf) throw new TypeError('an avatar peer needs avatarOf');
     const id = randomUUID().replaceAll('-', '').slice(0, 12);
-    const logger = opts.logger.child({ peerId: id });
+    const logger = opts.logger.child({ peerId: id, ...(role === 'avatar' ? { role, avatarOf: opts.avatarOf?.id } : {}) });
     const send = await WebRtcTransport.create({ ...opts.transport, direction: 'send', logger });
     const recv = await WebRtcTransport.create({ ...opts.transport, direction: 'recv', logger });
-    return new Peer(id, opts.displayName, logger, send, recv);
+    return new Peer(id, opts.displayName, logger, send, recv, role, opts.avatarOf);
   }
 
   get closed(): boolean {
@@ -65,8 +96,14 @@ export class Peer extends EnhancedEventEmitter<PeerEvents> {
     return [...this.recvTransport.consumers.values()];
   }
 
+  get dataProducers(): DataProducer[] {
+    return [...this.sendTransport.dataProducers.values()];
+  }
+
   info(): PeerInfo {
-    return { peerId: this.id, displayName: this.displayName, producers: this.producers.map(producerInfo) };
+    const info: PeerInfo = { peerId: this.id, displayName: this.displayName, producers: this.producers.map(producerInfo) };
+    if (this.avatar) info.avatar = { identityId: this.avatar.identityId, state: this.avatar.state, defaultView: this.avatar.defaultView };
+    return info;
   }
 
   /** How offers for the receive transport reach the client (set by the signaling layer). */
@@ -74,9 +111,9 @@ export class Peer extends EnhancedEventEmitter<PeerEvents> {
     this.#offerSignal = signal;
   }
 
-  async publish(offer: SessionDescription): Promise<{ answer: SessionDescription; producers: ProducerInfo[] }> {
+  async publish(offer: SessionDescription, trackViews?: Record<string, string>): Promise<{ answer: SessionDescription; producers: ProducerInfo[] }> {
     this.#assertOpen();
-    const answer = await this.sendTransport.processOffer(offer);
+    const answer = await this.sendTransport.processOffer(offer, this.role === 'avatar' ? trackViews : undefined);
     return { answer, producers: this.producers.map(producerInfo) };
   }
 
@@ -97,6 +134,13 @@ export class Peer extends EnhancedEventEmitter<PeerEvents> {
       this.renegotiate();
     });
     return consumer;
+  }
+
+  consumeData(dataProducer: DataProducer, producerPeerId: string): DataConsumer {
+    this.#assertOpen();
+    const dataConsumer = this.recvTransport.consumeData(dataProducer, producerPeerId);
+    dataConsumer.on('producerclose', () => dataConsumer.close());
+    return dataConsumer;
   }
 
   /** Bring the client's receive transport up to date (coalesced; failures are logged, retried on the next change). */

@@ -1,11 +1,17 @@
-/** A room routes every peer's producers to every other peer (mediasoup's Router, plus membership). */
+/**
+ * A room routes every participant's producers to every other participant (mediasoup's Router, plus
+ * membership). Avatar peers (see Peer) are routed differently: they receive their owner's data
+ * channels, and their video is presented to everyone as the owner's, each viewer getting the
+ * rendering of its personal view when one exists.
+ */
 import { EnhancedEventEmitter } from '../util/EnhancedEventEmitter.ts';
 import { AppError, InvalidStateError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Config } from '../config.ts';
-import { Peer } from './Peer.ts';
+import { Peer, type PeerRole } from './Peer.ts';
 import type { Producer } from '../sfu/Producer.ts';
+import type { DataProducer } from '../sfu/DataProducer.ts';
 
 export type RoomEvents = {
   close: [];
@@ -13,6 +19,9 @@ export type RoomEvents = {
   peerleft: [Peer];
   producerstate: [Peer, Producer];
   producerclosed: [Peer, Producer];
+  /** An avatar peer published its first video: the owner's avatar is on screen. */
+  avatarlive: [avatar: Peer];
+  avatarpeerleft: [avatar: Peer];
 };
 
 export interface RoomOptions {
@@ -20,6 +29,11 @@ export interface RoomOptions {
   config: Config;
   logger: Logger;
   metrics: Metrics;
+}
+
+/** The view key of an avatar video producer: "default", or the key of a personal view. */
+export function viewKeyOf(producer: Producer): string {
+  return producer.appData.viewKey ?? 'default';
 }
 
 export class Room extends EnhancedEventEmitter<RoomEvents> {
@@ -49,16 +63,34 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
     return this.#closed;
   }
 
+  /** Every peer, avatar peers included. */
   get peers(): ReadonlyMap<string, Peer> {
     return this.#peers;
   }
 
-  /** Create a peer and subscribe it to everything already published in the room. */
-  async join(displayName: string): Promise<Peer> {
+  /** The people in the room (what clients list). */
+  get participants(): Peer[] {
+    return [...this.#peers.values()].filter((p) => p.role === 'participant');
+  }
+
+  avatarPeersOf(owner: Peer): Peer[] {
+    return [...this.#peers.values()].filter((p) => p.avatarOf === owner && !p.closed);
+  }
+
+  /** Create a peer and subscribe it to what is already published in the room. */
+  async join(displayName: string, opts: { role?: PeerRole; avatarOf?: Peer } = {}): Promise<Peer> {
     if (this.#closed) throw new InvalidStateError('room closed');
-    if (this.#peers.size >= this.#config.limits.maxPeersPerRoom) throw new AppError('ROOM_FULL', `room "${this.id}" is full (${this.#config.limits.maxPeersPerRoom} peers)`, 403);
+    const role = opts.role ?? 'participant';
+    if (role === 'avatar' && (!opts.avatarOf || opts.avatarOf.closed || this.#peers.get(opts.avatarOf.id) !== opts.avatarOf)) {
+      throw new InvalidStateError('the avatar owner is not in this room');
+    }
+    if (role === 'participant' && this.participants.length >= this.#config.limits.maxPeersPerRoom) {
+      throw new AppError('ROOM_FULL', `room "${this.id}" is full (${this.#config.limits.maxPeersPerRoom} peers)`, 403);
+    }
     const peer = await Peer.create({
       displayName,
+      role,
+      ...(opts.avatarOf ? { avatarOf: opts.avatarOf } : {}),
       logger: this.#logger,
       transport: {
         rtc: this.#config.rtc,
@@ -66,40 +98,102 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
         metrics: this.#metrics,
       },
     });
-    if (this.#closed) {
+    if (this.#closed || (opts.avatarOf && opts.avatarOf.closed)) {
       peer.close();
-      throw new InvalidStateError('room closed');
+      throw new InvalidStateError('room or avatar owner closed');
     }
     this.#peers.set(peer.id, peer);
     this.#metrics.peers.inc();
     peer.on('producer', (producer) => this.#onProducer(peer, producer));
     peer.on('producerstate', (producer) => this.safeEmit('producerstate', peer, producer));
+    peer.on('dataproducer', (dp) => this.#onDataProducer(peer, dp));
     peer.on('close', () => this.#onPeerClosed(peer));
-    for (const other of this.#peers.values()) {
-      if (other === peer) continue;
-      for (const producer of other.producers) peer.consume(producer, other.id);
+    if (role === 'participant') {
+      for (const other of this.participants) {
+        if (other === peer) continue;
+        for (const producer of other.producers) peer.consume(producer, other.id);
+      }
+      for (const avatar of this.#peers.values()) if (avatar.role === 'avatar') this.#routeAvatarVideo(avatar);
+      this.#logger.info({ peerId: peer.id, displayName, participants: this.participants.length }, 'peer joined');
+      this.safeEmit('peerjoined', peer);
+    } else {
+      const owner = opts.avatarOf!;
+      for (const dp of owner.dataProducers) peer.consumeData(dp, owner.id);
+      this.#logger.info({ peerId: peer.id, ownerPeerId: owner.id }, 'avatar peer joined');
     }
-    this.#logger.info({ peerId: peer.id, displayName, peers: this.#peers.size }, 'peer joined');
-    this.safeEmit('peerjoined', peer);
     return peer;
   }
 
+  /** A viewer chose (or cleared, with undefined) its personal view of `owner`'s avatar. */
+  setViewKey(viewer: Peer, owner: Peer, key: string | undefined): void {
+    if (key === undefined || key === 'default') viewer.viewKeys.delete(owner.id);
+    else viewer.viewKeys.set(owner.id, key);
+    for (const avatar of this.avatarPeersOf(owner)) this.#routeAvatarVideo(avatar);
+  }
+
   #onProducer(owner: Peer, producer: Producer): void {
-    producer.on('close', () => this.safeEmit('producerclosed', owner, producer));
+    producer.on('close', () => {
+      this.safeEmit('producerclosed', owner, producer);
+      if (owner.role === 'avatar' && !owner.closed) this.#routeAvatarVideo(owner);
+    });
+    if (owner.role === 'avatar') {
+      if (producer.kind === 'video') {
+        this.#routeAvatarVideo(owner);
+        if (viewKeyOf(producer) === 'default') this.safeEmit('avatarlive', owner);
+      }
+      return;
+    }
     this.safeEmit('producerstate', owner, producer);
-    for (const other of this.#peers.values()) {
+    for (const other of this.participants) {
       if (other === owner || other.closed) continue;
       other.consume(producer, owner.id);
       other.renegotiate();
     }
   }
 
+  #onDataProducer(owner: Peer, dp: DataProducer): void {
+    for (const avatar of this.avatarPeersOf(owner)) {
+      avatar.consumeData(dp, owner.id);
+      avatar.renegotiate();
+    }
+  }
+
+  /**
+   * Make every participant's consumer of `avatar`'s owner video point at the right rendering: its
+   * personal view if the worker publishes it, else the shared default. Switching reuses the consumer.
+   */
+  #routeAvatarVideo(avatar: Peer): void {
+    const owner = avatar.avatarOf;
+    if (!owner || avatar.closed || this.#closed) return;
+    const byKey = new Map<string, Producer>();
+    for (const p of avatar.producers) if (p.kind === 'video' && !p.closed) byKey.set(viewKeyOf(p), p);
+    if (byKey.size === 0) return;
+    for (const viewer of this.participants) {
+      if (viewer.closed) continue;
+      const want = byKey.get(viewer.viewKeys.get(owner.id) ?? 'default') ?? byKey.get('default');
+      if (!want) continue;
+      const current = viewer.consumers.find((c) => c.kind === 'video' && c.producerPeerId === owner.id && !c.closed);
+      if (current) {
+        if (current.producer !== want) current.switchProducer(want);
+      } else {
+        viewer.consume(want, owner.id);
+        viewer.renegotiate();
+      }
+    }
+  }
+
   #onPeerClosed(peer: Peer): void {
     if (!this.#peers.delete(peer.id)) return;
     this.#metrics.peers.dec();
-    this.#logger.info({ peerId: peer.id, peers: this.#peers.size }, 'peer left');
+    if (peer.role === 'avatar') {
+      this.#logger.info({ peerId: peer.id, ownerPeerId: peer.avatarOf?.id }, 'avatar peer left');
+      this.safeEmit('avatarpeerleft', peer);
+      return;
+    }
+    for (const avatar of this.avatarPeersOf(peer)) avatar.close();
+    this.#logger.info({ peerId: peer.id, participants: this.participants.length }, 'peer left');
     this.safeEmit('peerleft', peer);
-    if (this.#peers.size === 0) this.close();
+    if (this.participants.length === 0) this.close();
   }
 
   /** Idempotent; closes every peer. */

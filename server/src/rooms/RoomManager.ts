@@ -32,8 +32,14 @@ export class RoomManager {
     if (existing && !existing.closed) return existing;
     const pending = this.#creating.get(roomId);
     if (pending) return pending;
-    if (this.#rooms.size >= this.config.limits.maxRooms) throw new AppError('ROOM_FULL', `too many rooms (${this.config.limits.maxRooms})`, 503);
+    // Rooms still being created count too, or concurrent joins to distinct rooms overshoot the limit.
+    if (this.#rooms.size + this.#creating.size >= this.config.limits.maxRooms) throw new AppError('ROOM_FULL', `too many rooms (${this.config.limits.maxRooms})`, 503);
     const creating = Room.create({ id: roomId, config: this.config, logger: this.logger, metrics: this.metrics }).then((room) => {
+      if (this.#closed) {
+        // close() ran while this room was being created: don't leave it open behind a closed manager.
+        room.close();
+        throw new InvalidStateError('room manager closed');
+      }
       this.#rooms.set(roomId, room);
       room.on('close', () => {
         if (this.#rooms.get(roomId) === room) this.#rooms.delete(roomId);

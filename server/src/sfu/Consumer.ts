@@ -19,7 +19,10 @@ const FIR_FMT = 4;
 export class Consumer extends EnhancedEventEmitter<ConsumerEvents> {
   readonly id = randomUUID().replaceAll('-', '').slice(0, 16);
   readonly kind: MediaKind;
-  readonly producer: Producer;
+  #producer: Producer;
+  #unsubscribeProducer: () => void = () => undefined;
+  /** Set when the source changed: the next packet re-bases sequence numbers and timestamps. */
+  #sourceSwitched = false;
   /** Id of the peer that owns the producer. */
   readonly producerPeerId: string;
   readonly transceiver: RTCRtpTransceiver;
@@ -31,21 +34,15 @@ export class Consumer extends EnhancedEventEmitter<ConsumerEvents> {
 
   constructor(opts: { producer: Producer; producerPeerId: string; transceiver: RTCRtpTransceiver; pacer: Pacer; metrics: Metrics }) {
     super();
-    this.producer = opts.producer;
+    this.#producer = opts.producer;
     this.kind = opts.producer.kind;
     this.producerPeerId = opts.producerPeerId;
     this.transceiver = opts.transceiver;
     this.#pacer = opts.pacer;
     this.#metrics = opts.metrics;
     const sender = this.transceiver.sender;
-    this.#cleanups.push(this.producer.addRtpListener((packet) => this.#forward(packet)));
-    const onProducerClose = (): void => {
-      this.safeEmit('producerclose');
-    };
-    this.producer.on('close', onProducerClose);
-    this.#cleanups.push(() => {
-      this.producer.off('close', onProducerClose);
-    });
+    this.#subscribe(opts.producer);
+    this.#cleanups.push(() => this.#unsubscribeProducer());
     const pli = sender.onPictureLossIndication.subscribe(() => this.requestKeyFrame('pli'));
     this.#cleanups.push(pli.unSubscribe);
     const rtcp = sender.onRtcp.subscribe((packet) => {
@@ -60,6 +57,36 @@ export class Consumer extends EnhancedEventEmitter<ConsumerEvents> {
     return this.#closed;
   }
 
+  get producer(): Producer {
+    return this.#producer;
+  }
+
+  #subscribe(producer: Producer): void {
+    this.#unsubscribeProducer();
+    const offRtp = producer.addRtpListener((packet) => this.#forward(packet));
+    const onProducerClose = (): void => {
+      if (producer === this.#producer) this.safeEmit('producerclose');
+    };
+    producer.on('close', onProducerClose);
+    this.#unsubscribeProducer = () => {
+      offRtp();
+      producer.off('close', onProducerClose);
+    };
+    this.#producer = producer;
+  }
+
+  /**
+   * Forward another producer of the same kind on the same transceiver (e.g. a viewer's personal
+   * free-view rendering of an avatar): no renegotiation, the receiver sees one continuous stream.
+   */
+  switchProducer(producer: Producer): void {
+    if (this.#closed || producer === this.#producer) return;
+    if (producer.kind !== this.kind) throw new TypeError(`cannot switch a ${this.kind} consumer to a ${producer.kind} producer`);
+    this.#subscribe(producer);
+    this.#sourceSwitched = true;
+    this.requestKeyFrame('switch');
+  }
+
   get mid(): string | null {
     return this.transceiver.mid;
   }
@@ -68,7 +95,7 @@ export class Consumer extends EnhancedEventEmitter<ConsumerEvents> {
     return { consumerId: this.id, producerId: this.producer.id, peerId: this.producerPeerId, kind: this.kind, mid: this.mid ?? '' };
   }
 
-  requestKeyFrame(reason: 'pli' | 'fir' | 'new-consumer' | 'client'): void {
+  requestKeyFrame(reason: 'pli' | 'fir' | 'new-consumer' | 'client' | 'switch'): void {
     if (this.#closed || this.kind !== 'video') return;
     if (this.producer.requestKeyFrame()) this.#metrics.keyFrameRequests.inc({ reason });
   }
@@ -79,6 +106,10 @@ export class Consumer extends EnhancedEventEmitter<ConsumerEvents> {
     // Header extensions were negotiated with the producer's peer; the sender adds its own.
     const copy = packet.clone();
     copy.header.extensions = [];
+    if (this.#sourceSwitched) {
+      this.#sourceSwitched = false;
+      this.transceiver.sender.replaceRTP(copy.header, true);
+    }
     const bytes = copy.payload.length + 12;
     const sender = this.transceiver.sender;
     this.#pacer.enqueue(bytes, () => {

@@ -49,7 +49,7 @@ export class Pacer {
   enqueue(bytes: number, send: () => void): void {
     if (this.#closed) return;
     this.#refill();
-    if (this.queued === 0 && this.#tokens >= bytes) {
+    if (this.queued === 0 && this.#affords(bytes)) {
       this.#tokens -= bytes;
       this.#run(send);
       return;
@@ -80,6 +80,11 @@ export class Pacer {
     }
   }
 
+  /** A packet larger than the whole bucket goes out once the bucket is full (tokens go negative), instead of blocking the queue forever. */
+  #affords(bytes: number): boolean {
+    return this.#tokens >= bytes || this.#tokens >= this.#burstBytes;
+  }
+
   #refill(): void {
     const now = performance.now();
     this.#tokens = Math.min(this.#burstBytes, this.#tokens + (now - this.#last) * this.#bytesPerMs);
@@ -89,7 +94,7 @@ export class Pacer {
   #schedule(): void {
     if (this.#timer || this.#closed) return;
     const head = this.#queue[this.#head];
-    const deficit = head ? Math.max(0, head.bytes - this.#tokens) : 0;
+    const deficit = head ? Math.max(0, Math.min(head.bytes, this.#burstBytes) - this.#tokens) : 0;
     this.#timer = setTimeout(() => this.#drain(), Math.max(1, Math.ceil(deficit / this.#bytesPerMs)));
   }
 
@@ -98,7 +103,7 @@ export class Pacer {
     this.#refill();
     while (this.#head < this.#queue.length) {
       const item = this.#queue[this.#head]!;
-      if (item.bytes > this.#tokens) break;
+      if (!this.#affords(item.bytes)) break;
       this.#tokens -= item.bytes;
       this.#head++;
       this.#run(item.send);

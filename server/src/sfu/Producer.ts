@@ -21,6 +21,8 @@ export class Producer extends EnhancedEventEmitter<ProducerEvents> {
   readonly kind: MediaKind;
   /** The media section (mid) of the send transport this producer arrives on. */
   readonly mid: string | null;
+  /** Free-form data attached by the owner of the transport (e.g. an avatar video's view key). */
+  readonly appData: { viewKey?: string } = {};
   readonly #track: MediaStreamTrack;
   readonly #transceiver: RTCRtpTransceiver;
   readonly #listeners = new Set<RtpListener>();

@@ -5,16 +5,18 @@
  * close() is idempotent and closes its producers and consumers.
  */
 import { randomUUID } from 'node:crypto';
-import { RTCPeerConnection, type MediaStreamTrack, type PeerConfig } from 'werift';
+import { RTCPeerConnection, type MediaStreamTrack, type PeerConfig, type RTCDataChannel } from 'werift';
 import { EnhancedEventEmitter } from '../util/EnhancedEventEmitter.ts';
 import { InvalidStateError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Config } from '../config.ts';
-import type { ConsumerInfo, SessionDescription } from '../../../protocol/src/signaling.ts';
+import type { ConsumerInfo, DataConsumerInfo, SessionDescription } from '../../../protocol/src/signaling.ts';
 import { Producer } from './Producer.ts';
 import { Consumer } from './Consumer.ts';
 import { Pacer } from './Pacer.ts';
+import { DataProducer, type DataProducerLimits } from './DataProducer.ts';
+import { DataConsumer } from './DataConsumer.ts';
 import { sfuCodecs, sfuHeaderExtensions } from './codecs.ts';
 
 export type TransportDirection = 'send' | 'recv';
@@ -22,6 +24,7 @@ export type TransportDirection = 'send' | 'recv';
 export type WebRtcTransportEvents = {
   close: [];
   producer: [Producer];
+  dataproducer: [DataProducer];
   connectionstatechange: [string];
 };
 
@@ -29,12 +32,13 @@ export interface WebRtcTransportOptions {
   direction: TransportDirection;
   rtc: Config['rtc'];
   pacer: { bitrateBps: number; maxQueuePackets: number };
+  data?: DataProducerLimits;
   logger: Logger;
   metrics: Metrics;
 }
 
 /** Sends an offer to the remote side and resolves with its answer. */
-export type OfferSignal = (offer: SessionDescription, consumers: ConsumerInfo[]) => Promise<SessionDescription>;
+export type OfferSignal = (offer: SessionDescription, consumers: ConsumerInfo[], dataConsumers: DataConsumerInfo[]) => Promise<SessionDescription>;
 
 export function peerConfig(rtc: Config['rtc']): Partial<PeerConfig> {
   const config: Partial<PeerConfig> = {
@@ -60,6 +64,10 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
   readonly #pacer: Pacer;
   readonly #producers = new Map<string, Producer>();
   readonly #consumers = new Map<string, Consumer>();
+  readonly #dataProducers = new Map<string, DataProducer>();
+  readonly #dataConsumers = new Map<string, DataConsumer>();
+  readonly #dataLimits: DataProducerLimits;
+  #viewKeysByMid: Record<string, string> = {};
   #closed = false;
   #negotiating: Promise<void> | undefined;
   #negotiationPending = false;
@@ -76,7 +84,11 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
       this.safeEmit('connectionstatechange', state);
       if (state === 'connected') for (const c of this.#consumers.values()) c.requestKeyFrame('new-consumer');
     });
-    if (opts.direction === 'send') this.#pc.onTrack.subscribe((track) => this.#onTrack(track));
+    this.#dataLimits = opts.data ?? { maxMessageBytes: 16 * 1024, maxMessagesPerSecond: 200 };
+    if (opts.direction === 'send') {
+      this.#pc.onTrack.subscribe((track) => this.#onTrack(track));
+      this.#pc.onDataChannel.subscribe((channel) => this.#onDataChannel(channel));
+    }
     this.#metrics.transports.inc();
   }
 
@@ -101,15 +113,24 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
     return this.#consumers;
   }
 
+  get dataProducers(): ReadonlyMap<string, DataProducer> {
+    return this.#dataProducers;
+  }
+
+  get dataConsumers(): ReadonlyMap<string, DataConsumer> {
+    return this.#dataConsumers;
+  }
+
   get pacerQueue(): number {
     return this.#pacer.queued;
   }
 
   /** Send transport: apply the peer's offer, return the answer. New tracks become producers. */
-  async processOffer(offer: SessionDescription): Promise<SessionDescription> {
+  async processOffer(offer: SessionDescription, viewKeysByMid: Record<string, string> = {}): Promise<SessionDescription> {
     this.#assertOpen();
     if (this.direction !== 'send') throw new InvalidStateError('processOffer() on a recv transport');
     if (offer.type !== 'offer') throw new TypeError('expected an offer');
+    this.#viewKeysByMid = viewKeysByMid;
     await this.#pc.setRemoteDescription(offer);
     const answer = await this.#pc.createAnswer();
     await this.#pc.setLocalDescription(answer);
@@ -132,6 +153,24 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
   }
 
   /**
+   * Recv transport: forward a data producer to this peer on a new data channel with the same label and
+   * reliability. Needs a negotiation when it is the transport's first data channel.
+   */
+  consumeData(dataProducer: DataProducer, producerPeerId: string): DataConsumer {
+    this.#assertOpen();
+    if (this.direction !== 'recv') throw new InvalidStateError('consumeData() on a send transport');
+    if (dataProducer.closed) throw new InvalidStateError('data producer closed');
+    const channel = this.#pc.createDataChannel(dataProducer.label, {
+      ordered: dataProducer.ordered,
+      ...(dataProducer.maxRetransmits !== null ? { maxRetransmits: dataProducer.maxRetransmits } : {}),
+    });
+    const dataConsumer = new DataConsumer({ dataProducer, producerPeerId, channel });
+    this.#dataConsumers.set(dataConsumer.id, dataConsumer);
+    dataConsumer.on('close', () => this.#dataConsumers.delete(dataConsumer.id));
+    return dataConsumer;
+  }
+
+  /**
    * Recv transport: (re)negotiate with the peer. Calls are serialized and coalesced: while one offer is
    * in flight, any number of further calls cause exactly one more round.
    */
@@ -151,7 +190,8 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
         const local = this.#pc.localDescription;
         if (!local) throw new InvalidStateError('no local description');
         const consumers = [...this.#consumers.values()].filter((c) => !c.closed).map((c) => c.info());
-        const answer = await signal({ type: 'offer', sdp: local.sdp }, consumers);
+        const dataConsumers = [...this.#dataConsumers.values()].filter((c) => !c.closed).map((c) => ({ dataConsumerId: c.id, peerId: c.producerPeerId, label: c.label }));
+        const answer = await signal({ type: 'offer', sdp: local.sdp }, consumers, dataConsumers);
         if (this.#closed) return;
         if (answer.type !== 'answer') throw new TypeError('expected an answer');
         await this.#pc.setRemoteDescription(answer);
@@ -187,6 +227,8 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
     // A re-offer repeats existing tracks: one producer per media section.
     for (const p of this.#producers.values()) if (p.mid === transceiver.mid) return;
     const producer = new Producer(track, transceiver);
+    const viewKey = transceiver.mid ? this.#viewKeysByMid[transceiver.mid] : undefined;
+    if (viewKey) producer.appData.viewKey = viewKey;
     this.#producers.set(producer.id, producer);
     this.#metrics.producers.inc({ kind: producer.kind });
     producer.on('close', () => {
@@ -195,6 +237,16 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
     });
     this.#logger.info({ producerId: producer.id, kind: producer.kind, mid: transceiver.mid }, 'producer created');
     this.safeEmit('producer', producer);
+  }
+
+  #onDataChannel(channel: RTCDataChannel): void {
+    if (this.#closed) return;
+    const dataProducer = new DataProducer(channel, this.#dataLimits);
+    dataProducer.on('drop', (reason) => this.#metrics.dataDropped.inc({ label: dataProducer.label.slice(0, 32), reason }));
+    this.#dataProducers.set(dataProducer.id, dataProducer);
+    dataProducer.on('close', () => this.#dataProducers.delete(dataProducer.id));
+    this.#logger.info({ dataProducerId: dataProducer.id, label: dataProducer.label }, 'data producer created');
+    this.safeEmit('dataproducer', dataProducer);
   }
 
   #assertOpen(): void {
@@ -206,7 +258,9 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
     if (this.#closed) return;
     this.#closed = true;
     for (const c of [...this.#consumers.values()]) c.close();
+    for (const c of [...this.#dataConsumers.values()]) c.close();
     for (const p of [...this.#producers.values()]) p.close();
+    for (const p of [...this.#dataProducers.values()]) p.close();
     this.#pacer.close();
     this.#pc.close().catch((err: unknown) => this.#logger.debug({ err }, 'peer connection close failed'));
     this.#metrics.transports.dec();

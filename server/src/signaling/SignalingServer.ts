@@ -26,6 +26,8 @@ import type { RoomManager } from '../rooms/RoomManager.ts';
 import type { Room } from '../rooms/Room.ts';
 import { producerInfo, type Peer } from '../rooms/Peer.ts';
 import { RateLimiter } from './RateLimiter.ts';
+import { timingSafeEqual } from 'node:crypto';
+import type { AvatarService } from '../avatar/service/AvatarService.ts';
 
 /** How long a client has to answer a receive-transport offer. */
 const OFFER_ANSWER_TIMEOUT_MS = 10_000;
@@ -49,14 +51,20 @@ export class SignalingServer {
     private readonly config: Config,
     private readonly logger: Logger,
     private readonly metrics: Metrics,
+    private readonly avatars?: AvatarIntegration,
   ) {
+    avatars?.service.on('avatarstate', (session) => {
+      const avatar = session.owner.info().avatar;
+      if (!avatar) return;
+      for (const p of session.room.participants) this.#sockets.get(p.id)?.emit('avatar:state', { peerId: session.owner.id, avatar });
+    });
     this.#handlers = {
       join: (s, st, r) => this.#join(s, st, r),
       leave: async (s, st) => {
         this.#leave(s, st);
         return {};
       },
-      publish: async (_s, st, r) => this.#requirePeer(st).publish(r.offer),
+      publish: async (_s, st, r) => this.#requirePeer(st).publish(r.offer, r.trackViews),
       setProducerPaused: async (_s, st, r) => this.#requirePeer(st).setProducerPaused(r.kind, r.paused),
       requestKeyFrame: async (_s, st, r) => {
         const consumer = this.#requirePeer(st).recvTransport.consumers.get(r.consumerId);
@@ -64,11 +72,30 @@ export class SignalingServer {
         consumer.requestKeyFrame('client');
         return {};
       },
+      setAvatarView: async (_s, st, r) => {
+        const viewer = this.#requirePeer(st);
+        const owner = st.room?.peers.get(r.peerId);
+        if (!this.avatars || !owner || owner.role !== 'participant' || !owner.avatar) throw new AppError('BAD_REQUEST', `peer ${r.peerId} is not an avatar in this room`, 404);
+        if (viewer.role !== 'participant') throw new AppError('UNAUTHORIZED', 'avatar peers cannot set views', 403);
+        const result = this.avatars.service.setView(viewer, owner, r.scope, r.view);
+        return { peerId: owner.id, scope: r.scope, view: result.view, shared: result.shared };
+      },
     };
     for (const io of ios) io.on('connection', (socket) => this.#onConnection(socket));
   }
 
   #onConnection(socket: Socket): void {
+    const auth = socket.handshake.auth as { workerToken?: unknown } | undefined;
+    if (auth && auth.workerToken !== undefined) {
+      if (this.avatars && typeof auth.workerToken === 'string' && safeEqual(auth.workerToken, this.config.workers.token)) {
+        this.avatars.service.attachWorker(socket);
+      } else {
+        this.logger.warn({ socketId: socket.id }, 'worker connection with a bad token refused');
+        socket.emit('server:error', { code: 'UNAUTHORIZED', message: 'bad worker token', status: 401 });
+        socket.disconnect(true);
+      }
+      return;
+    }
     const state: SocketState = {};
     const limiter = new RateLimiter(this.config.limits.messagesPerSecond, this.config.limits.messageBurst);
     const log = this.logger.child({ socketId: socket.id });
@@ -131,9 +158,25 @@ export class SignalingServer {
     if ((state.peer && !state.peer.closed) || state.joining) throw new AppError('ALREADY_JOINED', 'already in a room; leave first', 409);
     state.joining = true;
     try {
-      const room = await this.rooms.getOrCreate(req.roomId);
-      this.#listenToRoom(room);
-      const peer = await room.join(req.displayName);
+      if (req.avatar && req.avatarSession) throw new AppError('BAD_REQUEST', 'avatar and avatarSession are exclusive', 400);
+      if (req.avatar) {
+        if (!this.avatars) throw new AppError('AVATAR_UNAVAILABLE', 'avatars are not enabled on this server', 503);
+        if (!(await this.avatars.identityExists(req.avatar.identityId))) throw new AppError('BAD_REQUEST', `unknown identity ${req.avatar.identityId}: enroll a photo first`, 404);
+      }
+      let peer: Peer;
+      let room: Room;
+      if (req.avatarSession) {
+        if (!this.avatars) throw new AppError('UNAUTHORIZED', 'avatars are not enabled on this server', 401);
+        const session = this.avatars.service.sessionForToken(req.avatarSession, req.roomId);
+        room = session.room;
+        peer = await room.join(req.displayName, { role: 'avatar', avatarOf: session.owner });
+        this.avatars.service.bindAvatarPeer(session, peer);
+      } else {
+        room = await this.rooms.getOrCreate(req.roomId);
+        this.#listenToRoom(room);
+        peer = await room.join(req.displayName);
+        if (req.avatar) this.avatars!.service.startSession(room, peer, req.avatar.identityId);
+      }
       if (!socket.connected) {
         peer.close();
         throw new AppError('BAD_REQUEST', 'socket disconnected during join', 499);
@@ -141,16 +184,16 @@ export class SignalingServer {
       state.peer = peer;
       state.room = room;
       this.#sockets.set(peer.id, socket);
-      peer.setOfferSignal(async (offer, consumers) => {
-        const reply: unknown = await socket.timeout(OFFER_ANSWER_TIMEOUT_MS).emitWithAck('consume:offer', { offer, consumers });
+      peer.setOfferSignal(async (offer, consumers, dataConsumers) => {
+        const reply: unknown = await socket.timeout(OFFER_ANSWER_TIMEOUT_MS).emitWithAck('consume:offer', { offer, consumers, dataConsumers });
         const parsed = consumeAnswerSchema.safeParse(reply);
         if (!parsed.success) throw new Error('client sent an invalid answer');
         return parsed.data.answer;
       });
-      const peers = [...room.peers.values()].filter((p) => p !== peer).map((p) => p.info());
+      const peers = room.participants.filter((p) => p !== peer).map((p) => p.info());
       // Offer the existing producers right after the join acknowledgement reaches the client.
       setImmediate(() => {
-        if (peer.consumers.length > 0) peer.renegotiate();
+        if (peer.consumers.length > 0 || peer.recvTransport.dataConsumers.size > 0) peer.renegotiate();
       });
       return { peerId: peer.id, roomId: room.id, peers };
     } finally {
@@ -170,8 +213,9 @@ export class SignalingServer {
   #listenToRoom(room: Room): void {
     if (this.#roomsWithListeners.has(room)) return;
     this.#roomsWithListeners.add(room);
+    room.on('avatarlive', (avatarPeer) => this.avatars?.service.markLive(avatarPeer));
     const toOthers = <E extends keyof ServerToClientEvents>(except: Peer, event: E, payload: Parameters<ServerToClientEvents[E]>[0]): void => {
-      for (const p of room.peers.values()) {
+      for (const p of room.participants) {
         if (p === except) continue;
         this.#sockets.get(p.id)?.emit(event, payload);
       }
@@ -188,17 +232,28 @@ export class SignalingServer {
   }
 }
 
+/** What the signaling layer needs from the avatar subsystem. */
+export interface AvatarIntegration {
+  service: AvatarService;
+  identityExists(identityId: string): Promise<boolean>;
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const ab = Buffer.from(a);
+  const bb = Buffer.from(b);
+  return ab.length === bb.length && timingSafeEqual(ab, bb);
+}
+
 /** Serialized size of a payload, counting binary attachments by their byte length. */
 export function approximateSize(value: unknown): number {
   let size = 0;
   try {
-    const json = JSON.stringify(value, (_k, v: unknown) => {
-      if (v instanceof ArrayBuffer || ArrayBuffer.isView(v)) {
-        size += (v as ArrayBufferLike).byteLength;
-        return null;
-      }
-      if (v && typeof v === 'object' && (v as { type?: unknown }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data)) {
-        size += ((v as { data: unknown[] }).data).length;
+    // `this[k]` is the value before toJSON(): a real Buffer (whose toJSON() gives {type:'Buffer',data}) is
+    // counted by its bytes, while a client's plain object that only looks like one is counted as JSON.
+    const json = JSON.stringify(value, function (this: Record<string, unknown>, k: string, v: unknown) {
+      const raw = this[k];
+      if (raw instanceof ArrayBuffer || ArrayBuffer.isView(raw)) {
+        size += raw.byteLength;
         return null;
       }
       return v;

@@ -53,6 +53,32 @@ export interface EnrollOptions {
   cropFactor?: number;
   /** smallest accepted face (landmark box height in source pixels), default 48 */
   minFacePx?: number;
+  /**
+   * Faces are first searched on a copy of the photo downscaled to at most this side (default 1280);
+   * the crop is still cut from the full-resolution photo and measured again. Keeps a 12-Mpx phone
+   * photo from needing a 150 MB input tensor (and Human's wasm heap from growing to ~1 GB).
+   */
+  analysisMaxSide?: number;
+}
+
+/** Box-filter downscale of RGBA (each output pixel averages the source pixels it covers). */
+function downscaleRgba(src: Uint8Array, sw: number, sh: number, dw: number, dh: number): Uint8Array {
+  const out = new Uint8Array(dw * dh * 4);
+  const fx = sw / dw, fy = sh / dh;
+  for (let y = 0; y < dh; y++) {
+    const y0 = Math.floor(y * fy), y1 = Math.max(y0 + 1, Math.min(sh, Math.floor((y + 1) * fy)));
+    for (let x = 0; x < dw; x++) {
+      const x0 = Math.floor(x * fx), x1 = Math.max(x0 + 1, Math.min(sw, Math.floor((x + 1) * fx)));
+      let r = 0, g = 0, b = 0;
+      for (let yy = y0; yy < y1; yy++) {
+        let q = (yy * sw + x0) * 4;
+        for (let xx = x0; xx < x1; xx++, q += 4) { r += src[q]; g += src[q + 1]; b += src[q + 2]; }
+      }
+      const n = (y1 - y0) * (x1 - x0), o = (y * dw + x) * 4;
+      out[o] = r / n; out[o + 1] = g / n; out[o + 2] = b / n; out[o + 3] = 255;
+    }
+  }
+  return out;
 }
 
 function landmarkBox(lm: Float32Array): { x0: number; y0: number; x1: number; y1: number } {
@@ -84,7 +110,21 @@ export async function enrollPhoto(bytes: Uint8Array, opts: EnrollOptions = {}): 
   if (img.width * img.height > maxPixels) throw new EnrollError('TOO_LARGE', `photo has ${img.width * img.height} pixels, limit ${maxPixels}`);
   const analyzer = opts.analyzer ?? (await createFaceAnalyzer());
   try {
-    const faces = await analyzer.detect(img.data, img.width, img.height);
+    const maxSide = opts.analysisMaxSide ?? 1280;
+    let faces: FaceResult[];
+    if (Math.max(img.width, img.height) > maxSide) {
+      const k = maxSide / Math.max(img.width, img.height);
+      const dw = Math.max(1, Math.round(img.width * k)), dh = Math.max(1, Math.round(img.height * k));
+      const sx = img.width / dw, sy = img.height / dh;
+      faces = await analyzer.detect(downscaleRgba(img.data, img.width, img.height, dw, dh), dw, dh);
+      for (const f of faces) {
+        // back to source pixels (z stays in model units)
+        for (let i = 0; i < 478; i++) { f.landmarks[i * 3] *= sx; f.landmarks[i * 3 + 1] *= sy; }
+        f.box = [f.box[0] * sx, f.box[1] * sy, f.box[2] * sx, f.box[3] * sy];
+      }
+    } else {
+      faces = await analyzer.detect(img.data, img.width, img.height);
+    }
     if (faces.length === 0) throw new EnrollError('NO_FACE', 'no face found in the photo');
     const face = faces[0];
     const b = landmarkBox(face.landmarks);

@@ -1,0 +1,19 @@
+/** Prometheus metrics of avatar sessions and workers (registered on the server's registry). */
+import { Gauge, Histogram, type Registry } from 'prom-client';
+
+export class AvatarMetrics {
+  readonly workers: Gauge;
+  readonly sessions: Gauge;
+  readonly personalViews: Gauge;
+  readonly startSeconds: Histogram;
+  readonly recoverySeconds: Histogram;
+
+  constructor(registry: Registry) {
+    const registers = [registry];
+    this.workers = new Gauge({ name: 'avatar_workers', help: 'Registered avatar workers', registers });
+    this.sessions = new Gauge({ name: 'avatar_sessions', help: 'Avatar sessions', registers });
+    this.personalViews = new Gauge({ name: 'avatar_personal_views', help: 'Personal free-view streams rendered', registers });
+    this.startSeconds = new Histogram({ name: 'avatar_session_start_seconds', help: 'Owner join to first avatar frame published', buckets: [0.25, 0.5, 1, 2, 4, 8], registers });
+    this.recoverySeconds = new Histogram({ name: 'avatar_session_recovery_seconds', help: 'Renderer lost to avatar video back', buckets: [0.25, 0.5, 1, 2, 4, 8], registers });
+  }
+}

@@ -1,0 +1,351 @@
+/**
+ * Avatar sessions and the workers that render them.
+ *
+ * Workers connect over socket.io with the worker token and register a capacity; each avatar owner
+ * (a participant who joined "as avatar") gets a session that is assigned to the least-loaded worker.
+ * The worker then joins the room as an avatar peer with the session token. When a worker disconnects,
+ * its sessions are reassigned at once to another worker, or to the next one that registers (a
+ * supervisor restarts local workers). Free views: each distinct personal view (rounded to 1°) is one
+ * extra rendered stream, shared by the viewers who chose it, capped per avatar.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Socket } from 'socket.io';
+import { EnhancedEventEmitter } from '../../util/EnhancedEventEmitter.ts';
+import { AppError, InvalidStateError } from '../../errors.ts';
+import type { Logger } from '../../logger.ts';
+import type { Config } from '../../config.ts';
+import type { Room } from '../../rooms/Room.ts';
+import type { Peer } from '../../rooms/Peer.ts';
+import { workerRequestSchemas, type ViewOffsetDeg, type WorkerAssign } from '../../../../protocol/src/signaling.ts';
+import type { AvatarMetrics } from './AvatarMetrics.ts';
+
+export interface AvatarSession {
+  readonly id: string;
+  readonly token: string;
+  readonly room: Room;
+  readonly owner: Peer;
+  readonly identityId: string;
+  readonly driver: 'keypoint' | 'voice';
+  workerId: string | undefined;
+  avatarPeer: Peer | undefined;
+  defaultView: ViewOffsetDeg;
+  /** personal view key → view */
+  personalViews: Map<string, ViewOffsetDeg>;
+  startedAt: number;
+  /** When the session lost its renderer (worker died), for the recovery-time metric. */
+  lostAt: number | undefined;
+}
+
+interface WorkerEntry {
+  id: string;
+  socket: Socket;
+  capacity: number;
+  generators: string[];
+  sessions: Set<string>;
+}
+
+export type AvatarServiceEvents = {
+  /** The owner's avatar state or default view changed: tell the room. */
+  avatarstate: [session: AvatarSession];
+};
+
+const ZERO_VIEW: ViewOffsetDeg = Object.freeze({ yaw: 0, pitch: 0, roll: 0 });
+const ASSIGN_ACK_TIMEOUT_MS = 5000;
+
+export function clampViewDeg(v: ViewOffsetDeg, limits = { yaw: 30, pitch: 20, roll: 20 }): ViewOffsetDeg {
+  const c = (x: number, l: number): number => Math.max(-l, Math.min(l, Math.round(x)));
+  return { yaw: c(v.yaw, limits.yaw), pitch: c(v.pitch, limits.pitch), roll: c(v.roll, limits.roll) };
+}
+
+/** Identical (rounded) views share one stream. */
+export function viewKey(v: ViewOffsetDeg): string {
+  const s = (x: number): string => (x < 0 ? `m${-x}` : `p${x}`);
+  return `y${s(v.yaw)}_p${s(v.pitch)}_r${s(v.roll)}`;
+}
+
+export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
+  readonly #workers = new Map<string, WorkerEntry>();
+  readonly #sessions = new Map<string, AvatarSession>();
+  readonly #byToken = new Map<string, AvatarSession>();
+  readonly #pending = new Set<string>();
+  #closed = false;
+
+  constructor(
+    private readonly config: Config,
+    private readonly logger: Logger,
+    private readonly metrics: AvatarMetrics,
+  ) {
+    super();
+  }
+
+  get sessions(): ReadonlyMap<string, AvatarSession> {
+    return this.#sessions;
+  }
+
+  get workerCount(): number {
+    return this.#workers.size;
+  }
+
+  /** A socket that presented the worker token. */
+  attachWorker(socket: Socket): void {
+    if (this.#closed) {
+      socket.disconnect(true);
+      return;
+    }
+    let entry: WorkerEntry | undefined;
+    socket.on('worker:register', (payload: unknown, ack?: (r: unknown) => void) => {
+      const parsed = workerRequestSchemas['worker:register'].safeParse(payload);
+      if (!parsed.success || entry) {
+        ack?.({ ok: false, error: { code: 'BAD_REQUEST', message: entry ? 'already registered' : 'invalid worker:register', status: 400 } });
+        return;
+      }
+      const old = this.#workers.get(parsed.data.workerId);
+      if (old) this.#onWorkerGone(old);
+      entry = { id: parsed.data.workerId, socket, capacity: parsed.data.capacity, generators: parsed.data.generators, sessions: new Set() };
+      this.#workers.set(entry.id, entry);
+      this.metrics.workers.set(this.#workers.size);
+      this.logger.info({ workerId: entry.id, capacity: entry.capacity }, 'avatar worker registered');
+      ack?.({ ok: true, data: {} });
+      this.#assignPending();
+    });
+    socket.on('worker:session-state', (payload: unknown) => {
+      const parsed = workerRequestSchemas['worker:session-state'].safeParse(payload);
+      if (!parsed.success) return;
+      const session = this.#sessions.get(parsed.data.sessionId);
+      if (!session || session.workerId !== entry?.id) return;
+      if (parsed.data.state === 'failed') {
+        this.logger.warn({ sessionId: session.id, message: parsed.data.message }, 'worker failed a session');
+        this.#unassign(session);
+        this.#assign(session, entry?.id);
+      }
+    });
+    socket.on('disconnect', () => {
+      if (entry && this.#workers.get(entry.id) === entry) this.#onWorkerGone(entry);
+    });
+  }
+
+  /** Start rendering `owner`'s avatar (the owner joined with `avatar: {identityId}`). */
+  startSession(room: Room, owner: Peer, identityId: string, driver: 'keypoint' | 'voice' = 'keypoint'): AvatarSession {
+    if (this.#closed) throw new InvalidStateError('avatar service closed');
+    if (owner.avatar) throw new AppError('ALREADY_JOINED', 'this peer already has an avatar', 409);
+    const session: AvatarSession = {
+      id: randomUUID().replaceAll('-', '').slice(0, 16),
+      token: randomBytes(24).toString('base64url'),
+      room,
+      owner,
+      identityId,
+      driver,
+      workerId: undefined,
+      avatarPeer: undefined,
+      defaultView: ZERO_VIEW,
+      personalViews: new Map(),
+      startedAt: performance.now(),
+      lostAt: undefined,
+    };
+    this.#sessions.set(session.id, session);
+    this.#byToken.set(session.token, session);
+    owner.avatar = { identityId, sessionId: session.id, state: 'starting', defaultView: ZERO_VIEW };
+    owner.once('close', () => this.endSession(session.id));
+    this.metrics.sessions.set(this.#sessions.size);
+    this.#assign(session);
+    return session;
+  }
+
+  endSession(sessionId: string): void {
+    const session = this.#sessions.get(sessionId);
+    if (!session) return;
+    this.#sessions.delete(sessionId);
+    this.#byToken.delete(session.token);
+    this.#pending.delete(sessionId);
+    const worker = session.workerId ? this.#workers.get(session.workerId) : undefined;
+    if (worker) {
+      worker.sessions.delete(sessionId);
+      worker.socket.emit('worker:release', { sessionId });
+    }
+    session.avatarPeer?.close();
+    this.metrics.sessions.set(this.#sessions.size);
+  }
+
+  /** An avatar peer joining with `avatarSession`: returns the session it may render, or throws 401. */
+  sessionForToken(token: string, roomId: string): AvatarSession {
+    const session = this.#byToken.get(token);
+    if (!session || session.room.id !== roomId || session.room.closed || session.owner.closed) {
+      throw new AppError('UNAUTHORIZED', 'unknown or expired avatar session', 401);
+    }
+    return session;
+  }
+
+  bindAvatarPeer(session: AvatarSession, peer: Peer): void {
+    session.avatarPeer?.close();
+    session.avatarPeer = peer;
+    peer.once('close', () => {
+      if (session.avatarPeer !== peer) return;
+      session.avatarPeer = undefined;
+      if (this.#sessions.has(session.id) && session.owner.avatar) {
+        session.lostAt ??= performance.now();
+        this.#setState(session, 'recovering');
+      }
+    });
+  }
+
+  /** The avatar peer published its default video. */
+  markLive(avatarPeer: Peer): void {
+    for (const session of this.#sessions.values()) {
+      if (session.avatarPeer !== avatarPeer) continue;
+      if (session.lostAt !== undefined) {
+        this.metrics.recoverySeconds.observe((performance.now() - session.lostAt) / 1000);
+        session.lostAt = undefined;
+      } else {
+        this.metrics.startSeconds.observe((performance.now() - session.startedAt) / 1000);
+      }
+      this.#setState(session, 'live');
+    }
+  }
+
+  /**
+   * Free view. "default" changes what everyone sees (owner only); "personal" gives `viewer` its own
+   * rendering (shared with viewers of the same rounded view, at most maxPersonalViews per avatar).
+   */
+  setView(viewer: Peer, owner: Peer, scope: 'personal' | 'default', view: ViewOffsetDeg | null): { view: ViewOffsetDeg | null; shared: boolean } {
+    const sessionId = owner.avatar?.sessionId;
+    const session = sessionId ? this.#sessions.get(sessionId) : undefined;
+    if (!session) throw new AppError('BAD_REQUEST', 'that peer is not an avatar', 404);
+    if (scope === 'default') {
+      if (viewer !== owner) throw new AppError('UNAUTHORIZED', "only the avatar's owner can set its default view", 403);
+      session.defaultView = view ? clampViewDeg(view) : ZERO_VIEW;
+      owner.avatar!.defaultView = session.defaultView;
+      this.#pushViews(session);
+      this.safeEmit('avatarstate', session);
+      return { view: session.defaultView, shared: true };
+    }
+    if (view === null) {
+      session.room.setViewKey(viewer, owner, undefined);
+      this.#gcViews(session);
+      return { view: null, shared: true };
+    }
+    const clamped = clampViewDeg(view);
+    const key = viewKey(clamped);
+    const shared = session.personalViews.has(key);
+    if (!shared) {
+      this.#gcViews(session, viewer);
+      if (session.personalViews.size >= this.config.workers.maxPersonalViews) {
+        throw new AppError('RATE_LIMITED', `this avatar already renders ${this.config.workers.maxPersonalViews} personal views; try again later or use the shared view`, 429);
+      }
+      session.personalViews.set(key, clamped);
+      this.metrics.personalViews.inc();
+      this.#pushViews(session);
+    }
+    session.room.setViewKey(viewer, owner, key);
+    this.#gcViews(session);
+    return { view: clamped, shared };
+  }
+
+  viewsOf(session: AvatarSession): WorkerAssign['views'] {
+    return [{ key: 'default', view: session.defaultView }, ...[...session.personalViews].map(([key, view]) => ({ key, view }))];
+  }
+
+  /** Drop personal views no viewer uses any more (ignoring `except`'s current choice). */
+  #gcViews(session: AvatarSession, except?: Peer): void {
+    const used = new Set<string>();
+    for (const p of session.room.participants) {
+      if (p === except) continue;
+      const k = p.viewKeys.get(session.owner.id);
+      if (k) used.add(k);
+    }
+    let changed = false;
+    for (const key of [...session.personalViews.keys()]) {
+      if (used.has(key)) continue;
+      session.personalViews.delete(key);
+      this.metrics.personalViews.dec();
+      changed = true;
+    }
+    if (changed) this.#pushViews(session);
+  }
+
+  #pushViews(session: AvatarSession): void {
+    const worker = session.workerId ? this.#workers.get(session.workerId) : undefined;
+    worker?.socket.emit('worker:views', { sessionId: session.id, views: this.viewsOf(session) });
+  }
+
+  #setState(session: AvatarSession, state: 'starting' | 'live' | 'recovering'): void {
+    if (!session.owner.avatar || session.owner.avatar.state === state) return;
+    session.owner.avatar.state = state;
+    this.logger.info({ sessionId: session.id, ownerPeerId: session.owner.id, state }, 'avatar state');
+    this.safeEmit('avatarstate', session);
+  }
+
+  #assign(session: AvatarSession, avoid?: string): void {
+    if (!this.#sessions.has(session.id)) return;
+    const candidates = [...this.#workers.values()].filter((w) => w.sessions.size < w.capacity && w.generators.includes(this.config.workers.generator));
+    candidates.sort((a, b) => (a.id === avoid ? 1 : 0) - (b.id === avoid ? 1 : 0) || a.sessions.size / a.capacity - b.sessions.size / b.capacity);
+    const worker = candidates[0];
+    if (!worker) {
+      this.#pending.add(session.id);
+      this.logger.warn({ sessionId: session.id, workers: this.#workers.size }, 'no avatar worker available; session waits');
+      return;
+    }
+    this.#pending.delete(session.id);
+    session.workerId = worker.id;
+    worker.sessions.add(session.id);
+    const assign: WorkerAssign = {
+      sessionId: session.id,
+      token: session.token,
+      roomId: session.room.id,
+      ownerPeerId: session.owner.id,
+      ownerDisplayName: session.owner.displayName,
+      identityId: session.identityId,
+      driver: session.driver,
+      size: this.config.workers.size,
+      fps: this.config.workers.fps,
+      views: this.viewsOf(session),
+    };
+    worker.socket.timeout(ASSIGN_ACK_TIMEOUT_MS).emit('worker:assign', assign, (err: Error | null, res: { ok?: boolean } | undefined) => {
+      if (!err && res?.ok) return;
+      if (session.workerId !== worker.id || !this.#sessions.has(session.id)) return;
+      this.logger.warn({ sessionId: session.id, workerId: worker.id, err: err?.message }, 'worker did not accept the session');
+      this.#unassign(session);
+      this.#assign(session, worker.id);
+    });
+    this.logger.info({ sessionId: session.id, workerId: worker.id, ownerPeerId: session.owner.id }, 'avatar session assigned');
+  }
+
+  #unassign(session: AvatarSession): void {
+    const worker = session.workerId ? this.#workers.get(session.workerId) : undefined;
+    worker?.sessions.delete(session.id);
+    if (worker) worker.socket.emit('worker:release', { sessionId: session.id });
+    session.workerId = undefined;
+  }
+
+  #assignPending(): void {
+    for (const id of [...this.#pending]) {
+      const s = this.#sessions.get(id);
+      if (s) this.#assign(s);
+      else this.#pending.delete(id);
+    }
+  }
+
+  #onWorkerGone(worker: WorkerEntry): void {
+    this.#workers.delete(worker.id);
+    this.metrics.workers.set(this.#workers.size);
+    this.logger.warn({ workerId: worker.id, sessions: worker.sessions.size }, 'avatar worker gone; moving its sessions');
+    for (const id of worker.sessions) {
+      const session = this.#sessions.get(id);
+      if (!session) continue;
+      session.workerId = undefined;
+      session.lostAt ??= performance.now();
+      this.#setState(session, 'recovering');
+      this.#assign(session);
+    }
+    worker.sessions.clear();
+  }
+
+  /** Idempotent; ends every session (workers are told to release them). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const id of [...this.#sessions.keys()]) this.endSession(id);
+    for (const w of this.#workers.values()) w.socket.disconnect(true);
+    this.#workers.clear();
+    this.removeAllListeners();
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * Starts the local avatar worker processes and restarts any that exit (quickly at first, backing off
+ * when one keeps crashing). Workers connect back over signaling like remote ones would.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Config } from '../../config.ts';
+import type { Logger } from '../../logger.ts';
+
+const WORKER_MAIN = fileURLToPath(new URL('../worker/main.ts', import.meta.url));
+
+interface Slot {
+  id: string;
+  child: ChildProcess | undefined;
+  restarts: number;
+  lastStart: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+export class WorkerSupervisor {
+  readonly #slots: Slot[] = [];
+  #closed = false;
+
+  private constructor(
+    private readonly config: Config,
+    private readonly serverUrl: string,
+    private readonly logger: Logger,
+  ) {}
+
+  static async create(config: Config, serverUrl: string, logger: Logger): Promise<WorkerSupervisor> {
+    const s = new WorkerSupervisor(config, serverUrl, logger.child({ component: 'worker-supervisor' }));
+    for (let i = 0; i < config.workers.count; i++) {
+      const slot: Slot = { id: `local-${i}`, child: undefined, restarts: 0, lastStart: 0, timer: undefined };
+      s.#slots.push(slot);
+      s.#spawn(slot);
+    }
+    return s;
+  }
+
+  /** Pids of the running workers (tests kill them to check failover). */
+  get pids(): number[] {
+    return this.#slots.map((s) => s.child?.pid).filter((p): p is number => typeof p === 'number');
+  }
+
+  #spawn(slot: Slot): void {
+    if (this.#closed) return;
+    slot.lastStart = performance.now();
+    const child = fork(WORKER_MAIN, [], {
+      execArgv: ['--import', 'tsx'],
+      env: {
+        ...process.env,
+        AVATAR_WORKER_SERVER_URL: this.serverUrl,
+        AVATAR_WORKER_TOKEN: this.config.workers.token,
+        AVATAR_WORKER_ID: slot.id,
+        AVATAR_DATA_DIR: this.config.avatar.dataDir,
+        AVATAR_SESSIONS_PER_WORKER: String(this.config.workers.sessionsPerWorker),
+        AVATAR_GENERATOR: this.config.workers.generator,
+        LOG_LEVEL: this.config.logLevel,
+      },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    slot.child = child;
+    child.on('exit', (code, signal) => {
+      if (slot.child !== child) return;
+      slot.child = undefined;
+      if (this.#closed) return;
+      const ranMs = performance.now() - slot.lastStart;
+      slot.restarts = ranMs > 30_000 ? 0 : slot.restarts + 1;
+      const delay = slot.restarts <= 1 ? 0 : Math.min(5000, 250 * 2 ** (slot.restarts - 2));
+      this.logger.warn({ workerId: slot.id, code, signal, restartInMs: delay }, 'avatar worker exited; restarting');
+      slot.timer = setTimeout(() => this.#spawn(slot), delay);
+    });
+    child.on('error', (err) => this.logger.error({ err, workerId: slot.id }, 'avatar worker process error'));
+  }
+
+  /** Idempotent; stops every worker (SIGTERM, then SIGKILL after 2 s). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all(
+      this.#slots.map(async (slot) => {
+        if (slot.timer) clearTimeout(slot.timer);
+        const child = slot.child;
+        if (!child || child.exitCode !== null) return;
+        const exited = new Promise<void>((r) => child.once('exit', () => r()));
+        child.kill('SIGTERM');
+        const kill = setTimeout(() => child.kill('SIGKILL'), 2000);
+        await exited;
+        clearTimeout(kill);
+      }),
+    );
+  }
+}

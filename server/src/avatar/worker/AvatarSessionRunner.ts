@@ -1,0 +1,161 @@
+/**
+ * One avatar session inside a worker: joins the room as the owner's avatar peer (same signaling and
+ * WebRTC as a browser, via @roamhq/wrtc), receives the owner's motion data channel, renders every
+ * requested view with the generator at the session's frame rate, and publishes each view as a VP8
+ * track (wrtc's RTCVideoSource encodes I420).
+ */
+import wrtc from '@roamhq/wrtc';
+import { CallClient } from '../../../../client/src/call/CallClient.ts';
+import type { WorkerAssign, ViewOffsetDeg } from '../../../../protocol/src/signaling.ts';
+import type { AvatarGenerator, EnrolledIdentity, RenderedFrame, ViewOffset } from '../generator/generator.ts';
+import { MotionReceiver, type MotionDropReason } from './MotionReceiver.ts';
+import type { Logger } from '../../logger.ts';
+
+export interface IdentitySource {
+  load(identityId: string): Promise<EnrolledIdentity>;
+}
+
+interface ViewTrack {
+  key: string;
+  view: ViewOffset;
+  source: InstanceType<typeof wrtc.nonstandard.RTCVideoSource>;
+  track: MediaStreamTrack;
+  stream: MediaStream;
+  frame: RenderedFrame | undefined;
+}
+
+export interface SessionStats {
+  sessionId: string;
+  frames: number;
+  renderMsTotal: number;
+  motionAccepted: number;
+  motionDropped: Record<MotionDropReason, number>;
+  views: number;
+}
+
+const DEG = Math.PI / 180;
+const toRad = (v: ViewOffsetDeg): ViewOffset => ({ yaw: v.yaw * DEG, pitch: v.pitch * DEG, roll: v.roll * DEG });
+
+export class AvatarSessionRunner {
+  readonly motion: MotionReceiver;
+  readonly #views = new Map<string, ViewTrack>();
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+  frames = 0;
+  renderMsTotal = 0;
+
+  private constructor(
+    readonly assign: WorkerAssign,
+    private readonly client: CallClient,
+    private readonly generator: AvatarGenerator,
+    private readonly logger: Logger,
+    onDrop: (reason: MotionDropReason) => void,
+  ) {
+    this.motion = new MotionReceiver(onDrop);
+  }
+
+  static async start(opts: {
+    assign: WorkerAssign;
+    serverUrl: string;
+    identities: IdentitySource;
+    createGenerator: () => AvatarGenerator;
+    logger: Logger;
+    onDrop?: (reason: MotionDropReason) => void;
+  }): Promise<AvatarSessionRunner> {
+    const { assign } = opts;
+    const logger = opts.logger.child({ sessionId: assign.sessionId, roomId: assign.roomId, ownerPeerId: assign.ownerPeerId });
+    const identity = await opts.identities.load(assign.identityId);
+    const generator = opts.createGenerator();
+    await generator.initialize(identity);
+    const client = new CallClient({ serverUrl: opts.serverUrl, RTCPeerConnection: wrtc.RTCPeerConnection as unknown as typeof RTCPeerConnection });
+    const runner = new AvatarSessionRunner(assign, client, generator, logger, opts.onDrop ?? (() => undefined));
+    try {
+      await runner.#run();
+    } catch (err) {
+      runner.close();
+      throw err;
+    }
+    return runner;
+  }
+
+  async #run(): Promise<void> {
+    const a = this.assign;
+    this.client.on('data', ({ label, channel }) => {
+      if (label !== 'motion') return;
+      channel.binaryType = 'arraybuffer';
+      channel.addEventListener('message', (ev) => this.motion.push((ev as MessageEvent).data as ArrayBuffer));
+    });
+    this.client.on('disconnected', ({ reason }) => {
+      this.logger.warn({ reason }, 'avatar peer lost its signaling connection');
+      this.close();
+    });
+    for (const v of a.views) this.#addView(v.key, v.view);
+    this.#renderAll(); // frames exist before the tracks are negotiated
+    await this.client.join({ roomId: a.roomId, displayName: a.ownerDisplayName, stream: null, avatarSession: a.token });
+    await this.client.publish([...this.#views.values()].map((v) => ({ track: v.track, stream: v.stream, viewKey: v.key })));
+    this.#timer = setInterval(() => this.#renderAll(), 1000 / a.fps);
+    this.logger.info({ views: this.#views.size, size: a.size, fps: a.fps }, 'avatar session live');
+  }
+
+  #addView(key: string, view: ViewOffsetDeg): ViewTrack {
+    const source = new wrtc.nonstandard.RTCVideoSource();
+    const track = source.createTrack() as unknown as MediaStreamTrack;
+    const stream = new wrtc.MediaStream([track as never]) as unknown as MediaStream;
+    const vt: ViewTrack = { key, view: toRad(view), source, track, stream, frame: undefined };
+    this.#views.set(key, vt);
+    return vt;
+  }
+
+  /** The server changed which views to render: publish new ones, stop dropped ones, retarget the rest. */
+  async updateViews(views: WorkerAssign['views']): Promise<void> {
+    if (this.#closed) return;
+    const wanted = new Map(views.map((v) => [v.key, v.view]));
+    const added: ViewTrack[] = [];
+    for (const [key, view] of wanted) {
+      const existing = this.#views.get(key);
+      if (existing) existing.view = toRad(view);
+      else added.push(this.#addView(key, view));
+    }
+    for (const [key, vt] of [...this.#views]) {
+      if (wanted.has(key) || key === 'default') continue;
+      this.#views.delete(key);
+      vt.track.stop();
+      await this.client.unpublish(vt.track).catch(() => undefined);
+    }
+    if (added.length > 0) {
+      this.#renderAll();
+      await this.client.publish(added.map((v) => ({ track: v.track, stream: v.stream, viewKey: v.key })));
+    }
+  }
+
+  #renderAll(): void {
+    if (this.#closed) return;
+    const motion = this.motion.current();
+    for (const vt of this.#views.values()) {
+      try {
+        const frame = this.generator.render(motion, vt.view, { size: this.assign.size, format: 'i420', ...(vt.frame ? { reuse: vt.frame } : {}) });
+        vt.frame = frame;
+        this.frames++;
+        this.renderMsTotal += frame.renderMs;
+        if (frame.i420) vt.source.onFrame({ width: frame.width, height: frame.height, data: frame.i420 });
+      } catch (err) {
+        this.logger.error({ err, view: vt.key }, 'render failed');
+      }
+    }
+  }
+
+  stats(): SessionStats {
+    return { sessionId: this.assign.sessionId, frames: this.frames, renderMsTotal: this.renderMsTotal, motionAccepted: this.motion.accepted, motionDropped: { ...this.motion.dropped }, views: this.#views.size };
+  }
+
+  /** Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer) clearInterval(this.#timer);
+    for (const vt of this.#views.values()) vt.track.stop();
+    this.#views.clear();
+    void this.client.leave();
+    this.generator.close();
+  }
+}

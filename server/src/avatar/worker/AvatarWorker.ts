@@ -1,0 +1,101 @@
+/**
+ * An avatar worker: connects to the signaling server with the worker token, registers its capacity,
+ * and runs the avatar sessions the server assigns (one {@link AvatarSessionRunner} each). It can run
+ * on another machine: all it needs is the server URL, the token and the identity store.
+ */
+import { io, type Socket } from 'socket.io-client';
+import { workerNotificationSchemas } from '../../../../protocol/src/signaling.ts';
+import type { Logger } from '../../logger.ts';
+import type { AvatarGenerator } from '../generator/generator.ts';
+import { AvatarSessionRunner, type IdentitySource } from './AvatarSessionRunner.ts';
+
+export interface AvatarWorkerOptions {
+  serverUrl: string;
+  token: string;
+  workerId: string;
+  capacity: number;
+  generators: string[];
+  identities: IdentitySource;
+  createGenerator: () => AvatarGenerator;
+  logger: Logger;
+}
+
+export class AvatarWorker {
+  readonly #runners = new Map<string, AvatarSessionRunner>();
+  readonly #starting = new Set<string>();
+  readonly #socket: Socket;
+  #closed = false;
+
+  private constructor(private readonly opts: AvatarWorkerOptions) {
+    this.#socket = io(opts.serverUrl, { transports: ['websocket'], auth: { workerToken: opts.token }, reconnectionDelay: 250, reconnectionDelayMax: 2000 });
+    this.#socket.on('connect', () => this.#register());
+    this.#socket.on('disconnect', (reason) => {
+      opts.logger.warn({ reason }, 'worker lost the server; dropping its sessions');
+      for (const r of this.#runners.values()) r.close();
+      this.#runners.clear();
+    });
+    this.#socket.on('worker:assign', (payload: unknown, ack?: (r: unknown) => void) => {
+      const parsed = workerNotificationSchemas['worker:assign'].safeParse(payload);
+      if (!parsed.success) {
+        ack?.({ ok: false });
+        return;
+      }
+      const assign = parsed.data;
+      if (this.#runners.has(assign.sessionId) || this.#starting.has(assign.sessionId)) {
+        ack?.({ ok: true });
+        return;
+      }
+      ack?.({ ok: true });
+      this.#starting.add(assign.sessionId);
+      AvatarSessionRunner.start({ assign, serverUrl: opts.serverUrl, identities: opts.identities, createGenerator: opts.createGenerator, logger: opts.logger }).then(
+        (runner) => {
+          this.#starting.delete(assign.sessionId);
+          if (this.#closed || !this.#socket.connected) return runner.close();
+          this.#runners.set(assign.sessionId, runner);
+        },
+        (err: unknown) => {
+          this.#starting.delete(assign.sessionId);
+          opts.logger.error({ err, sessionId: assign.sessionId }, 'avatar session failed to start');
+          this.#socket.emit('worker:session-state', { sessionId: assign.sessionId, state: 'failed', message: String((err as Error)?.message ?? err).slice(0, 500) });
+        },
+      );
+    });
+    this.#socket.on('worker:release', (payload: unknown) => {
+      const parsed = workerNotificationSchemas['worker:release'].safeParse(payload);
+      if (!parsed.success) return;
+      this.#runners.get(parsed.data.sessionId)?.close();
+      this.#runners.delete(parsed.data.sessionId);
+    });
+    this.#socket.on('worker:views', (payload: unknown) => {
+      const parsed = workerNotificationSchemas['worker:views'].safeParse(payload);
+      if (!parsed.success) return;
+      this.#runners.get(parsed.data.sessionId)?.updateViews(parsed.data.views).catch((err: unknown) => opts.logger.warn({ err }, 'view update failed'));
+    });
+  }
+
+  static async start(opts: AvatarWorkerOptions): Promise<AvatarWorker> {
+    if (!opts.serverUrl || !opts.token) throw new TypeError('serverUrl and token are required');
+    if (!(opts.capacity >= 1)) throw new TypeError('capacity must be ≥ 1');
+    return new AvatarWorker(opts);
+  }
+
+  get sessions(): ReadonlyMap<string, AvatarSessionRunner> {
+    return this.#runners;
+  }
+
+  #register(): void {
+    this.#socket.timeout(5000).emit('worker:register', { workerId: this.opts.workerId, capacity: this.opts.capacity, generators: this.opts.generators }, (err: Error | null, res: { ok?: boolean } | undefined) => {
+      if (err || !res?.ok) this.opts.logger.error({ err: err?.message, res }, 'worker registration refused');
+      else this.opts.logger.info({ workerId: this.opts.workerId }, 'worker registered');
+    });
+  }
+
+  /** Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const r of this.#runners.values()) r.close();
+    this.#runners.clear();
+    this.#socket.close();
+  }
+}

@@ -1,0 +1,173 @@
+/**
+ * REST API for avatar source photos, mounted at /api/identities:
+ *
+ *   POST   /                raw PNG/JPEG body (Content-Type image/png or image/jpeg)
+ *                           → 201 { identityId, faceCount, warning?, width, height, enrollMs, photoUrl }
+ *   GET    /:id             → 200 IdentityMeta
+ *   GET    /:id/photo       → 200 image/png, the enrolled square crop (placeholder while the avatar starts)
+ *   DELETE /:id             → 204
+ *
+ * Errors are JSON { error: { code, message, status } }: 400 BAD_IMAGE / BAD_REQUEST (malformed id),
+ * 404 NOT_FOUND, 413 PAYLOAD_TOO_LARGE (bytes or pixels), 415 UNSUPPORTED_MEDIA, 422 NO_FACE /
+ * FACE_TOO_SMALL, 503 BUSY (enrollment queue full, with Retry-After) / AVATAR_UNAVAILABLE,
+ * 504 TIMEOUT. The router has its own error handler, so these bodies do not depend on the app's.
+ */
+import { readFile } from 'node:fs/promises';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import type { Config } from '../config.ts';
+import { AppError, toErrorBody } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import type { EnrollmentService } from '../avatar/identity/EnrollmentService.ts';
+import type { IdentityStore } from '../avatar/identity/IdentityStore.ts';
+import { probeImage } from '../avatar/identity/imageProbe.ts';
+import type { ErrorBody } from '../../../protocol/src/signaling.ts';
+
+export interface IdentityRouterOptions {
+  service: EnrollmentService;
+  store: IdentityStore;
+  config: Pick<Config, 'avatar'>;
+  logger?: Logger;
+}
+
+/** Response body of POST /api/identities. */
+export interface EnrollResponse {
+  identityId: string;
+  faceCount: number;
+  warning?: string;
+  /** the uploaded photo's size */
+  width: number;
+  height: number;
+  enrollMs: number;
+  /** URL of the enrolled crop (GET …/:id/photo) */
+  photoUrl: string;
+}
+
+const ACCEPTED_TYPES = new Set(['image/png', 'image/jpeg', 'image/jpg']);
+
+function mediaType(req: Request): string | null {
+  const raw = req.headers['content-type'];
+  if (!raw) return null;
+  return raw.split(';')[0].trim().toLowerCase();
+}
+
+/** Errors from express/body-parser carry `type` and `status`; map them to the API's codes. */
+function errorBody(err: unknown): ErrorBody {
+  if (err instanceof AppError || err instanceof TypeError) return toErrorBody(err);
+  const e = err as { type?: string; status?: number; statusCode?: number; message?: string };
+  const status = e?.status ?? e?.statusCode;
+  if (e?.type === 'entity.too.large') return { code: 'PAYLOAD_TOO_LARGE', message: 'photo is larger than the upload limit', status: 413 };
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return { code: 'BAD_REQUEST', message: e.message ?? 'bad request', status };
+  }
+  return toErrorBody(err);
+}
+
+export function createIdentityRouter(opts: IdentityRouterOptions): Router {
+  if (!opts || !opts.service || !opts.store || !opts.config?.avatar) throw new TypeError('createIdentityRouter: service, store and config are required');
+  const { service, store, logger } = opts;
+  const { maxPhotoBytes, maxPhotoPixels } = opts.config.avatar;
+  const router = express.Router();
+
+  router.post(
+    '/',
+    (req, _res, next) => {
+      const type = mediaType(req);
+      if (!type || !ACCEPTED_TYPES.has(type)) {
+        return next(new AppError('UNSUPPORTED_MEDIA', `Content-Type must be image/png or image/jpeg (got ${type ?? 'none'})`, 415));
+      }
+      next();
+    },
+    express.raw({ type: () => true, limit: maxPhotoBytes }),
+    async (req, res, next) => {
+      try {
+        const body: unknown = req.body;
+        if (!Buffer.isBuffer(body) || body.length === 0) throw new AppError('BAD_IMAGE', 'empty request body: send the photo bytes', 400);
+        const probe = probeImage(body);
+        if (!probe) throw new AppError('BAD_IMAGE', 'the body is not a readable PNG or JPEG image', 400);
+        const pixels = probe.width * probe.height;
+        if (pixels > maxPhotoPixels) {
+          throw new AppError('PAYLOAD_TOO_LARGE', `photo is ${probe.width}×${probe.height} (${pixels} pixels), limit ${maxPhotoPixels}`, 413);
+        }
+        // a client that gives up while its photo waits in the queue frees its place
+        const abort = new AbortController();
+        const onClose = () => {
+          if (!res.writableEnded) abort.abort(new AppError('BAD_REQUEST', 'client went away', 499));
+        };
+        res.once('close', onClose);
+        let result;
+        try {
+          result = await service.enroll(body, { signal: abort.signal });
+        } finally {
+          res.off('close', onClose);
+        }
+        const { identity } = result;
+        const warning = identity.faceCount > 1 ? `${identity.faceCount} faces found in the photo; the largest one was enrolled` : undefined;
+        const meta = await store.save({ identity, source: body, sourceType: probe.type, cropPng: result.cropPng, enrollMs: result.enrollMs, warning });
+        const location = `${req.baseUrl}/${meta.identityId}`;
+        const out: EnrollResponse = {
+          identityId: meta.identityId,
+          faceCount: meta.faceCount,
+          ...(warning ? { warning } : {}),
+          width: meta.width,
+          height: meta.height,
+          enrollMs: meta.enrollMs,
+          photoUrl: `${location}/photo`,
+        };
+        res.status(201).location(location).json(out);
+      } catch (err) {
+        next(err);
+      }
+    },
+  );
+
+  router.get('/:id', async (req, res, next) => {
+    try {
+      const id = String(req.params.id);
+      const meta = await store.get(id);
+      if (!meta) throw new AppError('NOT_FOUND', `identity ${id} not found`, 404);
+      res.json(meta);
+    } catch (err) {
+      next(err);
+    }
+  });
+
+  router.get('/:id/photo', async (req, res, next) => {
+    try {
+      const id = String(req.params.id);
+      let png: Buffer;
+      try {
+        png = await readFile(store.cropPath(id));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new AppError('NOT_FOUND', `identity ${id} not found`, 404);
+        throw err;
+      }
+      res.setHeader('Cache-Control', 'private, max-age=3600');
+      res.type('png').send(png);
+    } catch (err) {
+      next(err);
+    }
+  });
+
+  router.delete('/:id', async (req, res, next) => {
+    try {
+      const id = String(req.params.id);
+      if (!(await store.delete(id))) throw new AppError('NOT_FOUND', `identity ${id} not found`, 404);
+      res.status(204).end();
+    } catch (err) {
+      next(err);
+    }
+  });
+
+  // anything else below the mount point (e.g. "/a/b/c", an id with slashes) is JSON 404 too
+  router.use((_req, _res, next) => next(new AppError('NOT_FOUND', 'no such identities route', 404)));
+
+  router.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) return next(err);
+    const body = errorBody(err);
+    if (body.status >= 500 && !(err instanceof AppError)) logger?.error({ err }, 'identities API error');
+    if (body.code === 'BUSY') res.setHeader('Retry-After', '5');
+    res.status(body.status).json({ error: body });
+  });
+
+  return router;
+}

@@ -1,0 +1,415 @@
+/**
+ * Lifecycle of Room / Peer / RoomManager / WebRtcTransport / Producer / Consumer with real werift
+ * connections on loopback. npm test runs this inside a loopback-only network namespace.
+ */
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { loadConfig, type Config } from '../../server/src/config.ts';
+import { AppError, InvalidStateError } from '../../server/src/errors.ts';
+import { Metrics } from '../../server/src/metrics.ts';
+import { Room } from '../../server/src/rooms/Room.ts';
+import { Peer } from '../../server/src/rooms/Peer.ts';
+import { RoomManager } from '../../server/src/rooms/RoomManager.ts';
+import { WebRtcTransport, type WebRtcTransportOptions } from '../../server/src/sfu/WebRtcTransport.ts';
+import { WeriftBrowser } from '../helpers/weriftBrowser.ts';
+import { sleep, waitFor } from '../helpers/wait.ts';
+
+const logger = pino({ level: process.env['LOG_LEVEL'] ?? 'silent' });
+const baseConfig = loadConfig({ HOST: '127.0.0.1', RTC_LISTEN_IP: '127.0.0.1', RTC_ANNOUNCED_IP: '127.0.0.1', LOG_LEVEL: 'silent' });
+
+function configWith(limits: Partial<Config['limits']> = {}): Config {
+  return { ...baseConfig, limits: { ...baseConfig.limits, ...limits } };
+}
+
+function newMetrics(): Metrics {
+  return new Metrics({ defaultMetrics: false });
+}
+
+type Readable = { get(): Promise<{ values: { value: number }[] }> };
+async function total(gauge: Readable): Promise<number> {
+  return (await gauge.get()).values.reduce((sum, v) => sum + v.value, 0);
+}
+
+async function gauges(metrics: Metrics): Promise<Record<'rooms' | 'peers' | 'transports' | 'producers' | 'consumers', number>> {
+  return {
+    rooms: await total(metrics.rooms),
+    peers: await total(metrics.peers),
+    transports: await total(metrics.transports),
+    producers: await total(metrics.producers),
+    consumers: await total(metrics.consumers),
+  };
+}
+
+const ZERO = { rooms: 0, peers: 0, transports: 0, producers: 0, consumers: 0 };
+
+function udpSockets(): number {
+  return process.getActiveResourcesInfo().filter((r) => r === 'UDPWrap').length;
+}
+
+function transportOptions(metrics: Metrics, direction: 'send' | 'recv'): WebRtcTransportOptions {
+  return { direction, rtc: baseConfig.rtc, pacer: { bitrateBps: 10_000_000, maxQueuePackets: 100 }, logger, metrics };
+}
+
+function assertInvalidState(fn: () => unknown, what: string): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof InvalidStateError, `${what}: got ${String(err)}`);
+    assert.equal(err.code, 'INVALID_STATE');
+    assert.equal(err.status, 409);
+    return true;
+  });
+}
+
+/** A peer of `room` whose werift "browser" publishes audio+video and answers every receive offer. */
+async function joinAndPublish(room: Room, name: string): Promise<{ peer: Peer; browser: WeriftBrowser }> {
+  const peer = await room.join(name);
+  const browser = new WeriftBrowser();
+  peer.setOfferSignal((offer) => browser.answer(offer));
+  const { answer, producers } = await peer.publish(await browser.publishOffer());
+  await browser.applyPublishAnswer(answer);
+  assert.deepEqual(producers.map((p) => p.kind).sort(), ['audio', 'video']);
+  // What the signaling layer does after join: offer what is already published in the room.
+  if (peer.consumers.length > 0) peer.renegotiate();
+  return { peer, browser };
+}
+
+const browsers: WeriftBrowser[] = [];
+after(async () => {
+  await Promise.all(browsers.map((b) => b.close()));
+});
+
+describe('WebRtcTransport', () => {
+  test('WebRtcTransport.create() with an invalid direction is refused with a TypeError', async () => {
+    const metrics = newMetrics();
+    await assert.rejects(WebRtcTransport.create({ ...transportOptions(metrics, 'send'), direction: 'both' as 'send' }), TypeError);
+    assert.equal(await total(metrics.transports), 0, 'nothing was counted for the refused transport');
+  });
+
+  test('close() on a WebRtcTransport is idempotent, emits close once and returns the gauge to 0', async () => {
+    const metrics = newMetrics();
+    const t = await WebRtcTransport.create(transportOptions(metrics, 'recv'));
+    assert.equal(await total(metrics.transports), 1);
+    let closes = 0;
+    t.on('close', () => closes++);
+    assert.equal(t.closed, false);
+    t.close();
+    t.close();
+    t.close();
+    assert.equal(t.closed, true);
+    assert.equal(closes, 1);
+    assert.equal(await total(metrics.transports), 0);
+  });
+
+  test('methods on a closed WebRtcTransport throw InvalidStateError', async () => {
+    const metrics = newMetrics();
+    const send = await WebRtcTransport.create(transportOptions(metrics, 'send'));
+    const recv = await WebRtcTransport.create(transportOptions(metrics, 'recv'));
+    send.close();
+    recv.close();
+    await assert.rejects(send.processOffer({ type: 'offer', sdp: 'v=0' }), InvalidStateError);
+    assertInvalidState(() => recv.negotiate(async () => ({ type: 'answer', sdp: 'v=0' })), 'negotiate');
+  });
+
+  test('processOffer() on a recv transport and consume() on a send transport throw InvalidStateError', async () => {
+    const metrics = newMetrics();
+    const room = await Room.create({ id: 'wrong-direction', config: configWith(), logger, metrics });
+    const { peer, browser } = await joinAndPublish(room, 'ada');
+    browsers.push(browser);
+    await assert.rejects(peer.recvTransport.processOffer({ type: 'offer', sdp: 'v=0' }), InvalidStateError);
+    assertInvalidState(() => peer.sendTransport.consume(peer.producers[0]!, peer.id), 'consume on send');
+    await assert.rejects(peer.sendTransport.processOffer({ type: 'answer', sdp: 'v=0' }), TypeError);
+    room.close();
+    assert.deepEqual(await gauges(metrics), ZERO);
+  });
+});
+
+describe('Peer', () => {
+  test('Peer.create() without a display name is refused with a TypeError', async () => {
+    const metrics = newMetrics();
+    const transport = { rtc: baseConfig.rtc, pacer: { bitrateBps: 1_000_000, maxQueuePackets: 10 }, metrics };
+    await assert.rejects(Peer.create({ displayName: '', logger, transport }), TypeError);
+    await assert.rejects(Peer.create({ displayName: undefined as unknown as string, logger, transport }), TypeError);
+    assert.equal(await total(metrics.transports), 0, 'no transport was created for a refused peer');
+  });
+
+  test('close() on a Peer is idempotent and closes both of its transports', async () => {
+    const metrics = newMetrics();
+    const peer = await Peer.create({ displayName: 'ada', logger, transport: { rtc: baseConfig.rtc, pacer: { bitrateBps: 1_000_000, maxQueuePackets: 10 }, metrics } });
+    assert.equal(await total(metrics.transports), 2);
+    let closes = 0;
+    peer.on('close', () => closes++);
+    peer.close();
+    peer.close();
+    assert.equal(closes, 1);
+    assert.equal(peer.closed, true);
+    assert.equal(peer.sendTransport.closed, true);
+    assert.equal(peer.recvTransport.closed, true);
+    assert.equal(await total(metrics.transports), 0);
+  });
+
+  test('methods on a closed Peer throw InvalidStateError', async () => {
+    const metrics = newMetrics();
+    const room = await Room.create({ id: 'closed-peer', config: configWith(), logger, metrics });
+    const a = await joinAndPublish(room, 'ada');
+    const b = await room.join('bob');
+    browsers.push(a.browser);
+    const producer = a.peer.producers[0]!;
+    b.close();
+    await assert.rejects(b.publish({ type: 'offer', sdp: 'v=0' }), InvalidStateError);
+    assertInvalidState(() => b.setProducerPaused('audio', true), 'setProducerPaused');
+    assertInvalidState(() => b.consume(producer, a.peer.id), 'consume');
+    b.renegotiate(); // a no-op, not a throw
+    room.close();
+  });
+
+  test('setProducerPaused() for a kind the peer has not published throws InvalidStateError', async () => {
+    const metrics = newMetrics();
+    const room = await Room.create({ id: 'nothing-published', config: configWith(), logger, metrics });
+    const peer = await room.join('ada');
+    assertInvalidState(() => peer.setProducerPaused('video', true), 'no producer');
+    room.close();
+  });
+});
+
+describe('Room and RoomManager', () => {
+  test('Room.create() without an id is refused with a TypeError', async () => {
+    const metrics = newMetrics();
+    await assert.rejects(Room.create({ id: '', config: configWith(), logger, metrics }), TypeError);
+    await assert.rejects(Room.create({ id: 42 as unknown as string, config: configWith(), logger, metrics }), TypeError);
+    assert.equal(await total(metrics.rooms), 0);
+  });
+
+  test('joining a full room is refused with ROOM_FULL 403 and creates nothing', async () => {
+    const metrics = newMetrics();
+    const room = await Room.create({ id: 'tiny', config: configWith({ maxPeersPerRoom: 2 }), logger, metrics });
+    await room.join('ada');
+    await room.join('bob');
+    const before = await gauges(metrics);
+    await assert.rejects(room.join('cyd'), (err: unknown) => {
+      assert.ok(err instanceof AppError);
+      assert.equal(err.code, 'ROOM_FULL');
+      assert.equal(err.status, 403);
+      assert.match(err.message, /tiny.*full.*2/);
+      return true;
+    });
+    assert.deepEqual(await gauges(metrics), before);
+    assert.equal(room.peers.size, 2);
+    room.close();
+    assert.deepEqual(await gauges(metrics), ZERO);
+  });
+
+  test('close() on a Room is idempotent, and join() on a closed room throws InvalidStateError', async () => {
+    const metrics = newMetrics();
+    const room = await Room.create({ id: 'r', config: configWith(), logger, metrics });
+    let closes = 0;
+    room.on('close', () => closes++);
+    room.close();
+    room.close();
+    assert.equal(closes, 1);
+    assert.equal(room.closed, true);
+    await assert.rejects(room.join('late'), InvalidStateError);
+    assert.deepEqual(await gauges(metrics), ZERO);
+  });
+
+  test('a room closes itself when its last peer leaves', async () => {
+    const metrics = newMetrics();
+    const room = await Room.create({ id: 'r', config: configWith(), logger, metrics });
+    const left: string[] = [];
+    room.on('peerleft', (p) => left.push(p.id));
+    const a = await room.join('ada');
+    const b = await room.join('bob');
+    a.close();
+    assert.equal(room.closed, false);
+    assert.deepEqual(left, [a.id]);
+    b.close();
+    assert.equal(room.closed, true);
+    assert.deepEqual(left, [a.id, b.id]);
+    assert.deepEqual(await gauges(metrics), ZERO);
+  });
+
+  test('RoomManager creates a room once for concurrent joins and removes it when it empties', async () => {
+    const metrics = newMetrics();
+    const manager = new RoomManager(configWith(), logger, metrics);
+    const [r1, r2] = await Promise.all([manager.getOrCreate('same'), manager.getOrCreate('same')]);
+    assert.equal(r1, r2);
+    assert.equal(await total(metrics.rooms), 1);
+    const peer = await r1.join('ada');
+    assert.deepEqual(manager.list().map((r) => [r.roomId, r.peers]), [['same', 1]]);
+    assert.ok(!Number.isNaN(Date.parse(manager.list()[0]!.createdAt)));
+    peer.close();
+    assert.equal(r1.closed, true);
+    assert.equal(manager.rooms.size, 0);
+    assert.deepEqual(manager.list(), []);
+    const r3 = await manager.getOrCreate('same');
+    assert.notEqual(r3, r1, 'a new room replaces the closed one');
+    manager.close();
+    assert.deepEqual(await gauges(metrics), ZERO);
+  });
+
+  test('RoomManager refuses rooms beyond maxRooms with ROOM_FULL 503, also when asked concurrently', async () => {
+    const metrics = newMetrics();
+    const manager = new RoomManager(configWith({ maxRooms: 2 }), logger, metrics);
+    const results = await Promise.allSettled(['a', 'b', 'c', 'd'].map((id) => manager.getOrCreate(id)));
+    assert.equal(results.filter((r) => r.status === 'fulfilled').length, 2);
+    for (const r of results.filter((x): x is PromiseRejectedResult => x.status === 'rejected')) {
+      assert.ok(r.reason instanceof AppError);
+      assert.equal(r.reason.code, 'ROOM_FULL');
+      assert.equal(r.reason.status, 503);
+    }
+    assert.equal(manager.rooms.size, 2);
+    assert.equal(await total(metrics.rooms), 2);
+    // An existing room is still reachable at the limit.
+    assert.equal(await manager.getOrCreate('a'), manager.rooms.get('a'));
+    manager.close();
+  });
+
+  test('close() on a RoomManager is idempotent, closes its rooms and refuses later getOrCreate()', async () => {
+    const metrics = newMetrics();
+    const manager = new RoomManager(configWith(), logger, metrics);
+    const room = await manager.getOrCreate('x');
+    const peer = await room.join('ada');
+    const pending = manager.getOrCreate('being-created');
+    manager.close();
+    manager.close();
+    await assert.rejects(pending, InvalidStateError, 'a room being created while the manager closes is not left open');
+    assert.equal(room.closed, true);
+    assert.equal(peer.closed, true);
+    await assert.rejects(manager.getOrCreate('y'), InvalidStateError);
+    assert.deepEqual(await gauges(metrics), ZERO);
+  });
+});
+
+describe('negotiated peers', () => {
+  test('closing a room closes its peers, their transports, producers and consumers, and the gauges return to 0', async () => {
+    const metrics = newMetrics();
+    const room = await Room.create({ id: 'call', config: configWith(), logger, metrics });
+    const a = await joinAndPublish(room, 'ada');
+    const b = await joinAndPublish(room, 'bob');
+    browsers.push(a.browser, b.browser);
+    await Promise.all([a.browser.waitSendConnected(), b.browser.waitSendConnected(), a.browser.waitRecvConnected(), b.browser.waitRecvConnected()]);
+    assert.deepEqual(await gauges(metrics), { rooms: 1, peers: 2, transports: 4, producers: 4, consumers: 4 });
+    for (const peer of [a.peer, b.peer]) {
+      assert.equal(peer.sendTransport.connectionState, 'connected');
+      assert.equal(peer.recvTransport.connectionState, 'connected');
+      assert.deepEqual(peer.consumers.map((c) => c.kind).sort(), ['audio', 'video']);
+    }
+    const producers = [...a.peer.producers, ...b.peer.producers];
+    const consumers = [...a.peer.consumers, ...b.peer.consumers];
+    const transports = [a.peer.sendTransport, a.peer.recvTransport, b.peer.sendTransport, b.peer.recvTransport];
+
+    room.close();
+    room.close();
+    assert.ok(a.peer.closed && b.peer.closed, 'peers closed');
+    for (const t of transports) assert.equal(t.closed, true, `transport ${t.direction} closed`);
+    for (const p of producers) assert.equal(p.closed, true, `producer ${p.kind} closed`);
+    for (const c of consumers) assert.equal(c.closed, true, `consumer ${c.kind} closed`);
+    for (const p of producers) p.close(); // idempotent
+    for (const c of consumers) c.close();
+    assert.deepEqual(await gauges(metrics), ZERO);
+    assert.throws(() => producers[0]!.addRtpListener(() => undefined), InvalidStateError);
+    assert.throws(() => producers[0]!.pause(), InvalidStateError);
+    assert.throws(() => producers[0]!.resume(), InvalidStateError);
+    assert.equal(producers.find((p) => p.kind === 'video')!.requestKeyFrame(), false, 'no keyframe request on a closed producer');
+  });
+
+  test('RTP published by one peer reaches the other, stops while the producer is paused and resumes after', async () => {
+    const metrics = newMetrics();
+    const room = await Room.create({ id: 'media', config: configWith(), logger, metrics });
+    const a = await joinAndPublish(room, 'ada');
+    const b = await joinAndPublish(room, 'bob');
+    browsers.push(a.browser, b.browser);
+    await Promise.all([a.browser.waitSendConnected(), b.browser.waitRecvConnected()]);
+    const byKind = new Map(b.peer.consumers.map((c) => [c.kind, c.mid!]));
+    const received = (kind: 'audio' | 'video'): number => b.browser.receivedPackets.get(byKind.get(kind)!) ?? 0;
+    let seq = 0;
+    const sendSome = async (n: number): Promise<void> => {
+      for (let i = 0; i < n; i++) {
+        seq++;
+        a.browser.sendRtp('audio', seq);
+        a.browser.sendRtp('video', seq, 900);
+        await sleep(2);
+      }
+    };
+    await sendSome(30);
+    await waitFor(() => received('audio') >= 20 && received('video') >= 20, { timeoutMs: 5000, what: 'forwarded RTP' });
+    assert.ok((await total(metrics.forwardedPackets)) >= 40);
+    const video = a.peer.producers.find((p) => p.kind === 'video')!;
+    assert.ok(video.packets >= 20, 'the producer counts what it receives');
+
+    a.peer.setProducerPaused('video', true);
+    assert.equal(video.paused, true);
+    await sleep(100);
+    const pausedAt = received('video');
+    const audioAt = received('audio');
+    await sendSome(30);
+    await waitFor(() => received('audio') >= audioAt + 20, { timeoutMs: 5000, what: 'audio still forwarded' });
+    await sleep(100);
+    assert.equal(received('video'), pausedAt, 'no video forwarded while paused');
+
+    a.peer.setProducerPaused('video', false);
+    await sendSome(30);
+    await waitFor(() => received('video') >= pausedAt + 20, { timeoutMs: 5000, what: 'video forwarded again' });
+    room.close();
+    assert.deepEqual(await gauges(metrics), ZERO);
+  });
+
+  test('when a peer leaves, the consumers of its producers close and the others renegotiate', async () => {
+    const metrics = newMetrics();
+    const room = await Room.create({ id: 'leave', config: configWith(), logger, metrics });
+    const a = await joinAndPublish(room, 'ada');
+    const b = await joinAndPublish(room, 'bob');
+    browsers.push(a.browser, b.browser);
+    await Promise.all([a.browser.waitRecvConnected(), b.browser.waitRecvConnected()]);
+    const consumersOfB = a.peer.consumers;
+    const offers = a.browser.offersAnswered;
+    const closedProducers: string[] = [];
+    room.on('producerclosed', (_peer, producer) => closedProducers.push(producer.id));
+    const bProducers = b.peer.producers.map((p) => p.id).sort();
+    b.peer.close();
+    assert.deepEqual(closedProducers.sort(), bProducers);
+    assert.ok(consumersOfB.every((c) => c.closed), 'consumers of the leaving peer closed');
+    assert.equal(a.peer.consumers.length, 0);
+    await waitFor(() => a.browser.offersAnswered > offers, { timeoutMs: 5000, what: 'renegotiation after leave' });
+    assert.deepEqual(await gauges(metrics), { rooms: 1, peers: 1, transports: 2, producers: 2, consumers: 0 });
+    room.close();
+    assert.deepEqual(await gauges(metrics), ZERO);
+  });
+
+  test('50 join/leave cycles with negotiated transports leave no transports, producers, consumers or UDP sockets behind', async () => {
+    const started = performance.now();
+    await sleep(200); // let sockets of earlier tests finish closing
+    const udpBefore = udpSockets();
+    const metrics = newMetrics();
+    const manager = new RoomManager(configWith(), logger, metrics);
+    // A host stays for the whole run: each guest's arrival and departure renegotiates the host's receive transport.
+    const host = await joinAndPublish(await manager.getOrCreate('churn'), 'host');
+    await host.browser.waitSendConnected();
+    for (let i = 0; i < 50; i++) {
+      const offersBefore = host.browser.offersAnswered;
+      const guest = await joinAndPublish(await manager.getOrCreate('churn'), `guest ${i}`);
+      await Promise.all([
+        guest.browser.waitSendConnected(),
+        guest.browser.waitRecvConnected(),
+        host.browser.waitRecvConnected(),
+        waitFor(() => host.browser.offersAnswered > offersBefore && host.peer.consumers.length === 2, { timeoutMs: 10_000, intervalMs: 5, what: `host consuming guest ${i}` }),
+      ]);
+      assert.equal(guest.peer.recvTransport.connectionState, 'connected');
+      assert.equal(guest.peer.consumers.length, 2);
+      const offersWhileGuest = host.browser.offersAnswered;
+      guest.peer.close();
+      await guest.browser.close();
+      await waitFor(() => host.browser.offersAnswered > offersWhileGuest, { timeoutMs: 10_000, intervalMs: 5, what: `host renegotiating after guest ${i} left` });
+      assert.deepEqual(await gauges(metrics), { rooms: 1, peers: 1, transports: 2, producers: 2, consumers: 0 }, `after cycle ${i}`);
+    }
+    host.peer.close();
+    await host.browser.close();
+    assert.equal(manager.rooms.size, 0, 'the empty room was removed');
+    assert.deepEqual(await gauges(metrics), ZERO);
+    manager.close();
+    await waitFor(() => udpSockets() <= udpBefore, { timeoutMs: 3000, intervalMs: 50, what: `UDP sockets back to ${udpBefore} (now ${udpSockets()})` });
+    await sleep(300);
+    assert.equal(udpSockets(), udpBefore, 'no leaked UDP sockets after settling');
+    const elapsed = performance.now() - started;
+    assert.ok(elapsed < 50_000, `took ${Math.round(elapsed)} ms`);
+  });
+});

@@ -83,7 +83,14 @@ async function startServerProcess(log: (l: string) => void): Promise<ServerProce
     stderrTail = (stderrTail + d).slice(-4000);
     for (const line of d.split('\n')) if (line.trim()) log(`server: ${line.trim()}`);
   });
-  const stop = (): Promise<void> => stopChild(child);
+  // Last resort if the bench exits without stopping it (hard timeout, uncaught error): SIGTERM lets
+  // the server stop its own worker processes.
+  const onExit = (): void => void (child.exitCode === null && child.signalCode === null && child.kill('SIGTERM'));
+  process.on('exit', onExit);
+  const stop = async (): Promise<void> => {
+    await stopChild(child);
+    process.off('exit', onExit);
+  };
   try {
     const url = await new Promise<string>((resolve, reject) => {
       let out = '';
@@ -357,19 +364,23 @@ const round = (v: number, digits = 1): number => (Number.isFinite(v) ? Math.roun
 
 async function runCall(opts: CallOptions, log: (line: string) => void): Promise<{ result: Record<string, unknown>; summary: string[] }> {
   const cleanups: (() => Promise<void>)[] = [];
+  /** Chromium and the server are stopped at the same time. */
   const cleanup = async (): Promise<void> => {
-    while (cleanups.length) await cleanups.pop()!().catch(() => undefined);
+    await Promise.allSettled(cleanups.splice(0).map((fn) => fn()));
   };
+  let stopping = false;
   const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) return; // Ctrl-C reaches us twice: from the terminal and forwarded by the netns parent
+    stopping = true;
     log(`${signal}: stopping Chromium and the server`);
-    const hard = setTimeout(() => process.exit(130), 10_000);
+    const hard = setTimeout(() => process.exit(130), 15_000);
     void cleanup().finally(() => {
       clearTimeout(hard);
       process.exit(signal === 'SIGINT' ? 130 : 143);
     });
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     log('building the client');
     await buildClient();

@@ -51,8 +51,9 @@ const NETNS_ENV = 'AVATAR_SFU_BENCH_IN_NETNS';
 function reexecInNetns(): Promise<number> {
   const args = ['-n', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh', process.execPath, ...process.execArgv, process.argv[1]!, ...process.argv.slice(2)];
   const child = spawn('unshare', args, { stdio: 'inherit', env: { ...process.env, [NETNS_ENV]: '1' } });
-  // Ctrl-C reaches the child through the terminal's process group; the child cleans up and exits.
-  const onSigint = (): void => undefined;
+  // Forward signals; the child cleans up (Chromium, server) and exits. It ignores a second copy of a
+  // Ctrl-C that also reached it through the terminal's process group.
+  const onSigint = (): void => void child.kill('SIGINT');
   const onSigterm = (): void => void child.kill('SIGTERM');
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigterm);

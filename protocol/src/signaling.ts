@@ -209,6 +209,17 @@ export const workerRequestSchemas = {
   'worker:register': z.object({ workerId: id, capacity: z.number().int().min(1).max(1000), generators: z.array(z.string().max(32)).max(16) }).strict(),
   /** Session state reports: "live" once the first frame is published. */
   'worker:session-state': z.object({ sessionId: id, state: z.enum(['live', 'failed']), message: z.string().max(500).optional() }).strict(),
+  /** Cumulative counters per session, sent every few seconds (exported as Prometheus metrics). */
+  'worker:stats': z.object({
+    sessions: z.array(z.object({
+      sessionId: id,
+      frames: z.number().int().nonnegative(),
+      renderMsTotal: z.number().nonnegative(),
+      motionAccepted: z.number().int().nonnegative(),
+      motionDropped: z.object({ invalid: z.number().int().nonnegative(), oversized: z.number().int().nonnegative(), late: z.number().int().nonnegative(), flood: z.number().int().nonnegative() }),
+      views: z.number().int().nonnegative(),
+    })).max(1000),
+  }).strict(),
 } as const;
 export type WorkerRequestName = keyof typeof workerRequestSchemas;
 
@@ -222,7 +233,12 @@ export const workerAssignSchema = z.object({
   driver: z.enum(['keypoint', 'voice']),
   size: z.number().int().min(64).max(1024),
   fps: z.number().int().min(1).max(60),
-  /** Views to render: "default" always, plus personal views (degrees). */
+  /**
+   * Personal-view slots to publish up front ("slot-0" … "slot-<n-1>", idle until used) so that a
+   * viewer's personal view starts without renegotiation.
+   */
+  viewSlots: z.number().int().min(0).max(32),
+  /** Views to render: "default" always, plus the slots in use (degrees). */
   views: z.array(z.object({ key: z.string().max(64), view: viewOffsetSchema })).max(64),
 });
 export type WorkerAssign = z.infer<typeof workerAssignSchema>;

@@ -235,7 +235,8 @@ describe('POST /api/identities', () => {
   });
 
   test('the event loop stays responsive while a photo is enrolled', async (t) => {
-    let maxDelay = 0, busyInMaxDelay: number | null = null, maxBusyStall: number | null = null, ticks = 0;
+    let maxDelay = 0, ticks = 0;
+    let busyInMaxDelay = null as number | null, maxBusyStall = null as number | null;
     let last = performance.now(), lastCpu = mainThreadCpuMs();
     const timer = setInterval(() => {
       const now = performance.now(), cpu = mainThreadCpuMs();
@@ -259,7 +260,7 @@ describe('POST /api/identities', () => {
     }
     assert.equal(res.status, 201);
     t.diagnostic(`max timer delay ${maxDelay.toFixed(1)} ms over ${ticks} ticks of 5 ms during a ${res.json.enrollMs} ms enrollment; ` +
-      `main thread CPU in that interval ${busyInMaxDelay ?? '?'} ms, longest self-inflicted stall ${maxBusyStall === null ? "?" : maxBusyStall.toFixed(0)} ms (10 ms resolution); load average ${os.loadavg()[0].toFixed(1)}`);
+      `main thread CPU in that interval ${busyInMaxDelay ?? '?'} ms, longest self-inflicted stall ${maxBusyStall === null ? '?' : maxBusyStall.toFixed(0)} ms (10 ms resolution); load average ${os.loadavg()[0].toFixed(1)}`);
     assert.ok(ticks > 20, 'the timer kept running');
     if (maxDelay >= 100 && maxBusyStall !== null && busyInMaxDelay !== null && busyInMaxDelay < 50) {
       // the machine is overloaded (other processes): the thread was descheduled, not busy.
@@ -465,6 +466,35 @@ describe('EnrollmentService', () => {
       assert.equal(svc.stats.timeouts, 1);
       assert.equal(svc.stats.workerStarts, 2);
       assert.equal(svc.stats.workerCrashes, 0);
+    } finally {
+      svc.close();
+    }
+  });
+
+  test('a photo larger than the analysis size is searched downscaled and cropped at full resolution', async (t) => {
+    // the astronaut ×3 (1536²) at (400, 100) on a 2400×1800 gray canvas
+    const src = decodeImage(ASTRONAUT);
+    const W = 2400, H = 1800, S = 1536, OX = 400, OY = 100;
+    const big = resampleRegion(src.data, 512, 512, 0, 0, 512, S);
+    const canvas = Buffer.alloc(W * H * 4, 128);
+    for (let y = 0; y < S; y++) canvas.set(big.subarray(y * S * 4, (y + 1) * S * 4), ((OY + y) * W + OX) * 4);
+    const bytes = jpeg.encode({ data: canvas, width: W, height: H }, 90).data;
+    const svc = await EnrollmentService.create({ preload: true });
+    try {
+      const large = await svc.enroll(bytes);
+      const small = await svc.enroll(ASTRONAUT);
+      t.diagnostic(`2400×1800 JPEG: ${large.enrollMs.toFixed(0)} ms; 512² PNG: ${small.enrollMs.toFixed(0)} ms`);
+      const faceCentre = (id: typeof large.identity) => {
+        let x = 0, y = 0;
+        for (let i = 0; i < 468; i++) { x += id.landmarks[i * 3]; y += id.landmarks[i * 3 + 1]; }
+        const k = id.crop.size / id.size;
+        return [id.crop.x + (x / 468) * k, id.crop.y + (y / 468) * k];
+      };
+      const [lx, ly] = faceCentre(large.identity);
+      const [sx, sy] = faceCentre(small.identity);
+      assert.equal(large.identity.faceCount, 1);
+      assert.ok(Math.hypot(lx - (OX + 3 * sx), ly - (OY + 3 * sy)) < 12, `face centre (${lx.toFixed(1)}, ${ly.toFixed(1)}) vs expected (${(OX + 3 * sx).toFixed(1)}, ${(OY + 3 * sy).toFixed(1)})`);
+      assert.ok(large.identity.crop.size > 2.5 * small.identity.crop.size * 0.9, `crop ${large.identity.crop.size} vs ${small.identity.crop.size}`);
     } finally {
       svc.close();
     }

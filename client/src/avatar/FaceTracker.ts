@@ -40,7 +40,10 @@
  * No face → no motion frame (nothing is emitted, `onFace(false)` fires once). Faces with a low mesh
  * score, too small, or producing non-finite numbers count as "no face": no garbage goes out.
  *
- * Smoothing: One-Euro filters per channel, parameters in DEFAULT_FILTER (rationale next to them).
+ * Smoothing: one One-Euro filter per channel (yaw, pitch, roll, tx, ty, ln scale, 12 expression
+ * coefficients), parameters from each channel's measured jitter so that the filter adds at most one
+ * frame of lag to any real motion (rule and numbers in motionFilter.ts and OneEuroFilter.ts). Filters
+ * run on the capture timestamps, are reset when the face is lost and after calibration.
  */
 import { Human } from '@vladmandic/human';
 import type { Config, FaceResult, Result } from '@vladmandic/human';
@@ -49,10 +52,12 @@ import {
   type Motion, type NeutralReference,
 } from '../../../models/face/expression-code.ts';
 import { MOTION_LIMITS, type MotionFrame } from '../../../protocol/src/motion.ts';
-import { OneEuroBank, type OneEuroParams } from './OneEuroFilter.ts';
+import { OneEuroBank } from './OneEuroFilter.ts';
+import { motionFilterParams, type JitterRule, type MotionChannel } from './motionFilter.ts';
 
 export type { MotionFrame } from '../../../protocol/src/motion.ts';
 export type { NeutralReference } from '../../../models/face/expression-code.ts';
+export { DEFAULT_MOTION_JITTER, MOTION_CHANNELS, motionFilterParams, type JitterRule, type MotionChannel } from './motionFilter.ts';
 
 export type FaceBackend = 'webgl' | 'wasm';
 export type BackendChoice = FaceBackend | 'auto';
@@ -109,45 +114,6 @@ export interface FaceEngine {
   readonly tf: TfLike;
 }
 
-/** One-Euro parameters per channel group (units: radians, IOD, ln(scale), coefficients). */
-export interface FilterConfig {
-  /** yaw, pitch, roll (radians) */
-  angle: OneEuroParams;
-  /** tx, ty (neutral IODs) */
-  translation: OneEuroParams;
-  /** ln(scale) */
-  scale: OneEuroParams;
-  /** expression coefficients except blinks (jaw, mouth, smile, brows, gaze) */
-  expression: OneEuroParams;
-  /** blinkL, blinkR: fast by nature (a blink lasts 100–150 ms) */
-  blink: OneEuroParams;
-}
-
-/**
- * Default smoothing. Every group is tuned with the rule of OneEuroFilter.ts: beta is set so that
- * the cutoff reaches the one-frame-lag value (4.77 Hz at 30 fps) at a speed v₁ a little above the
- * speed that landmark jitter fakes after the speed filter; minCutoff sets how hard a still face is
- * smoothed. Jitter levels were measured on Human's output for a still rendered face at 512² (Human
- * truncates landmark coordinates to whole pixels, so x/y jitter is ≥ ±0.5 px, z ±1 model unit):
- *   angles ≈ 0.3–0.5° (σ ≈ 0.006 rad)   → minCutoff 1.0 Hz, v₁ = 0.12 rad/s (7°/s): beta 32
- *   tx, ty ≈ 0.004 IOD                   → minCutoff 1.0 Hz, v₁ = 0.08 IOD/s: beta 47
- *   ln(scale) ≈ 0.004                    → minCutoff 1.0 Hz, v₁ = 0.08 /s: beta 47
- *   expression ≈ 0.01–0.02 coefficient   → minCutoff 1.5 Hz, v₁ = 0.35 /s (a full jaw opening takes
- *                                          ~0.2 s = 5 /s, i.e. 14× v₁): beta 9.3
- *   blinks ≈ 0.03 (eye openings are a few pixels) → minCutoff 2.0 Hz, v₁ = 0.6 /s: beta 4.6
- * dCutoff 2 Hz (τ 80 ms) for the speed estimate: lower lets the cutoff rise too late at the onset
- * of a motion; higher lets jitter open the filter while still.
- * At rest the lag is τ(minCutoff) = 160 ms (angles) / 106 ms (expression); that lag only acts on
- * sub-v₁ drifts, where it is worth less than one frame of motion at v₁ (e.g. 0.24° for angles).
- */
-export const DEFAULT_FILTER: FilterConfig = {
-  angle: { minCutoff: 1.0, beta: 32, dCutoff: 2 },
-  translation: { minCutoff: 1.0, beta: 47, dCutoff: 2 },
-  scale: { minCutoff: 1.0, beta: 47, dCutoff: 2 },
-  expression: { minCutoff: 1.5, beta: 9.3, dCutoff: 2 },
-  blink: { minCutoff: 2.0, beta: 4.6, dCutoff: 2 },
-};
-
 export interface FaceTrackerOptions extends FaceEngineOptions {
   /** camera stream (its first video track is read) */
   stream?: MediaStream;
@@ -155,8 +121,11 @@ export interface FaceTrackerOptions extends FaceEngineOptions {
   video?: HTMLVideoElement;
   /** duration of the automatic neutral calibration after start(), ms (default 500; 0 = off) */
   autoCalibrateMs?: number;
-  /** smoothing; `false` disables it; partial objects override DEFAULT_FILTER per group */
-  filter?: Partial<FilterConfig> | false;
+  /**
+   * Smoothing (motionFilter.ts): per-channel jitter overrides and/or the rule turning jitter into
+   * One-Euro parameters; `false` turns smoothing off.
+   */
+  filter?: false | { jitter?: Partial<Record<MotionChannel, number>>; rule?: JitterRule };
   /** minimum mesh confidence (Human's faceScore) for a face to count, default 0.5 */
   minFaceScore?: number;
   /** minimum inter-ocular distance in pixels for a face to count, default 12 */
@@ -436,13 +405,6 @@ interface Calibration {
   timer?: ReturnType<typeof setTimeout>;
 }
 
-/** Pose channel order inside the filter bank: yaw, pitch, roll, tx, ty, ln(scale), expression × 12. */
-function filterParams(cfg: FilterConfig): OneEuroParams[] {
-  const p: OneEuroParams[] = [cfg.angle, cfg.angle, cfg.angle, cfg.translation, cfg.translation, cfg.scale];
-  for (let i = 0; i < EXPRESSION_SIZE; i++) p.push(i === 5 || i === 6 ? cfg.blink : cfg.expression);
-  return p;
-}
-
 export class FaceTracker {
   private readonly video: HTMLVideoElement;
   private readonly ownsVideo: boolean;
@@ -483,7 +445,7 @@ export class FaceTracker {
     this.video = video;
     this.ownsVideo = ownsVideo;
     const f = opts.filter;
-    this.filters = f === false ? null : new OneEuroBank(filterParams({ ...DEFAULT_FILTER, ...(f ?? {}) }));
+    this.filters = f === false ? null : new OneEuroBank(motionFilterParams(f?.jitter, f?.rule));
     const h = engine.human;
     const redetect = opts.redetectMs ?? 1000;
     h.config.face.detector = { ...h.config.face.detector!, skipTime: redetect, skipFrames: Math.max(1, Math.round(redetect / 33)) };

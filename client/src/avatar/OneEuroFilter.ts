@@ -11,14 +11,15 @@
  *
  * Lag. For a first-order low-pass the steady-state lag behind a ramp is τ seconds, i.e. τ/Δt
  * frames (discrete EMA: (1 − α)/α = τ/Δt samples). It is at most one frame exactly when
- * fc ≥ 1/(2π·Δt) (= 4.77 Hz at 30 fps, 2.39 Hz at 15 fps). With the adaptive cutoff that holds for
- * every speed |v| ≥ v₁ = (4.77 − minCutoff)/beta. Below v₁ the positional error caused by lag,
- * v·τ(v) = v / (2π(minCutoff + beta·v)), grows with v, so it stays below v₁·Δt: the distance
- * travelled in ONE frame at speed v₁. So the error is never more than one frame of motion at
- * speed max(|v|, v₁). Choosing v₁ just above the speed that tracker jitter fakes after the speed
- * filter makes the filter "one frame or less" for every real motion while it still smooths hard
- * when the face holds still.
- * (`lagBound()` computes these numbers; test/unit/one-euro.test.ts checks them numerically.)
+ * fc ≥ 1/(2π·Δt) (= 4.77 Hz at 30 fps, 2.39 Hz at 15 fps). With the adaptive cutoff that holds at
+ * every speed |v| ≥ v₁ = (fps/2π − minCutoff)/beta. The positional error caused by lag,
+ * v·τ(v) = v / (2π(minCutoff + beta·v)), grows with v but stays below 1/(2π·beta) at ANY speed
+ * (and below v₁·Δt, one frame of motion at v₁, for |v| ≤ v₁). Choosing v₁ just above the speed
+ * that tracker jitter fakes makes the filter "one frame or less" for every real motion while it
+ * still smooths hard when the face holds still. This analysis is conservative: the speed estimate
+ * (x − x̂ₜ₋₁)/Δt also contains the lag, so during a ramp the cutoff is higher than fc(v) and the lag
+ * smaller (simulated at 30 fps: 0.66 frame at v₁; test/unit/one-euro.test.ts).
+ * `lagBound()` computes these numbers.
  *
  * Pure TypeScript, no DOM: runs in the browser and in Node tests.
  */
@@ -115,11 +116,11 @@ export class OneEuroBank {
 
 /**
  * The lag numbers of a parameter set at a frame rate: the speed v₁ above which steady-state lag is
- * ≤ one frame, the largest positional lag error at speeds below v₁ (= v₁ / fps, one frame at v₁)
- * and the lag while (almost) still (τ at minCutoff).
+ * ≤ one frame, the bound 1/(2π·beta) of the positional lag error at any speed, and the lag of
+ * slow drifts while (almost) still (τ at minCutoff).
  */
 export function lagBound(p: OneEuroParams, fps: number): { oneFrameCutoffHz: number; v1: number; maxLagError: number; stillLagMs: number } {
   const oneFrameCutoffHz = fps / TWO_PI;
   const v1 = Math.max(0, oneFrameCutoffHz - p.minCutoff) / p.beta;
-  return { oneFrameCutoffHz, v1, maxLagError: v1 / fps, stillLagMs: 1000 / (TWO_PI * p.minCutoff) };
+  return { oneFrameCutoffHz, v1, maxLagError: p.beta > 0 ? 1 / (TWO_PI * p.beta) : Infinity, stillLagMs: 1000 / (TWO_PI * p.minCutoff) };
 }

@@ -10,7 +10,7 @@
  *   tracker.start();
  */
 export type {
-  FaceTracker, FaceTrackerOptions, FaceTrackerStats, FaceEngine, FaceEngineOptions, BackendSelection, MotionInfo, FilterConfig,
+  FaceTracker, FaceTrackerOptions, FaceTrackerStats, FaceEngine, FaceEngineOptions, BackendSelection, MotionInfo, JitterRule, MotionChannel,
 } from './FaceTracker.ts';
 
 export type FaceTrackerModule = typeof import('./FaceTracker.ts');

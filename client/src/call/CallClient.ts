@@ -2,7 +2,7 @@
  * A participant's call: one send RTCPeerConnection (camera/mic → SFU) and one receive RTCPeerConnection
  * (SFU → every remote producer), negotiated over {@link SignalingClient}.
  */
-import { SIGNALING_PROTOCOL_VERSION, notificationSchemas, type ConsumerInfo, type DataConsumerInfo, type MediaKind, type NotificationOf, type PeerInfo, type ProducerInfo } from '../../../protocol/src/signaling.ts';
+import { SIGNALING_PROTOCOL_VERSION, notificationSchemas, type ConsumerInfo, type DataConsumerInfo, type MediaKind, type NotificationOf, type PeerInfo, type ProducerInfo, type ResponseMap } from '../../../protocol/src/signaling.ts';
 import { SignalingClient } from './SignalingClient.ts';
 
 export interface RemoteTrack {
@@ -279,6 +279,12 @@ export class CallClient {
     const local = pc.localDescription;
     if (!local) throw new Error('no local description');
     return { type: 'answer', sdp: local.sdp };
+  }
+
+  /** Free view of an avatar: "personal" (only this viewer; null resets) or "default" (owner only). */
+  setAvatarView(peerId: string, scope: 'personal' | 'default', view: { yaw: number; pitch: number; roll: number } | null): Promise<ResponseMap['setAvatarView']> {
+    if (!this.#signaling || !this.joined) return Promise.reject(new Error('not joined'));
+    return this.#signaling.request('setAvatarView', { peerId, scope, view });
   }
 
   /** Mute or unmute the local mic/camera; everyone sees the new state. */

@@ -126,14 +126,31 @@ export class Peer extends EnhancedEventEmitter<PeerEvents> {
     return producerInfo(producer);
   }
 
-  consume(producer: Producer, producerPeerId: string): Consumer {
+  /**
+   * @param opts.keepOnProducerClose keep the consumer (frozen on its last frame) when its producer
+   *   closes, so that a replacement can be switched in without renegotiation (avatar videos: a new
+   *   worker takes over the session).
+   */
+  consume(producer: Producer, producerPeerId: string, opts: { keepOnProducerClose?: boolean } = {}): Consumer {
     this.#assertOpen();
     const consumer = this.recvTransport.consume(producer, producerPeerId);
     consumer.on('producerclose', () => {
+      if (opts.keepOnProducerClose) return;
       consumer.close();
       this.renegotiate();
     });
     return consumer;
+  }
+
+  /** Close every consumer of what `producerPeerId` presents (it left the room). */
+  closeConsumersOf(producerPeerId: string): void {
+    let closed = 0;
+    for (const c of this.consumers) {
+      if (c.producerPeerId !== producerPeerId) continue;
+      c.close();
+      closed++;
+    }
+    if (closed > 0) this.renegotiate();
   }
 
   consumeData(dataProducer: DataProducer, producerPeerId: string): DataConsumer {

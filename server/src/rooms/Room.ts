@@ -176,7 +176,7 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
       if (current) {
         if (current.producer !== want) current.switchProducer(want);
       } else {
-        viewer.consume(want, owner.id);
+        viewer.consume(want, owner.id, { keepOnProducerClose: true });
         viewer.renegotiate();
       }
     }
@@ -191,6 +191,7 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
       return;
     }
     for (const avatar of this.avatarPeersOf(peer)) avatar.close();
+    if (peer.avatar) for (const p of this.participants) p.closeConsumersOf(peer.id);
     this.#logger.info({ peerId: peer.id, participants: this.participants.length }, 'peer left');
     this.safeEmit('peerleft', peer);
     if (this.participants.length === 0) this.close();

@@ -36,6 +36,7 @@ export const IDENTITY_ID_PATTERN = /^[0-9a-f]{32}$/;
 const MAGIC = 0x44495641; // "AVID" read as little-endian u32
 const FORMAT_VERSION = 1;
 const LANDMARK_FLOATS = 478 * 3;
+const STALE_TMP_MS = 60 * 60 * 1000;
 
 export function isIdentityId(id: unknown): id is string {
   return typeof id === 'string' && IDENTITY_ID_PATTERN.test(id);
@@ -210,9 +211,14 @@ export class IdentityStore {
     if (!Number.isInteger(cacheSize) || cacheSize < 0) throw new TypeError('options.cacheSize must be an integer ≥ 0');
     const store = new IdentityStore(path.resolve(options.dataDir, 'identities'), cacheSize, options.logger);
     await fs.mkdir(store.root, { recursive: true });
-    // leftovers of interrupted saves
+    // leftovers of interrupted saves/deletes. Several processes share the directory (the server
+    // saves, avatar worker processes load): only entries older than an hour are someone's debris.
+    const now = Date.now();
     for (const e of await fs.readdir(store.root)) {
-      if (e.startsWith('.tmp-')) await fs.rm(path.join(store.root, e), { recursive: true, force: true });
+      if (!e.startsWith('.tmp-')) continue;
+      const p = path.join(store.root, e);
+      const st = await fs.stat(p).catch(() => null);
+      if (st && now - st.mtimeMs > STALE_TMP_MS) await fs.rm(p, { recursive: true, force: true }).catch(() => undefined);
     }
     return store;
   }

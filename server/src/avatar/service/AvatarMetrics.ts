@@ -1,5 +1,5 @@
 /** Prometheus metrics of avatar sessions and workers (registered on the server's registry). */
-import { Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 export class AvatarMetrics {
   readonly workers: Gauge;
@@ -7,6 +7,9 @@ export class AvatarMetrics {
   readonly personalViews: Gauge;
   readonly startSeconds: Histogram;
   readonly recoverySeconds: Histogram;
+  readonly renderedFrames: Counter;
+  readonly renderSeconds: Counter;
+  readonly motionFrames: Counter<'outcome'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -14,6 +17,9 @@ export class AvatarMetrics {
     this.sessions = new Gauge({ name: 'avatar_sessions', help: 'Avatar sessions', registers });
     this.personalViews = new Gauge({ name: 'avatar_personal_views', help: 'Personal free-view streams rendered', registers });
     this.startSeconds = new Histogram({ name: 'avatar_session_start_seconds', help: 'Owner join to first avatar frame published', buckets: [0.25, 0.5, 1, 2, 4, 8], registers });
+    this.renderedFrames = new Counter({ name: 'avatar_rendered_frames_total', help: 'Frames rendered by avatar workers (all views)', registers });
+    this.renderSeconds = new Counter({ name: 'avatar_render_seconds_total', help: 'Time avatar workers spent rendering', registers });
+    this.motionFrames = new Counter({ name: 'avatar_motion_frames_total', help: 'Motion frames received by avatar workers, by outcome', labelNames: ['outcome'] as const, registers });
     this.recoverySeconds = new Histogram({ name: 'avatar_session_recovery_seconds', help: 'Renderer lost to avatar video back', buckets: [0.25, 0.5, 1, 2, 4, 8], registers });
   }
 }

@@ -29,7 +29,7 @@ export interface AvatarSession {
   workerId: string | undefined;
   avatarPeer: Peer | undefined;
   defaultView: ViewOffsetDeg;
-  /** personal view key → view */
+  /** personal view slot ("slot-<i>") → the view it renders */
   personalViews: Map<string, ViewOffsetDeg>;
   startedAt: number;
   /** When the session lost its renderer (worker died), for the recovery-time metric. */
@@ -118,6 +118,21 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
         this.#unassign(session);
         this.#assign(session, entry?.id);
       }
+    });
+    // Counters arrive cumulative per session; export the increments.
+    const last = new Map<string, { frames: number; renderMsTotal: number; motionAccepted: number; dropped: Record<string, number> }>();
+    socket.on('worker:stats', (payload: unknown) => {
+      const parsed = workerRequestSchemas['worker:stats'].safeParse(payload);
+      if (!parsed.success) return;
+      for (const s of parsed.data.sessions) {
+        const prev = last.get(s.sessionId) ?? { frames: 0, renderMsTotal: 0, motionAccepted: 0, dropped: {} };
+        this.metrics.renderedFrames.inc(Math.max(0, s.frames - prev.frames));
+        this.metrics.renderSeconds.inc(Math.max(0, s.renderMsTotal - prev.renderMsTotal) / 1000);
+        this.metrics.motionFrames.inc({ outcome: 'accepted' }, Math.max(0, s.motionAccepted - prev.motionAccepted));
+        for (const [reason, n] of Object.entries(s.motionDropped)) this.metrics.motionFrames.inc({ outcome: `dropped_${reason}` }, Math.max(0, n - (prev.dropped[reason] ?? 0)));
+        last.set(s.sessionId, { frames: s.frames, renderMsTotal: s.renderMsTotal, motionAccepted: s.motionAccepted, dropped: { ...s.motionDropped } });
+      }
+      for (const id of [...last.keys()]) if (!parsed.data.sessions.some((s) => s.sessionId === id)) last.delete(id);
     });
     socket.on('disconnect', () => {
       if (entry && this.#workers.get(entry.id) === entry) this.#onWorkerGone(entry);
@@ -224,18 +239,20 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       return { view: null, shared: true };
     }
     const clamped = clampViewDeg(view);
-    const key = viewKey(clamped);
-    const shared = session.personalViews.has(key);
-    if (!shared) {
+    const wanted = viewKey(clamped);
+    let slot = [...session.personalViews].find(([, v]) => viewKey(v) === wanted)?.[0];
+    const shared = slot !== undefined;
+    if (slot === undefined) {
       this.#gcViews(session, viewer);
-      if (session.personalViews.size >= this.config.workers.maxPersonalViews) {
+      for (let i = 0; i < this.config.workers.maxPersonalViews && slot === undefined; i++) if (!session.personalViews.has(`slot-${i}`)) slot = `slot-${i}`;
+      if (slot === undefined) {
         throw new AppError('RATE_LIMITED', `this avatar already renders ${this.config.workers.maxPersonalViews} personal views; try again later or use the shared view`, 429);
       }
-      session.personalViews.set(key, clamped);
+      session.personalViews.set(slot, clamped);
       this.metrics.personalViews.inc();
       this.#pushViews(session);
     }
-    session.room.setViewKey(viewer, owner, key);
+    session.room.setViewKey(viewer, owner, slot);
     this.#gcViews(session);
     return { view: clamped, shared };
   }
@@ -297,6 +314,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       driver: session.driver,
       size: this.config.workers.size,
       fps: this.config.workers.fps,
+      viewSlots: this.config.workers.maxPersonalViews,
       views: this.viewsOf(session),
     };
     worker.socket.timeout(ASSIGN_ACK_TIMEOUT_MS).emit('worker:assign', assign, (err: Error | null, res: { ok?: boolean } | undefined) => {

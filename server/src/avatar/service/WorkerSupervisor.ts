@@ -42,6 +42,11 @@ export class WorkerSupervisor {
     return this.#slots.map((s) => s.child?.pid).filter((p): p is number => typeof p === 'number');
   }
 
+  /** Pid of the local worker registered as `workerId`, if running. */
+  pidOf(workerId: string): number | undefined {
+    return this.#slots.find((s) => s.id === workerId)?.child?.pid;
+  }
+
   #spawn(slot: Slot): void {
     if (this.#closed) return;
     slot.lastStart = performance.now();

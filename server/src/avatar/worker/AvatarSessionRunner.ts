@@ -18,6 +18,8 @@ export interface IdentitySource {
 interface ViewTrack {
   key: string;
   view: ViewOffset;
+  /** Slots nobody watches render at 1 fps (keeps their encoder and SFU producer warm). */
+  active: boolean;
   source: InstanceType<typeof wrtc.nonstandard.RTCVideoSource>;
   track: MediaStreamTrack;
   stream: MediaStream;
@@ -89,7 +91,9 @@ export class AvatarSessionRunner {
       this.logger.warn({ reason }, 'avatar peer lost its signaling connection');
       this.close();
     });
-    for (const v of a.views) this.#addView(v.key, v.view);
+    this.#addView('default', { yaw: 0, pitch: 0, roll: 0 }).active = true;
+    for (let i = 0; i < a.viewSlots; i++) this.#addView(`slot-${i}`, { yaw: 0, pitch: 0, roll: 0 });
+    this.#applyViews(a.views);
     this.#renderAll(); // frames exist before the tracks are negotiated
     await this.client.join({ roomId: a.roomId, displayName: a.ownerDisplayName, stream: null, avatarSession: a.token });
     await this.client.publish([...this.#views.values()].map((v) => ({ track: v.track, stream: v.stream, viewKey: v.key })));
@@ -101,37 +105,33 @@ export class AvatarSessionRunner {
     const source = new wrtc.nonstandard.RTCVideoSource();
     const track = source.createTrack() as unknown as MediaStreamTrack;
     const stream = new wrtc.MediaStream([track as never]) as unknown as MediaStream;
-    const vt: ViewTrack = { key, view: toRad(view), source, track, stream, frame: undefined };
+    const vt: ViewTrack = { key, view: toRad(view), active: false, source, track, stream, frame: undefined };
     this.#views.set(key, vt);
     return vt;
   }
 
-  /** The server changed which views to render: publish new ones, stop dropped ones, retarget the rest. */
-  async updateViews(views: WorkerAssign['views']): Promise<void> {
-    if (this.#closed) return;
+  /** The server changed which views to render: retarget the default view and the slots (no renegotiation). */
+  updateViews(views: WorkerAssign['views']): void {
+    if (!this.#closed) this.#applyViews(views);
+  }
+
+  #applyViews(views: WorkerAssign['views']): void {
     const wanted = new Map(views.map((v) => [v.key, v.view]));
-    const added: ViewTrack[] = [];
-    for (const [key, view] of wanted) {
-      const existing = this.#views.get(key);
-      if (existing) existing.view = toRad(view);
-      else added.push(this.#addView(key, view));
-    }
-    for (const [key, vt] of [...this.#views]) {
-      if (wanted.has(key) || key === 'default') continue;
-      this.#views.delete(key);
-      vt.track.stop();
-      await this.client.unpublish(vt.track).catch(() => undefined);
-    }
-    if (added.length > 0) {
-      this.#renderAll();
-      await this.client.publish(added.map((v) => ({ track: v.track, stream: v.stream, viewKey: v.key })));
+    for (const vt of this.#views.values()) {
+      const view = wanted.get(vt.key);
+      vt.active = vt.key === 'default' || view !== undefined;
+      if (view) vt.view = toRad(view);
     }
   }
+
+  #tick = 0;
 
   #renderAll(): void {
     if (this.#closed) return;
     const motion = this.motion.current();
+    const idleFrame = this.#tick++ % this.assign.fps === 0;
     for (const vt of this.#views.values()) {
+      if (!vt.active && !idleFrame) continue;
       try {
         const frame = this.generator.render(motion, vt.view, { size: this.assign.size, format: 'i420', ...(vt.frame ? { reuse: vt.frame } : {}) });
         vt.frame = frame;

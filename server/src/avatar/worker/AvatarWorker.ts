@@ -9,6 +9,8 @@ import type { Logger } from '../../logger.ts';
 import type { AvatarGenerator } from '../generator/generator.ts';
 import { AvatarSessionRunner, type IdentitySource } from './AvatarSessionRunner.ts';
 
+const STATS_INTERVAL_MS = 2000;
+
 export interface AvatarWorkerOptions {
   serverUrl: string;
   token: string;
@@ -24,11 +26,15 @@ export class AvatarWorker {
   readonly #runners = new Map<string, AvatarSessionRunner>();
   readonly #starting = new Set<string>();
   readonly #socket: Socket;
+  readonly #statsTimer: NodeJS.Timeout;
   #closed = false;
 
   private constructor(private readonly opts: AvatarWorkerOptions) {
     this.#socket = io(opts.serverUrl, { transports: ['websocket'], auth: { workerToken: opts.token }, reconnectionDelay: 250, reconnectionDelayMax: 2000 });
     this.#socket.on('connect', () => this.#register());
+    this.#statsTimer = setInterval(() => {
+      if (this.#socket.connected) this.#socket.emit('worker:stats', { sessions: [...this.#runners.values()].map((r) => r.stats()) });
+    }, STATS_INTERVAL_MS);
     this.#socket.on('disconnect', (reason) => {
       opts.logger.warn({ reason }, 'worker lost the server; dropping its sessions');
       for (const r of this.#runners.values()) r.close();
@@ -69,7 +75,7 @@ export class AvatarWorker {
     this.#socket.on('worker:views', (payload: unknown) => {
       const parsed = workerNotificationSchemas['worker:views'].safeParse(payload);
       if (!parsed.success) return;
-      this.#runners.get(parsed.data.sessionId)?.updateViews(parsed.data.views).catch((err: unknown) => opts.logger.warn({ err }, 'view update failed'));
+      this.#runners.get(parsed.data.sessionId)?.updateViews(parsed.data.views);
     });
   }
 
@@ -94,6 +100,7 @@ export class AvatarWorker {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#statsTimer);
     for (const r of this.#runners.values()) r.close();
     this.#runners.clear();
     this.#socket.close();

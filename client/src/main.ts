@@ -3,6 +3,11 @@ import { displayNameSchema, roomIdSchema } from '../../protocol/src/signaling.ts
 import { CallClient } from './call/CallClient.ts';
 import { SignalingError } from './call/SignalingClient.ts';
 import { TileGrid } from './ui/TileGrid.ts';
+import { createFreeViewPanel } from './ui/FreeViewControls.ts';
+import { enrollPhoto, snapshotFromStream } from './avatar/enrollPhoto.ts';
+import { loadFaceTracker, type FaceTracker } from './avatar/loadFaceTracker.ts';
+import { encodeMotionFrame } from '../../protocol/src/motion.ts';
+import type { PeerInfo } from '../../protocol/src/signaling.ts';
 
 const $ = <T extends HTMLElement>(id: string): T => {
   const el = document.getElementById(id);
@@ -22,8 +27,25 @@ const errorBox = $<HTMLElement>('error');
 const statusEl = $<HTMLElement>('status');
 const roomLabel = $<HTMLElement>('room-label');
 const tiles = new TileGrid($('tiles'));
+const avatarOptions = $<HTMLElement>('avatar-options');
+const photoInput = $<HTMLInputElement>('photo');
+const photoPreview = $<HTMLImageElement>('photo-preview');
+const modeInputs = [...document.querySelectorAll<HTMLInputElement>('input[name="mode"]')];
+const selectedMode = (): 'camera' | 'avatar' => (modeInputs.find((i) => i.checked)?.value === 'avatar' ? 'avatar' : 'camera');
+for (const i of modeInputs) i.addEventListener('change', () => (avatarOptions.hidden = selectedMode() !== 'avatar'));
+photoInput.addEventListener('change', () => {
+  const file = photoInput.files?.[0];
+  photoPreview.hidden = !file;
+  if (file) photoPreview.src = URL.createObjectURL(file);
+});
+let tracker: FaceTracker | undefined;
+
 
 const params = new URLSearchParams(location.search);
+if (params.get('mode') === 'avatar') {
+  for (const i of modeInputs) i.checked = i.value === 'avatar';
+  avatarOptions.hidden = false;
+}
 roomInput.value = params.get('room') ?? localStorage.getItem('avatar-sfu.room') ?? '';
 nameInput.value = params.get('name') ?? localStorage.getItem('avatar-sfu.name') ?? '';
 
@@ -60,9 +82,27 @@ async function openMedia(): Promise<MediaStream> {
   return navigator.mediaDevices.getUserMedia({ audio: true, video: { width, height, frameRate } });
 }
 
+function showAvatar(p: PeerInfo): void {
+  if (!p.avatar) return;
+  tiles.setAvatar(p.peerId, p.avatar);
+  const el = tiles.element(p.peerId);
+  const c = client;
+  if (!el || !c) return;
+  tiles.setViewPanel(
+    p.peerId,
+    createFreeViewPanel({
+      tile: el,
+      isOwner: p.peerId === c.peerId,
+      send: (scope, view) => c.setAvatarView(p.peerId, scope, view),
+      onError: (m) => showError(`Free view: ${m}`),
+    }),
+  );
+}
+
 async function join(roomId: string, displayName: string): Promise<void> {
   showError(null);
   joinButton.disabled = true;
+  const mode = selectedMode();
   setStatus('Opening camera and microphone…');
   try {
     localStream = await openMedia();
@@ -72,38 +112,93 @@ async function join(roomId: string, displayName: string): Promise<void> {
     joinButton.disabled = false;
     return;
   }
+  let identityId: string | undefined;
+  let motionSend: ((frame: Uint8Array) => void) | undefined;
+  if (mode === 'avatar') {
+    try {
+      setStatus('Loading face tracking…');
+      const { FaceTracker } = await loadFaceTracker();
+      const trackerPending = FaceTracker.create({ stream: localStream });
+      setStatus('Enrolling your photo…');
+      const photo = photoInput.files?.[0] ?? (await snapshotFromStream(localStream));
+      const enrolled = await enrollPhoto(photo);
+      if (enrolled.warning) setStatus(enrolled.warning);
+      identityId = enrolled.identityId;
+      tracker = await trackerPending;
+      tracker.onMotion((frame) => motionSend?.(encodeMotionFrame(frame)));
+      tracker.start();
+    } catch (err) {
+      showError(`Could not start the avatar: ${(err as Error).message}`);
+      endCall();
+      return;
+    }
+  }
   setStatus('Connecting…');
   const c = new CallClient();
   client = c;
   c.on('peerjoined', (p) => {
     tiles.ensure(p.peerId, p.displayName);
     for (const prod of p.producers) tiles.setMuted(p.peerId, prod.kind, prod.paused);
+    showAvatar(p);
   });
   c.on('peerleft', ({ peerId }) => tiles.remove(peerId));
   c.on('producerstate', ({ peerId, producer }) => tiles.setMuted(peerId, producer.kind, producer.paused));
-  c.on('track', (t) => tiles.addTrack(t.peerId, t.track));
+  c.on('avatarstate', ({ peerId, avatar }) => tiles.setAvatar(peerId, avatar));
+  c.on('track', (t) => {
+    if (t.peerId === c.peerId) {
+      // Our own avatar, as everyone sees it.
+      if (t.kind === 'video') tiles.replaceVideo(t.peerId, t.track);
+      return;
+    }
+    tiles.addTrack(t.peerId, t.track);
+  });
   c.on('trackended', (t) => tiles.removeTrack(t.peerId, t.track));
   c.on('disconnected', ({ reason }) => {
     showError(`Lost the connection to the server (${reason}). Join again when it is back.`);
     endCall();
   });
   try {
-    const peers = await c.join({ roomId, displayName, stream: localStream });
+    // As an avatar only the microphone is published; the camera stays in this browser for tracking.
+    const published = mode === 'avatar' ? new MediaStream(localStream.getAudioTracks()) : localStream;
+    const peers = await c.join({
+      roomId,
+      displayName,
+      stream: published,
+      ...(identityId ? { avatar: { identityId } } : {}),
+      ...(mode === 'avatar'
+        ? {
+            dataChannels: [
+              {
+                label: 'motion',
+                init: { ordered: false, maxRetransmits: 0 },
+                onOpen: (channel: RTCDataChannel) => {
+                  motionSend = (frame) => {
+                    // Motion frames are only useful fresh: skip rather than queue when congested.
+                    if (channel.readyState === 'open' && channel.bufferedAmount < 4096) channel.send(frame as Uint8Array<ArrayBuffer>);
+                  };
+                },
+              },
+            ],
+          }
+        : {}),
+    });
     localStorage.setItem('avatar-sfu.room', roomId);
     localStorage.setItem('avatar-sfu.name', displayName);
     const local = tiles.ensure(c.peerId ?? 'local', displayName, true);
     for (const t of localStream.getTracks()) local.stream.addTrack(t);
     local.video.srcObject = local.stream;
+    if (identityId) showAvatar({ peerId: c.peerId!, displayName, producers: [], avatar: { identityId, state: 'starting', defaultView: { yaw: 0, pitch: 0, roll: 0 } } });
     for (const p of peers) {
       tiles.ensure(p.peerId, p.displayName);
       for (const prod of p.producers) tiles.setMuted(p.peerId, prod.kind, prod.paused);
+      showAvatar(p);
     }
     form.hidden = true;
     callSection.hidden = false;
     roomLabel.textContent = `Room: ${roomId}`;
-    setStatus('Connected');
+    setStatus(identityId ? 'Connected as an avatar' : 'Connected');
     if (muted.audio) await c.setMuted('audio', true);
-    if (muted.video) await c.setMuted('video', true);
+    if (muted.video && !identityId) await c.setMuted('video', true);
   } catch (err) {
     const message = err instanceof SignalingError ? `The server refused to join: ${err.message}` : (err as Error).message;
     showError(message);
@@ -112,6 +207,8 @@ async function join(roomId: string, displayName: string): Promise<void> {
 }
 
 function endCall(): void {
+  tracker?.close();
+  tracker = undefined;
   tiles.clear();
   for (const t of localStream?.getTracks() ?? []) t.stop();
   localStream = null;
@@ -187,7 +284,7 @@ async function remoteStats(): Promise<unknown> {
 
 declare global {
   interface Window {
-    avatarSfu: { remoteStats: typeof remoteStats; client: () => CallClient | undefined };
+    avatarSfu: { remoteStats: typeof remoteStats; client: () => CallClient | undefined; tracker: () => FaceTracker | undefined };
   }
 }
-window.avatarSfu = { remoteStats, client: () => client };
+window.avatarSfu = { remoteStats, client: () => client, tracker: () => tracker };

@@ -23,6 +23,8 @@ export interface Config {
     announcedIp: string | undefined;
     /** UDP port range for ICE; undefined lets the OS pick. */
     portRange: [number, number] | undefined;
+    /** UDP socket send/receive buffer size requested for media sockets (0 = kernel default). */
+    socketBufferBytes: number;
   };
   limits: {
     maxPeersPerRoom: number;
@@ -127,6 +129,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       listenIp: str(env, 'RTC_LISTEN_IP'),
       announcedIp: str(env, 'RTC_ANNOUNCED_IP'),
       portRange,
+      socketBufferBytes: int(env, 'RTC_SOCKET_BUFFER_BYTES', 4 * 1024 * 1024, 0, 256 * 1024 * 1024),
     },
     limits: {
       maxPeersPerRoom: int(env, 'MAX_PEERS_PER_ROOM', 16, 1, 1000),

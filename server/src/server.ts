@@ -70,7 +70,7 @@ export async function createAvatarServer(config: Config, logger: Logger = getLog
     startedAt: Date.now(),
     routers: {
       '/api/identities': createIdentityRouter({ service: enrollment, store: identities, config, logger }),
-      '/vendor': createVendorRouter(),
+      '/': createVendorRouter(),
     },
   });
 

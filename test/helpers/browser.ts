@@ -21,6 +21,8 @@ export interface LaunchOptions {
   /** .wav file for the fake microphone. */
   fakeAudio?: string;
   extraArgs?: string[];
+  /** Frame rate of Chromium's synthetic fake camera (it defaults to 20 whatever the page asks). */
+  fakeFps?: number;
 }
 
 export async function launchChromium(opts: LaunchOptions = {}): Promise<{ browser: BrowserContext; close: () => Promise<void> }> {
@@ -34,7 +36,7 @@ export async function launchChromium(opts: LaunchOptions = {}): Promise<{ browse
     '--disable-background-networking',
     '--disable-component-update',
     '--disable-sync',
-    '--use-fake-device-for-media-stream',
+    `--use-fake-device-for-media-stream=fps=${opts.fakeFps ?? 30}`,
     '--use-fake-ui-for-media-stream',
     '--allow-loopback-in-peer-connection',
     '--autoplay-policy=no-user-gesture-required',

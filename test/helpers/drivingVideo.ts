@@ -137,6 +137,16 @@ function stampFrameCode(i420: Uint8Array, size: number, index: number): void {
   }
 }
 
+/** Remove cached clips with the same parameters but another key (older renderer or photo). */
+function pruneStale(dir: string, keep: string): void {
+  const suffix = keep.slice(keep.indexOf('-', 'driving-'.length));
+  for (const f of fs.readdirSync(dir)) {
+    if (f.startsWith('driving-') && f !== keep && f !== `${keep}.json` && (f.endsWith(suffix) || f.endsWith(`${suffix}.json`))) {
+      fs.rmSync(path.join(dir, f), { force: true });
+    }
+  }
+}
+
 export async function makeDrivingVideo(opts: DrivingVideoOptions = {}): Promise<DrivingVideo> {
   const frames = opts.frames ?? 180;
   const fps = opts.fps ?? 30;
@@ -200,5 +210,6 @@ export async function makeDrivingVideo(opts: DrivingVideoOptions = {}): Promise<
   fs.writeFileSync(metaTmp, JSON.stringify({ key, frames, fps, size, groundTruth }));
   fs.renameSync(metaTmp, meta);
   fs.renameSync(tmp, out);
+  if (!opts.out) pruneStale(path.dirname(out), path.basename(out));
   return { path: out, frames, fps, size, groundTruth, cached: false, renderMs: performance.now() - t0 };
 }

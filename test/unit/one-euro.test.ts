@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { OneEuroBank, OneEuroFilter, lagBound } from '../../client/src/avatar/OneEuroFilter.ts';
-import { DEFAULT_MOTION_JITTER, MOTION_CHANNELS, motionFilterParams, oneEuroForJitter } from '../../client/src/avatar/motionFilter.ts';
+import { DEFAULT_MOTION_JITTER, MOTION_CHANNELS, WIRE_LIMITS, motionFilterParams, oneEuroForJitter } from '../../client/src/avatar/motionFilter.ts';
+import { MOTION_LIMITS } from '../../protocol/src/motion.ts';
 
 /** deterministic standard normal noise */
 function gaussian(seed = 1): () => number {
@@ -107,4 +108,8 @@ test('motion filter parameters: one per channel, beta scales with 1/σ; the bank
   v.fill(0.6);
   bank.filter(v, 1 / 30);
   assert.ok(v.every((x) => x > 0.5 && x < 0.6));
+});
+
+test('the tracker clamps to exactly the ranges the wire format carries', () => {
+  assert.deepEqual({ ...WIRE_LIMITS }, { ...MOTION_LIMITS });
 });

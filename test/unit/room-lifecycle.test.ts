@@ -68,6 +68,8 @@ async function joinAndPublish(room: Room, name: string): Promise<{ peer: Peer; b
   const { answer, producers } = await peer.publish(await browser.publishOffer());
   await browser.applyPublishAnswer(answer);
   assert.deepEqual(producers.map((p) => p.kind).sort(), ['audio', 'video']);
+  // Closing werift in the middle of a DTLS handshake leaves its flight retransmissions running (~30 s).
+  await browser.waitSendConnected();
   // What the signaling layer does after join: offer what is already published in the room.
   if (peer.consumers.length > 0) peer.renegotiate();
   return { peer, browser };
@@ -129,6 +131,7 @@ describe('Peer', () => {
     const transport = { rtc: baseConfig.rtc, pacer: { bitrateBps: 1_000_000, maxQueuePackets: 10 }, metrics };
     await assert.rejects(Peer.create({ displayName: '', logger, transport }), TypeError);
     await assert.rejects(Peer.create({ displayName: undefined as unknown as string, logger, transport }), TypeError);
+    await assert.rejects(Peer.create({ displayName: 'bot', role: 'avatar', logger, transport }), TypeError, 'an avatar peer needs its owner');
     assert.equal(await total(metrics.transports), 0, 'no transport was created for a refused peer');
   });
 
@@ -376,40 +379,34 @@ describe('negotiated peers', () => {
   });
 
   test('50 join/leave cycles with negotiated transports leave no transports, producers, consumers or UDP sockets behind', async () => {
-    const started = performance.now();
     await sleep(200); // let sockets of earlier tests finish closing
     const udpBefore = udpSockets();
     const metrics = newMetrics();
     const manager = new RoomManager(configWith(), logger, metrics);
-    // A host stays for the whole run: each guest's arrival and departure renegotiates the host's receive transport.
-    const host = await joinAndPublish(await manager.getOrCreate('churn'), 'host');
-    await host.browser.waitSendConnected();
     for (let i = 0; i < 50; i++) {
-      const offersBefore = host.browser.offersAnswered;
-      const guest = await joinAndPublish(await manager.getOrCreate('churn'), `guest ${i}`);
-      await Promise.all([
-        guest.browser.waitSendConnected(),
-        guest.browser.waitRecvConnected(),
-        host.browser.waitRecvConnected(),
-        waitFor(() => host.browser.offersAnswered > offersBefore && host.peer.consumers.length === 2, { timeoutMs: 10_000, intervalMs: 5, what: `host consuming guest ${i}` }),
-      ]);
-      assert.equal(guest.peer.recvTransport.connectionState, 'connected');
-      assert.equal(guest.peer.consumers.length, 2);
-      const offersWhileGuest = host.browser.offersAnswered;
-      guest.peer.close();
-      await guest.browser.close();
-      await waitFor(() => host.browser.offersAnswered > offersWhileGuest, { timeoutMs: 10_000, intervalMs: 5, what: `host renegotiating after guest ${i} left` });
-      assert.deepEqual(await gauges(metrics), { rooms: 1, peers: 1, transports: 2, producers: 2, consumers: 0 }, `after cycle ${i}`);
+      // Two peers publish audio+video, each receives the other's; then one leaves (the other renegotiates) and the other follows.
+      const a = await joinAndPublish(await manager.getOrCreate('churn'), `ada ${i}`);
+      const b = await joinAndPublish(await manager.getOrCreate('churn'), `bob ${i}`);
+      await Promise.all([a.browser.waitRecvConnected(), b.browser.waitRecvConnected()]);
+      await waitFor(() => a.peer.consumers.length === 2 && b.peer.consumers.length === 2, { timeoutMs: 10_000, intervalMs: 5, what: `consumers in cycle ${i}` });
+      for (const p of [a.peer, b.peer]) {
+        assert.equal(p.sendTransport.connectionState, 'connected', `cycle ${i}: send transport`);
+        assert.equal(p.recvTransport.connectionState, 'connected', `cycle ${i}: recv transport`);
+      }
+      const [first, second] = i % 2 === 0 ? [a, b] : [b, a];
+      const offers = second.browser.offersAnswered;
+      first.peer.close();
+      await first.browser.close();
+      await waitFor(() => second.browser.offersAnswered > offers, { timeoutMs: 10_000, intervalMs: 5, what: `renegotiation after a leave in cycle ${i}` });
+      assert.deepEqual(await gauges(metrics), { rooms: 1, peers: 1, transports: 2, producers: 2, consumers: 0 }, `cycle ${i}, one peer left`);
+      second.peer.close();
+      await second.browser.close();
+      assert.equal(manager.rooms.size, 0, `cycle ${i}: the empty room was removed`);
+      assert.deepEqual(await gauges(metrics), ZERO, `after cycle ${i}`);
     }
-    host.peer.close();
-    await host.browser.close();
-    assert.equal(manager.rooms.size, 0, 'the empty room was removed');
-    assert.deepEqual(await gauges(metrics), ZERO);
     manager.close();
-    await waitFor(() => udpSockets() <= udpBefore, { timeoutMs: 3000, intervalMs: 50, what: `UDP sockets back to ${udpBefore} (now ${udpSockets()})` });
+    await waitFor(() => udpSockets() <= udpBefore, { timeoutMs: 5000, intervalMs: 50, what: `UDP sockets back to ${udpBefore} (now ${udpSockets()})` });
     await sleep(300);
     assert.equal(udpSockets(), udpBefore, 'no leaked UDP sockets after settling');
-    const elapsed = performance.now() - started;
-    assert.ok(elapsed < 50_000, `took ${Math.round(elapsed)} ms`);
   });
 });

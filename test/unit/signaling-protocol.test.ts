@@ -21,6 +21,7 @@ const valid: { [N in RequestName]: unknown } = {
   publish: { offer: { type: 'offer', sdp: SDP } },
   setProducerPaused: { kind: 'video', paused: true },
   requestKeyFrame: { consumerId: 'abc_DEF-123' },
+  setAvatarView: { peerId: 'peer-1', scope: 'personal', view: { yaw: 10, pitch: -5, roll: 0 } },
 };
 
 function assertRefused(name: RequestName, payload: unknown, messagePart?: string | RegExp): string {
@@ -61,6 +62,29 @@ describe('parseRequest', () => {
     assert.ok(result.ok);
     assert.equal(result.value.roomId, 'Café 1.b');
     assert.equal(result.value.displayName, 'Zoë');
+  });
+
+  test('join accepts the optional avatar identity and avatar-session token', () => {
+    assert.equal(parseRequest('join', { ...(valid.join as object), avatar: { identityId: 'identity_01' } }).ok, true);
+    assert.equal(parseRequest('join', { ...(valid.join as object), avatarSession: 's'.repeat(32) }).ok, true);
+    assertRefused('join', { ...(valid.join as object), avatar: { identityId: 'short' } }, 'avatar.identityId');
+    assertRefused('join', { ...(valid.join as object), avatar: { identityId: 'identity_01', extra: 1 } }, 'avatar');
+    assertRefused('join', { ...(valid.join as object), avatarSession: 'short' }, 'avatarSession');
+  });
+
+  test('publish accepts a trackViews map and refuses oversized keys', () => {
+    assert.equal(parseRequest('publish', { ...(valid.publish as object), trackViews: { '0': 'default', '1': 'view-a' } }).ok, true);
+    assertRefused('publish', { ...(valid.publish as object), trackViews: { ['m'.repeat(17)]: 'x' } }, 'trackViews');
+    assertRefused('publish', { ...(valid.publish as object), trackViews: { '0': 5 } }, 'trackViews');
+  });
+
+  test('setAvatarView accepts a null view and refuses NaN, Infinity and out-of-range angles', () => {
+    assert.equal(parseRequest('setAvatarView', { peerId: 'p', scope: 'default', view: null }).ok, true);
+    for (const yaw of [Number.NaN, Number.POSITIVE_INFINITY, 91, -91]) {
+      assertRefused('setAvatarView', { peerId: 'p', scope: 'personal', view: { yaw, pitch: 0, roll: 0 } }, 'view.yaw');
+    }
+    assertRefused('setAvatarView', { peerId: 'p', scope: 'everyone', view: null }, 'scope');
+    assertRefused('setAvatarView', { peerId: 'p', scope: 'personal', view: { yaw: 0, pitch: 0 } }, 'view.roll');
   });
 
   test('join accepts any positive integer protocol version (the server decides which it speaks)', () => {

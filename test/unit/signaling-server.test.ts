@@ -419,6 +419,8 @@ describe('a call through signaling', () => {
   test('a peer that never answers consume:offer does not keep the server from closing promptly', async () => {
     const silent = await Client.connect(server.httpUrl); // no consume:offer handler: offers go unanswered
     const pub = await participant('pub');
+    // (Closing werift mid-DTLS-handshake leaves its flight retransmissions running for ~30 s.)
+    await pub.browser.waitSendConnected();
     await silent.join('call', 'silent');
     await silent.waitEvent('consume:offer');
     silent.close();

@@ -3,7 +3,8 @@
  * → smoothed motion frames (protocol/src/motion.ts) for the keypoint avatar.
  *
  * Loaded lazily (see loadFaceTracker.ts): this module pulls in Human's browser build with tfjs
- * (~1.5 MB minified), which the plain call page must not pay for.
+ * (1.56 MB minified, 420 KB gzip) and then ~4.9 MB of model files (blazeface, facemesh, iris) and a
+ * 415 KB wasm binary, none of which the plain call page must pay for.
  *
  * Engine
  * ------
@@ -14,11 +15,14 @@
  *
  * Backend ('auto'): 'webgl' on a real GPU; 'wasm' without WebGL or when WebGL is a software
  * rasteriser (SwiftShader, llvmpipe: e.g. headless Chromium with --disable-gpu). Measured in
- * headless Chromium 156 on a 2-core machine on Human's built-in face image: SwiftShader webgl
- * ~1.5 s per detection after a ~6 s first run, wasm (SIMD, one thread) ~50 ms: 30× apart, so the
- * software case takes wasm without re-measuring (`benchmark: true` measures both and keeps the
- * faster). If the chosen backend fails to initialise, the other is tried. The choice, the reason
- * and the timings are in `engine.selection`.
+ * headless Chromium 156 with SwiftShader on a 2-core machine: webgl needs ~6–8 s for the first
+ * detection and then 1.5–4 s per frame on Human's built-in image (5 s per 480² camera frame in the
+ * tracking loop); wasm (SIMD, single thread: the page is not cross-origin isolated) needs ~35–50 ms
+ * on the built-in image and 25–56 ms p50 per camera frame in the loop (23 fps on a quiet machine,
+ * 11–14 fps with other work running). That is 30–100× apart, so the software case takes wasm
+ * without re-measuring (`benchmark: true` measures both and keeps the faster). With 'auto', if the
+ * chosen backend fails to initialise the other is tried. The choice, the reason and the timings
+ * are in `engine.selection`.
  *
  * Capture loop
  * ------------
@@ -51,9 +55,9 @@ import {
   EXPRESSION_SIZE, LANDMARK_COUNT, computeNeutralReference, landmarksToMotion,
   type Motion, type NeutralReference,
 } from '../../../models/face/expression-code.ts';
-import { MOTION_LIMITS, type MotionFrame } from '../../../protocol/src/motion.ts';
+import type { MotionFrame } from '../../../protocol/src/motion.ts';
 import { OneEuroBank } from './OneEuroFilter.ts';
-import { motionFilterParams, type JitterRule, type MotionChannel } from './motionFilter.ts';
+import { WIRE_LIMITS as MOTION_LIMITS, motionFilterParams, type JitterRule, type MotionChannel } from './motionFilter.ts';
 
 export type { MotionFrame } from '../../../protocol/src/motion.ts';
 export type { NeutralReference } from '../../../models/face/expression-code.ts';

@@ -23,6 +23,13 @@
  */
 import type { OneEuroParams } from './OneEuroFilter.ts';
 
+/**
+ * Ranges the wire format can carry (= MOTION_LIMITS of protocol/src/motion.ts, checked by
+ * test/unit/one-euro.test.ts). Copied rather than imported: motion.ts pulls msgpackr, which would
+ * land in the tracker's lazy chunk although the tracker never encodes.
+ */
+export const WIRE_LIMITS = { angle: 32767 / 10000, translation: 32767 / 4096, logScale: 32767 / 4096, expression: 1 } as const;
+
 /** Channel order of the tracker's filter bank. */
 export const MOTION_CHANNELS = [
   'yaw', 'pitch', 'roll', 'tx', 'ty', 'logScale',

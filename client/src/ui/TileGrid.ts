@@ -17,6 +17,13 @@ interface Tile {
   muted: Record<MediaKind, boolean>;
   firstFrameAt: number | null;
   displayName: string;
+  /** Free-view controls, present on avatar tiles. */
+  viewPanel: HTMLElement | undefined;
+}
+
+export interface AvatarTileInfo {
+  identityId: string;
+  state: 'starting' | 'live' | 'recovering';
 }
 
 export class TileGrid {
@@ -53,7 +60,7 @@ export class TileGrid {
     else this.container.append(el);
     const stream = new MediaStream();
     video.srcObject = stream;
-    tile = { el, video, stream, nameEl, badges, muted: { audio: false, video: false }, firstFrameAt: null, displayName };
+    tile = { el, video, stream, nameEl, badges, muted: { audio: false, video: false }, firstFrameAt: null, displayName, viewPanel: undefined };
     const t = tile;
     const onFrame = (): void => {
       if (t.firstFrameAt === null) t.firstFrameAt = performance.now();
@@ -74,11 +81,53 @@ export class TileGrid {
     tile.video.play().catch(() => undefined);
   }
 
+  /** Replace whatever video the tile shows (e.g. the owner's camera preview by its own avatar). */
+  replaceVideo(peerId: string, track: MediaStreamTrack): void {
+    const tile = this.#tiles.get(peerId);
+    if (!tile) return;
+    for (const old of tile.stream.getVideoTracks()) tile.stream.removeTrack(old);
+    tile.stream.addTrack(track);
+    tile.video.srcObject = tile.stream;
+    tile.el.classList.remove('local');
+    tile.video.play().catch(() => undefined);
+  }
+
   removeTrack(peerId: string, track: MediaStreamTrack): void {
     const tile = this.#tiles.get(peerId);
     if (!tile) return;
     tile.stream.removeTrack(track);
     if (track.kind === 'video' && tile.stream.getVideoTracks().length === 0) tile.el.classList.remove('has-video');
+  }
+
+  /**
+   * Mark a tile as an avatar: the source photo shows until the rendered video arrives (and behind it
+   * while a new renderer takes over), with the avatar's state.
+   */
+  setAvatar(peerId: string, avatar: AvatarTileInfo): void {
+    const tile = this.#tiles.get(peerId);
+    if (!tile) return;
+    tile.el.classList.add('avatar');
+    tile.el.dataset['avatarState'] = avatar.state;
+    tile.el.style.backgroundImage = `url(/api/identities/${encodeURIComponent(avatar.identityId)}/photo)`;
+    let state = tile.el.querySelector<HTMLElement>('.state');
+    if (!state) {
+      state = document.createElement('span');
+      state.className = 'state';
+      tile.el.append(state);
+    }
+    state.textContent = avatar.state === 'live' ? 'avatar' : avatar.state === 'starting' ? 'avatar starting…' : 'avatar reconnecting…';
+  }
+
+  /** The element of a peer's tile (for attaching controls). */
+  element(peerId: string): HTMLElement | undefined {
+    return this.#tiles.get(peerId)?.el;
+  }
+
+  setViewPanel(peerId: string, panel: HTMLElement): void {
+    const tile = this.#tiles.get(peerId);
+    if (!tile || tile.viewPanel) return;
+    tile.viewPanel = panel;
+    tile.el.append(panel);
   }
 
   setMuted(peerId: string, kind: MediaKind, muted: boolean): void {

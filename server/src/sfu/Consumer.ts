@@ -108,7 +108,12 @@ export class Consumer extends EnhancedEventEmitter<ConsumerEvents> {
     copy.header.extensions = [];
     if (this.#sourceSwitched) {
       this.#sourceSwitched = false;
-      this.transceiver.sender.replaceRTP(copy.header, true);
+      // Continue the outgoing sequence numbers and timestamps right after the last ones sent: the new
+      // source's first packet becomes last+1, one 30 fps frame later. (werift's own "discontinuity"
+      // flag adds to the 32-bit timestamp offset with 16-bit arithmetic, making receivers stall.)
+      const h = copy.header;
+      const tsStep = this.kind === 'video' ? 3000 : 960;
+      this.transceiver.sender.replaceRTP({ sequenceNumber: (h.sequenceNumber - 1) & 0xffff, timestamp: (h.timestamp - tsStep) >>> 0 }, false);
     }
     const bytes = copy.payload.length + 12;
     const sender = this.transceiver.sender;

@@ -5,6 +5,7 @@
  * close() is idempotent and closes its producers and consumers.
  */
 import { randomUUID } from 'node:crypto';
+import type { Socket as DgramSocket } from 'node:dgram';
 import { RTCPeerConnection, type MediaStreamTrack, type PeerConfig, type RTCDataChannel } from 'werift';
 import { EnhancedEventEmitter } from '../util/EnhancedEventEmitter.ts';
 import { InvalidStateError } from '../errors.ts';
@@ -67,6 +68,7 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
   readonly #dataProducers = new Map<string, DataProducer>();
   readonly #dataConsumers = new Map<string, DataConsumer>();
   readonly #dataLimits: DataProducerLimits;
+  readonly #socketBufferBytes: number;
   #viewKeysByMid: Record<string, string> = {};
   #closed = false;
   #negotiating: Promise<void> | undefined;
@@ -85,6 +87,7 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
       if (state === 'connected') for (const c of this.#consumers.values()) c.requestKeyFrame('new-consumer');
     });
     this.#dataLimits = opts.data ?? { maxMessageBytes: 16 * 1024, maxMessagesPerSecond: 200 };
+    this.#socketBufferBytes = opts.rtc.socketBufferBytes;
     if (opts.direction === 'send') {
       this.#pc.onTrack.subscribe((track) => this.#onTrack(track));
       this.#pc.onDataChannel.subscribe((channel) => this.#onDataChannel(channel));
@@ -135,6 +138,7 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
     const answer = await this.#pc.createAnswer();
     await this.#pc.setLocalDescription(answer);
     await this.#gatheringComplete();
+    this.#growSocketBuffers();
     const local = this.#pc.localDescription;
     if (!local) throw new InvalidStateError('no local description');
     return { type: 'answer', sdp: local.sdp };
@@ -187,6 +191,7 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
         const offer = await this.#pc.createOffer();
         await this.#pc.setLocalDescription(offer);
         await this.#gatheringComplete();
+        this.#growSocketBuffers();
         const local = this.#pc.localDescription;
         if (!local) throw new InvalidStateError('no local description');
         const consumers = [...this.#consumers.values()].filter((c) => !c.closed).map((c) => c.info());
@@ -202,6 +207,30 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
       this.#negotiating = undefined;
     });
     return this.#negotiating;
+  }
+
+  /**
+   * werift's ICE sockets keep the kernel's default receive buffer (~208 KiB): when the event loop
+   * stalls (a busy host), bursts overflow it and packets lost before the SFU cannot be NACK-repaired.
+   * Measured: 3,489 kernel drops per 15 s window at 5 participants on a loaded host → 0 with 4 MiB.
+   * The kernel caps the size at net.core.rmem_max / wmem_max.
+   */
+  #growSocketBuffers(): void {
+    const bytes = this.#socketBufferBytes;
+    if (bytes <= 0) return;
+    for (const ice of this.#pc.iceTransports) {
+      const protocols = (ice.connection as unknown as { protocols?: { transport?: { socket?: DgramSocket } }[] }).protocols ?? [];
+      for (const p of protocols) {
+        const socket = p.transport?.socket;
+        if (!socket) continue;
+        try {
+          if (socket.getRecvBufferSize() < bytes) socket.setRecvBufferSize(bytes);
+          if (socket.getSendBufferSize() < bytes) socket.setSendBufferSize(bytes);
+        } catch {
+          // not bound yet, or closed
+        }
+      }
+    }
   }
 
   /** Signaling is not trickled: descriptions carry all candidates (host candidates only, so this is quick). */

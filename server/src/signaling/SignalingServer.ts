@@ -185,7 +185,7 @@ export class SignalingServer {
       state.room = room;
       this.#sockets.set(peer.id, socket);
       peer.setOfferSignal(async (offer, consumers, dataConsumers) => {
-        const reply: unknown = await socket.timeout(OFFER_ANSWER_TIMEOUT_MS).emitWithAck('consume:offer', { offer, consumers, dataConsumers });
+        const reply = await emitOfferAndWait(socket, peer, { offer, consumers, dataConsumers });
         const parsed = consumeAnswerSchema.safeParse(reply);
         if (!parsed.success) throw new Error('client sent an invalid answer');
         return parsed.data.answer;
@@ -242,6 +242,36 @@ function safeEqual(a: string, b: string): boolean {
   const ab = Buffer.from(a);
   const bb = Buffer.from(b);
   return ab.length === bb.length && timingSafeEqual(ab, bb);
+}
+
+/**
+ * Send a receive-transport offer and wait for the client's answer, giving up after
+ * OFFER_ANSWER_TIMEOUT_MS or as soon as the socket disconnects or the peer closes (socket.io's own
+ * ack timeout would keep its timer, and the negotiation, alive for the full timeout after a disconnect).
+ */
+function emitOfferAndWait(socket: Socket, peer: Peer, payload: unknown): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    if (!socket.connected || peer.closed) return reject(new Error('peer gone before the offer was sent'));
+    const done = (): void => {
+      clearTimeout(timer);
+      socket.off('disconnect', onGone);
+      peer.off('close', onGone);
+    };
+    const onGone = (): void => {
+      done();
+      reject(new Error('peer gone while an offer was pending'));
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error(`no answer to the offer within ${OFFER_ANSWER_TIMEOUT_MS} ms`));
+    }, OFFER_ANSWER_TIMEOUT_MS);
+    socket.once('disconnect', onGone);
+    peer.once('close', onGone);
+    socket.emit('consume:offer', payload, (answer: unknown) => {
+      done();
+      resolve(answer);
+    });
+  });
 }
 
 /** Serialized size of a payload, counting binary attachments by their byte length. */

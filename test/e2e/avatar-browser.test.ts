@@ -1,0 +1,120 @@
+/**
+ * Keypoint avatar in real browsers: page A (fake camera playing a rendered talking-head clip) joins
+ * "as avatar" with the astronaut photo; its browser tracks the face and sends only motion + audio.
+ * Page B must decode A's tile, showing the photo's identity moving with A's face. Then the worker
+ * rendering A is killed and B's tile must recover.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import fs from 'node:fs';
+import type { BrowserContext } from 'playwright-core';
+import { startTestServer } from '../helpers/server.ts';
+import { launchChromium } from '../helpers/browser.ts';
+import { CallPage } from '../helpers/callPage.ts';
+import { waitFor, sleep } from '../helpers/wait.ts';
+import { makeDrivingVideo } from '../helpers/drivingVideo.ts';
+import { createFaceAnalyzer, decodeImage, embeddingSimilarity, type FaceAnalyzer } from '../../server/src/avatar/face/human-node.ts';
+import type { AvatarServer } from '../../server/src/server.ts';
+
+const PHOTO = fileURLToPath(new URL('../fixtures/astronaut.png', import.meta.url));
+const ROOM = 'avatar e2e';
+
+/** Grab the current frame of a peer's tile video in page B as PNG bytes. */
+async function grabTile(page: CallPage, peerId: string): Promise<Uint8Array> {
+  const dataUrl = await page.page.evaluate((id) => {
+    const video = document.querySelector<HTMLVideoElement>(`.tile[data-peer-id="${id}"] video`);
+    if (!video || video.videoWidth === 0) return null;
+    const c = document.createElement('canvas');
+    c.width = video.videoWidth;
+    c.height = video.videoHeight;
+    c.getContext('2d')!.drawImage(video, 0, 0);
+    return c.toDataURL('image/png');
+  }, peerId);
+  if (!dataUrl) throw new Error('no frame');
+  return Buffer.from(dataUrl.split(',')[1]!, 'base64');
+}
+
+describe('keypoint avatar in headless Chromium', () => {
+  let server: AvatarServer;
+  let context: BrowserContext;
+  let closeBrowser: () => Promise<void>;
+  let analyzer: FaceAnalyzer;
+  let a: CallPage;
+  let b: CallPage;
+  let aId: string;
+
+  before(async () => {
+    const clip = await makeDrivingVideo({ size: 320, frames: 180 });
+    server = await startTestServer({}, { AVATAR_WORKERS: '1' });
+    ({ browser: context, close: closeBrowser } = await launchChromium({ fakeVideo: clip.path }));
+    analyzer = await createFaceAnalyzer({ embedding: true });
+  });
+
+  after(async () => {
+    analyzer?.close();
+    await closeBrowser?.();
+    await server?.close();
+  });
+
+  test("page A joins as an avatar and page B decodes A's tile: the photo's face, moving with A's face; A sends no video", async () => {
+    a = await CallPage.open(context, server.httpUrl, ROOM, 'ada');
+    await a.page.check('input[name="mode"][value="avatar"]');
+    await a.page.setInputFiles('#photo', PHOTO);
+    await a.page.click('#join');
+    await a.page.waitForSelector('#call:not([hidden])', { timeout: 60_000 });
+    aId = (await a.stats()).peerId!;
+    b = await CallPage.open(context, server.httpUrl, ROOM, 'bob');
+    await b.join();
+    await waitFor(async () => ((await b.tile(aId))?.framesDecoded ?? 0) > 20, { timeoutMs: 30_000, what: "B decoding A's avatar" });
+    const rate = (await b.decodeRates(2000)).get(aId);
+    assert.ok(rate && rate.fps >= 10, `B decodes A's avatar at ${rate?.fps.toFixed(1)} fps`);
+    assert.ok((rate?.audioBytesPerS ?? 0) > 500, "B hears A's microphone");
+
+    const aVideoOut = await a.page.evaluate(async () => {
+      const pc = window.avatarSfu.client()?.sendPeerConnection;
+      let bytes = 0;
+      (await pc?.getStats())?.forEach((s: Record<string, unknown>) => {
+        if (s['type'] === 'outbound-rtp' && s['kind'] === 'video') bytes += Number(s['bytesSent'] ?? 0);
+      });
+      return { bytes, senders: pc?.getSenders().filter((s) => s.track?.kind === 'video').length ?? -1 };
+    });
+    assert.deepEqual(aVideoOut, { bytes: 0, senders: 0 }, "A's uplink carries no video");
+    const tracked = await a.page.evaluate(() => window.avatarSfu.tracker()?.stats());
+    assert.ok(tracked && tracked.faceFoundRatio > 0.8, `A's tracker finds the face (${JSON.stringify(tracked)})`);
+
+    const source = decodeImage(fs.readFileSync(PHOTO));
+    const sourceEmbedding = await analyzer.embed(source.data, source.width, source.height);
+    assert.ok(sourceEmbedding);
+    const yaws: number[] = [];
+    const sims: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const img = decodeImage(await grabTile(b, aId));
+      const faces = await analyzer.detect(img.data, img.width, img.height);
+      if (faces[0]) {
+        yaws.push((faces[0].angles.yaw * 180) / Math.PI);
+        if (faces[0].embedding) sims.push(embeddingSimilarity(sourceEmbedding, faces[0].embedding));
+      }
+      await sleep(450);
+    }
+    assert.ok(yaws.length >= 6, `a face is found in B's frames of A (${yaws.length}/8)`);
+    const meanSim = sims.reduce((s, x) => s + x, 0) / sims.length;
+    assert.ok(meanSim >= 0.5, `the face is the photo's identity (cosine ${meanSim.toFixed(2)})`);
+    const range = Math.max(...yaws) - Math.min(...yaws);
+    assert.ok(range >= 8, `the head turns with A's (yaw range ${range.toFixed(1)}°: ${yaws.map((y) => y.toFixed(0)).join(', ')})`);
+    process.stdout.write(`# identity cosine ${meanSim.toFixed(3)}, yaw range ${range.toFixed(1)}°\n`);
+  });
+
+  test("when the worker dies mid-call, B's tile of A recovers", async () => {
+    const session = [...server.avatars.sessions.values()][0]!;
+    const pid = server.workers!.pidOf(session.workerId!);
+    assert.ok(pid);
+    process.kill(pid, 'SIGKILL');
+    const killed = Date.now();
+    await waitFor(() => session.owner.avatar?.state === 'recovering', { timeoutMs: 5000, what: 'recovering state' });
+    const before = (await b.tile(aId))?.framesDecoded ?? 0;
+    await waitFor(async () => ((await b.tile(aId))?.framesDecoded ?? 0) > before + 20, { timeoutMs: 20_000, what: 'frames again after the worker restart' });
+    process.stdout.write(`# B decodes A again ${Date.now() - killed} ms after the kill (single worker: includes its restart)\n`);
+    assert.equal(session.owner.avatar?.state, 'live');
+  });
+});

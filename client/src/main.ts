@@ -31,8 +31,12 @@ const avatarOptions = $<HTMLElement>('avatar-options');
 const photoInput = $<HTMLInputElement>('photo');
 const photoPreview = $<HTMLImageElement>('photo-preview');
 const modeInputs = [...document.querySelectorAll<HTMLInputElement>('input[name="mode"]')];
-const selectedMode = (): 'camera' | 'avatar' => (modeInputs.find((i) => i.checked)?.value === 'avatar' ? 'avatar' : 'camera');
-for (const i of modeInputs) i.addEventListener('change', () => (avatarOptions.hidden = selectedMode() !== 'avatar'));
+type JoinMode = 'camera' | 'avatar' | 'voice';
+const selectedMode = (): JoinMode => {
+  const v = modeInputs.find((i) => i.checked)?.value;
+  return v === 'avatar' || v === 'voice' ? v : 'camera';
+};
+for (const i of modeInputs) i.addEventListener('change', () => (avatarOptions.hidden = selectedMode() === 'camera'));
 photoInput.addEventListener('change', () => {
   const file = photoInput.files?.[0];
   photoPreview.hidden = !file;
@@ -42,8 +46,9 @@ let tracker: FaceTracker | undefined;
 
 
 const params = new URLSearchParams(location.search);
-if (params.get('mode') === 'avatar') {
-  for (const i of modeInputs) i.checked = i.value === 'avatar';
+const modeParam = params.get('mode');
+if (modeParam === 'avatar' || modeParam === 'voice') {
+  for (const i of modeInputs) i.checked = i.value === modeParam;
   avatarOptions.hidden = false;
 }
 roomInput.value = params.get('room') ?? localStorage.getItem('avatar-sfu.room') ?? '';
@@ -74,12 +79,12 @@ function mediaErrorMessage(err: unknown): string {
   return `Could not open camera/microphone: ${(err as Error)?.message ?? String(err)}`;
 }
 
-async function openMedia(): Promise<MediaStream> {
+async function openMedia(video = true): Promise<MediaStream> {
   if (!navigator.mediaDevices?.getUserMedia) throw Object.assign(new Error('no mediaDevices'), { name: 'SecurityError' });
   const width = Number(params.get('w') ?? 640);
   const height = Number(params.get('h') ?? 480);
   const frameRate = Number(params.get('fps') ?? 30);
-  return navigator.mediaDevices.getUserMedia({ audio: true, video: { width, height, frameRate } });
+  return navigator.mediaDevices.getUserMedia({ audio: true, video: video ? { width, height, frameRate } : false });
 }
 
 function showAvatar(p: PeerInfo): void {
@@ -104,8 +109,10 @@ async function join(roomId: string, displayName: string): Promise<void> {
   joinButton.disabled = true;
   const mode = selectedMode();
   setStatus('Opening camera and microphone…');
+  const photoFile = photoInput.files?.[0];
   try {
-    localStream = await openMedia();
+    // A voice avatar needs the camera only for a snapshot when no photo was given.
+    localStream = await openMedia(mode !== 'voice' || !photoFile);
   } catch (err) {
     showError(mediaErrorMessage(err));
     setStatus('');
@@ -114,13 +121,29 @@ async function join(roomId: string, displayName: string): Promise<void> {
   }
   let identityId: string | undefined;
   let motionSend: ((frame: Uint8Array) => void) | undefined;
+  if (mode === 'voice') {
+    try {
+      setStatus('Enrolling your photo…');
+      const enrolled = await enrollPhoto(photoFile ?? (await snapshotFromStream(localStream)));
+      if (enrolled.warning) setStatus(enrolled.warning);
+      identityId = enrolled.identityId;
+      for (const t of localStream.getVideoTracks()) {
+        t.stop();
+        localStream.removeTrack(t);
+      }
+    } catch (err) {
+      showError(`Could not start the voice avatar: ${(err as Error).message}`);
+      endCall();
+      return;
+    }
+  }
   if (mode === 'avatar') {
     try {
       setStatus('Loading face tracking…');
       const { FaceTracker } = await loadFaceTracker();
       const trackerPending = FaceTracker.create({ stream: localStream });
       setStatus('Enrolling your photo…');
-      const photo = photoInput.files?.[0] ?? (await snapshotFromStream(localStream));
+      const photo = photoFile ?? (await snapshotFromStream(localStream));
       const enrolled = await enrollPhoto(photo);
       if (enrolled.warning) setStatus(enrolled.warning);
       identityId = enrolled.identityId;
@@ -159,12 +182,12 @@ async function join(roomId: string, displayName: string): Promise<void> {
   });
   try {
     // As an avatar only the microphone is published; the camera stays in this browser for tracking.
-    const published = mode === 'avatar' ? new MediaStream(localStream.getAudioTracks()) : localStream;
+    const published = mode === 'camera' ? localStream : new MediaStream(localStream.getAudioTracks());
     const peers = await c.join({
       roomId,
       displayName,
       stream: published,
-      ...(identityId ? { avatar: { identityId } } : {}),
+      ...(identityId ? { avatar: { identityId, driver: mode === 'voice' ? ('voice' as const) : ('keypoint' as const) } } : {}),
       ...(mode === 'avatar'
         ? {
             dataChannels: [
@@ -187,7 +210,7 @@ async function join(roomId: string, displayName: string): Promise<void> {
     const local = tiles.ensure(c.peerId ?? 'local', displayName, true);
     for (const t of localStream.getTracks()) local.stream.addTrack(t);
     local.video.srcObject = local.stream;
-    if (identityId) showAvatar({ peerId: c.peerId!, displayName, producers: [], avatar: { identityId, state: 'starting', defaultView: { yaw: 0, pitch: 0, roll: 0 } } });
+    if (identityId) showAvatar({ peerId: c.peerId!, displayName, producers: [], avatar: { identityId, driver: mode === 'voice' ? 'voice' : 'keypoint', state: 'starting', defaultView: { yaw: 0, pitch: 0, roll: 0 } } });
     for (const p of peers) {
       tiles.ensure(p.peerId, p.displayName);
       for (const prod of p.producers) tiles.setMuted(p.peerId, prod.kind, prod.paused);

@@ -49,7 +49,7 @@ export const peerInfoSchema = z.object({
   displayName: displayNameSchema,
   producers: z.array(producerInfoSchema),
   /** Present when the peer appears as a rendered avatar (its tile shows the avatar video). */
-  avatar: z.object({ identityId: identityIdSchema, state: z.enum(['starting', 'live', 'recovering']), defaultView: viewOffsetSchema }).optional(),
+  avatar: z.object({ identityId: identityIdSchema, driver: z.enum(['keypoint', 'voice']), state: z.enum(['starting', 'live', 'recovering']), defaultView: viewOffsetSchema }).optional(),
 });
 export type PeerInfo = z.infer<typeof peerInfoSchema>;
 
@@ -107,7 +107,11 @@ export const requestSchemas = {
     roomId: roomIdSchema,
     displayName: displayNameSchema,
     /** Join as a keypoint avatar of this enrolled identity: the browser sends motion + audio, no video. */
-    avatar: z.object({ identityId: identityIdSchema }).strict().optional(),
+    avatar: z.object({
+      identityId: identityIdSchema,
+      /** "keypoint": the browser sends face motion; "voice": only the microphone drives the face. */
+      driver: z.enum(['keypoint', 'voice']).default('keypoint'),
+    }).strict().optional(),
     /** Set by avatar workers only: the session token the server gave them in `worker:assign`. */
     avatarSession: z.string().min(16).max(128).optional(),
   }).strict(),
@@ -131,6 +135,8 @@ export const requestSchemas = {
 
 export type RequestName = keyof typeof requestSchemas;
 export type RequestOf<N extends RequestName> = z.infer<(typeof requestSchemas)[N]>;
+/** What a client sends (defaults not yet applied). */
+export type RequestInput<N extends RequestName> = z.input<(typeof requestSchemas)[N]>;
 
 export interface JoinResponse {
   peerId: string;
@@ -218,6 +224,7 @@ export const workerRequestSchemas = {
       motionAccepted: z.number().int().nonnegative(),
       motionDropped: z.object({ invalid: z.number().int().nonnegative(), oversized: z.number().int().nonnegative(), late: z.number().int().nonnegative(), flood: z.number().int().nonnegative() }),
       views: z.number().int().nonnegative(),
+      audioDelayMs: z.number().nonnegative().max(10_000).default(0),
     })).max(1000),
   }).strict(),
 } as const;

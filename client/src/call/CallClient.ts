@@ -122,8 +122,8 @@ export class CallClient {
     roomId: string;
     displayName: string;
     stream: MediaStream | null;
-    /** Join as the keypoint avatar of an enrolled identity. */
-    avatar?: { identityId: string };
+    /** Join as the avatar of an enrolled identity, driven by face motion (default) or by voice. */
+    avatar?: { identityId: string; driver?: 'keypoint' | 'voice' };
     /** Avatar workers only. */
     avatarSession?: string;
     /** Data channels to open on the send transport before publishing (e.g. "motion"). */

@@ -27,6 +27,7 @@ export type PeerRole = 'participant' | 'avatar';
 export interface AvatarState {
   identityId: string;
   sessionId: string;
+  driver: 'keypoint' | 'voice';
   state: 'starting' | 'live' | 'recovering';
   defaultView: ViewOffsetDeg;
 }
@@ -102,7 +103,7 @@ export class Peer extends EnhancedEventEmitter<PeerEvents> {
 
   info(): PeerInfo {
     const info: PeerInfo = { peerId: this.id, displayName: this.displayName, producers: this.producers.map(producerInfo) };
-    if (this.avatar) info.avatar = { identityId: this.avatar.identityId, state: this.avatar.state, defaultView: this.avatar.defaultView };
+    if (this.avatar) info.avatar = { identityId: this.avatar.identityId, driver: this.avatar.driver, state: this.avatar.state, defaultView: this.avatar.defaultView };
     return info;
   }
 

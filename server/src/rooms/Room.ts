@@ -119,6 +119,8 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
     } else {
       const owner = opts.avatarOf!;
       for (const dp of owner.dataProducers) peer.consumeData(dp, owner.id);
+      // A voice avatar listens to its owner's microphone.
+      if (owner.avatar?.driver === 'voice') for (const p of owner.producers) if (p.kind === 'audio') peer.consume(p, owner.id);
       this.#logger.info({ peerId: peer.id, ownerPeerId: owner.id }, 'avatar peer joined');
     }
     return peer;
@@ -137,17 +139,23 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
       if (owner.role === 'avatar' && !owner.closed) this.#routeAvatarVideo(owner);
     });
     if (owner.role === 'avatar') {
-      if (producer.kind === 'video') {
-        this.#routeAvatarVideo(owner);
-        if (viewKeyOf(producer) === 'default') this.safeEmit('avatarlive', owner);
-      }
+      this.#routeAvatarVideo(owner);
+      if (producer.kind === 'video' && viewKeyOf(producer) === 'default') this.safeEmit('avatarlive', owner);
       return;
     }
     this.safeEmit('producerstate', owner, producer);
+    // While a voice avatar republishes this microphone in sync with its video, viewers get that instead.
+    const avatarAudio = producer.kind === 'audio' ? this.avatarPeersOf(owner).flatMap((a) => a.producers).find((p) => p.kind === 'audio' && !p.closed) : undefined;
     for (const other of this.participants) {
       if (other === owner || other.closed) continue;
-      other.consume(producer, owner.id);
+      other.consume(avatarAudio ?? producer, owner.id, { keepOnProducerClose: avatarAudio !== undefined });
       other.renegotiate();
+    }
+    if (producer.kind === 'audio' && owner.avatar?.driver === 'voice') {
+      for (const avatar of this.avatarPeersOf(owner)) {
+        avatar.consume(producer, owner.id);
+        avatar.renegotiate();
+      }
     }
   }
 
@@ -165,6 +173,7 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
   #routeAvatarVideo(avatar: Peer): void {
     const owner = avatar.avatarOf;
     if (!owner || avatar.closed || this.#closed) return;
+    this.#routeAvatarAudio(avatar, owner);
     const byKey = new Map<string, Producer>();
     for (const p of avatar.producers) if (p.kind === 'video' && !p.closed) byKey.set(viewKeyOf(p), p);
     if (byKey.size === 0) return;
@@ -173,6 +182,25 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
       const want = byKey.get(viewer.viewKeys.get(owner.id) ?? 'default') ?? byKey.get('default');
       if (!want) continue;
       const current = viewer.consumers.find((c) => c.kind === 'video' && c.producerPeerId === owner.id && !c.closed);
+      if (current) {
+        if (current.producer !== want) current.switchProducer(want);
+      } else {
+        viewer.consume(want, owner.id, { keepOnProducerClose: true });
+        viewer.renegotiate();
+      }
+    }
+  }
+
+  /**
+   * Voice avatars republish their owner's microphone delayed to match the rendered lips: viewers
+   * (not the owner) hear that stream while it exists, and the owner's own microphone otherwise.
+   */
+  #routeAvatarAudio(avatar: Peer, owner: Peer): void {
+    const want = avatar.producers.find((p) => p.kind === 'audio' && !p.closed) ?? owner.producers.find((p) => p.kind === 'audio' && !p.closed);
+    if (!want) return;
+    for (const viewer of this.participants) {
+      if (viewer === owner || viewer.closed) continue;
+      const current = viewer.consumers.find((c) => c.kind === 'audio' && c.producerPeerId === owner.id && !c.closed);
       if (current) {
         if (current.producer !== want) current.switchProducer(want);
       } else {

@@ -159,7 +159,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     };
     this.#sessions.set(session.id, session);
     this.#byToken.set(session.token, session);
-    owner.avatar = { identityId, sessionId: session.id, state: 'starting', defaultView: ZERO_VIEW };
+    owner.avatar = { identityId, sessionId: session.id, driver, state: 'starting', defaultView: ZERO_VIEW };
     owner.once('close', () => this.endSession(session.id));
     this.metrics.sessions.set(this.#sessions.size);
     this.#assign(session);

@@ -9,6 +9,7 @@ import { CallClient } from '../../../../client/src/call/CallClient.ts';
 import type { WorkerAssign, ViewOffsetDeg } from '../../../../protocol/src/signaling.ts';
 import type { AvatarGenerator, EnrolledIdentity, RenderedFrame, ViewOffset } from '../generator/generator.ts';
 import { MotionReceiver, type MotionDropReason } from './MotionReceiver.ts';
+import { VoiceDriver, type AudioToExpression } from './VoiceDriver.ts';
 import type { Logger } from '../../logger.ts';
 
 export interface IdentitySource {
@@ -28,6 +29,8 @@ interface ViewTrack {
 
 export interface SessionStats {
   sessionId: string;
+  /** Voice sessions: how long the republished audio is delayed to match the lips. */
+  audioDelayMs: number;
   frames: number;
   renderMsTotal: number;
   motionAccepted: number;
@@ -41,6 +44,9 @@ const toRad = (v: ViewOffsetDeg): ViewOffset => ({ yaw: v.yaw * DEG, pitch: v.pi
 export class AvatarSessionRunner {
   readonly motion: MotionReceiver;
   readonly #views = new Map<string, ViewTrack>();
+  #voice: VoiceDriver | undefined;
+  #audioTrack: MediaStreamTrack | undefined;
+  #sinks: { stop(): void }[] = [];
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
   frames = 0;
@@ -61,6 +67,8 @@ export class AvatarSessionRunner {
     serverUrl: string;
     identities: IdentitySource;
     createGenerator: () => AvatarGenerator;
+    /** Voice sessions: the streaming audio-to-motion model. */
+    createAudioModel?: () => Promise<AudioToExpression>;
     logger: Logger;
     onDrop?: (reason: MotionDropReason) => void;
   }): Promise<AvatarSessionRunner> {
@@ -72,12 +80,28 @@ export class AvatarSessionRunner {
     const client = new CallClient({ serverUrl: opts.serverUrl, RTCPeerConnection: wrtc.RTCPeerConnection as unknown as typeof RTCPeerConnection });
     const runner = new AvatarSessionRunner(assign, client, generator, logger, opts.onDrop ?? (() => undefined));
     try {
+      if (assign.driver === 'voice') {
+        if (!opts.createAudioModel) throw new Error('this worker has no audio-to-motion model');
+        runner.#startVoice(await opts.createAudioModel());
+      }
       await runner.#run();
     } catch (err) {
       runner.close();
       throw err;
     }
     return runner;
+  }
+
+  #startVoice(model: AudioToExpression): void {
+    const source = new wrtc.nonstandard.RTCAudioSource();
+    this.#audioTrack = source.createTrack() as unknown as MediaStreamTrack;
+    this.#voice = new VoiceDriver(model, (chunk) => source.onData({ ...chunk, bitsPerSample: 16 }));
+    this.client.on('track', (t) => {
+      if (t.kind !== 'audio' || t.peerId !== this.assign.ownerPeerId || !this.#voice) return;
+      const sink = new wrtc.nonstandard.RTCAudioSink(t.track as never);
+      sink.ondata = (d: { samples: Int16Array; sampleRate: number; channelCount: number; numberOfFrames: number }) => this.#voice?.pushAudio(d);
+      this.#sinks.push(sink);
+    });
   }
 
   async #run(): Promise<void> {
@@ -96,7 +120,9 @@ export class AvatarSessionRunner {
     this.#applyViews(a.views);
     this.#renderAll(); // frames exist before the tracks are negotiated
     await this.client.join({ roomId: a.roomId, displayName: a.ownerDisplayName, stream: null, avatarSession: a.token });
-    await this.client.publish([...this.#views.values()].map((v) => ({ track: v.track, stream: v.stream, viewKey: v.key })));
+    const tracks = [...this.#views.values()].map((v) => ({ track: v.track, stream: v.stream, viewKey: v.key }));
+    if (this.#audioTrack) tracks.push({ track: this.#audioTrack, stream: new wrtc.MediaStream([this.#audioTrack as never]) as unknown as MediaStream });
+    await this.client.publish(tracks);
     this.#timer = setInterval(() => this.#renderAll(), 1000 / a.fps);
     this.logger.info({ views: this.#views.size, size: a.size, fps: a.fps }, 'avatar session live');
   }
@@ -128,7 +154,7 @@ export class AvatarSessionRunner {
 
   #renderAll(): void {
     if (this.#closed) return;
-    const motion = this.motion.current();
+    const motion = this.#voice ? this.#voice.current() : this.motion.current();
     const idleFrame = this.#tick++ % this.assign.fps === 0;
     for (const vt of this.#views.values()) {
       if (!vt.active && !idleFrame) continue;
@@ -145,7 +171,7 @@ export class AvatarSessionRunner {
   }
 
   stats(): SessionStats {
-    return { sessionId: this.assign.sessionId, frames: this.frames, renderMsTotal: this.renderMsTotal, motionAccepted: this.motion.accepted, motionDropped: { ...this.motion.dropped }, views: this.#views.size };
+    return { sessionId: this.assign.sessionId, frames: this.frames, audioDelayMs: this.#voice?.delayMs ?? 0, renderMsTotal: this.renderMsTotal, motionAccepted: this.motion.accepted, motionDropped: { ...this.motion.dropped }, views: this.#views.size };
   }
 
   /** Idempotent. */
@@ -155,6 +181,10 @@ export class AvatarSessionRunner {
     if (this.#timer) clearInterval(this.#timer);
     for (const vt of this.#views.values()) vt.track.stop();
     this.#views.clear();
+    for (const s of this.#sinks) s.stop();
+    this.#sinks = [];
+    this.#audioTrack?.stop();
+    this.#voice?.close();
     void this.client.leave();
     this.generator.close();
   }

@@ -5,7 +5,7 @@
  * track (wrtc's RTCVideoSource encodes I420).
  */
 import wrtc from '@roamhq/wrtc';
-import { CallClient } from '../../../../client/src/call/CallClient.ts';
+import { CallClient, type LocalTrack } from '../../../../client/src/call/CallClient.ts';
 import type { WorkerAssign, ViewOffsetDeg } from '../../../../protocol/src/signaling.ts';
 import type { AvatarGenerator, EnrolledIdentity, RenderedFrame, ViewOffset } from '../generator/generator.ts';
 import { MotionReceiver, type MotionDropReason } from './MotionReceiver.ts';
@@ -120,7 +120,7 @@ export class AvatarSessionRunner {
     this.#applyViews(a.views);
     this.#renderAll(); // frames exist before the tracks are negotiated
     await this.client.join({ roomId: a.roomId, displayName: a.ownerDisplayName, stream: null, avatarSession: a.token });
-    const tracks = [...this.#views.values()].map((v) => ({ track: v.track, stream: v.stream, viewKey: v.key }));
+    const tracks: LocalTrack[] = [...this.#views.values()].map((v) => ({ track: v.track, stream: v.stream, viewKey: v.key }));
     if (this.#audioTrack) tracks.push({ track: this.#audioTrack, stream: new wrtc.MediaStream([this.#audioTrack as never]) as unknown as MediaStream });
     await this.client.publish(tracks);
     this.#timer = setInterval(() => this.#renderAll(), 1000 / a.fps);

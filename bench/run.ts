@@ -17,6 +17,7 @@ import { UsageError, type OptionSpec, type OptionValues, type Suite } from './su
 /** Suite registry: name → lazy loader (suites import heavy things only when chosen). */
 const SUITES: Record<string, () => Promise<Suite>> = {
   call: async () => (await import('./call.ts')).callSuite,
+  keypoint: async () => (await import('./keypoint.ts')).keypointSuite,
 };
 
 const COMMON_OPTIONS: OptionSpec = {

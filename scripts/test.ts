@@ -58,7 +58,8 @@ if (run(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '
   process.stderr.write('typecheck failed\n');
   process.exit(1);
 }
-const nodeArgs = ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', ...testFiles()];
+// --test-force-exit: native WebRTC objects (@roamhq/wrtc) can keep a finished test file's process alive.
+const nodeArgs = ['--import', 'tsx', '--test', '--test-force-exit', '--test-reporter=spec', '--test-concurrency=1', ...testFiles()];
 let status: number;
 if (isRoot && has('unshare') && has('ip') && process.env['AVATAR_SFU_NO_NETNS'] !== '1') {
   status = run('unshare', ['-n', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh', process.execPath, ...nodeArgs]);

@@ -68,8 +68,10 @@ async function joinAndPublish(room: Room, name: string): Promise<{ peer: Peer; b
   const { answer, producers } = await peer.publish(await browser.publishOffer());
   await browser.applyPublishAnswer(answer);
   assert.deepEqual(producers.map((p) => p.kind).sort(), ['audio', 'video']);
-  // Closing werift in the middle of a DTLS handshake leaves its flight retransmissions running (~30 s).
+  // A werift transport closed in the middle of its DTLS handshake keeps retransmitting its last flight
+  // for ~33 s (and keeps the process alive): wait until both ends are connected.
   await browser.waitSendConnected();
+  await waitFor(() => peer.sendTransport.connectionState === 'connected', { timeoutMs: 10_000, intervalMs: 5, what: 'server send transport connected' });
   // What the signaling layer does after join: offer what is already published in the room.
   if (peer.consumers.length > 0) peer.renegotiate();
   return { peer, browser };
@@ -385,8 +387,8 @@ describe('negotiated peers', () => {
     const manager = new RoomManager(configWith(), logger, metrics);
     for (let i = 0; i < 50; i++) {
       // Two peers publish audio+video, each receives the other's; then one leaves (the other renegotiates) and the other follows.
-      const a = await joinAndPublish(await manager.getOrCreate('churn'), `ada ${i}`);
-      const b = await joinAndPublish(await manager.getOrCreate('churn'), `bob ${i}`);
+      const room = await manager.getOrCreate('churn');
+      const [a, b] = await Promise.all([joinAndPublish(room, `ada ${i}`), joinAndPublish(room, `bob ${i}`)]);
       await Promise.all([a.browser.waitRecvConnected(), b.browser.waitRecvConnected()]);
       await waitFor(() => a.peer.consumers.length === 2 && b.peer.consumers.length === 2, { timeoutMs: 10_000, intervalMs: 5, what: `consumers in cycle ${i}` });
       for (const p of [a.peer, b.peer]) {
@@ -405,7 +407,7 @@ describe('negotiated peers', () => {
       assert.deepEqual(await gauges(metrics), ZERO, `after cycle ${i}`);
     }
     manager.close();
-    await waitFor(() => udpSockets() <= udpBefore, { timeoutMs: 5000, intervalMs: 50, what: `UDP sockets back to ${udpBefore} (now ${udpSockets()})` });
+    await waitFor(() => udpSockets() <= udpBefore, { timeoutMs: 5000, intervalMs: 50, what: `UDP sockets back to ${udpBefore}` });
     await sleep(300);
     assert.equal(udpSockets(), udpBefore, 'no leaked UDP sockets after settling');
   });

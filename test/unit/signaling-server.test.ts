@@ -370,6 +370,10 @@ describe('a call through signaling', () => {
     const ack = await client.request<PublishResponse>('publish', { offer: await browser.publishOffer() });
     assert.ok(ack.ok, JSON.stringify(ack));
     await browser.applyPublishAnswer(ack.data.answer);
+    // A werift transport closed in the middle of its DTLS handshake keeps retransmitting its last flight
+    // for ~33 s (and keeps the process alive): wait until both ends are connected.
+    await browser.waitSendConnected();
+    await waitFor(() => server.rooms.rooms.get('call')?.peers.get(join.peerId)?.sendTransport.connectionState === 'connected', { intervalMs: 5, what: 'server send transport connected' });
     return { client, browser, join, publish: ack.data, consumers: () => consumers };
   }
 
@@ -419,8 +423,6 @@ describe('a call through signaling', () => {
   test('a peer that never answers consume:offer does not keep the server from closing promptly', async () => {
     const silent = await Client.connect(server.httpUrl); // no consume:offer handler: offers go unanswered
     const pub = await participant('pub');
-    // (Closing werift mid-DTLS-handshake leaves its flight retransmissions running for ~30 s.)
-    await pub.browser.waitSendConnected();
     await silent.join('call', 'silent');
     await silent.waitEvent('consume:offer');
     silent.close();

@@ -1,0 +1,286 @@
+/**
+ * Offline parts of the keypoint-avatar benchmark (no network):
+ * - quality over a driving video: Human on every driving frame → landmarksToMotion (neutral = the
+ *   first frame with a face, like the browser tracker's calibration) → wire quantisation → render
+ *   at 256² → Human on the rendered frame. akd_px, identity_cosine and (self-reenactment) PSNR/SSIM.
+ * - render cost on one core (benchRender) and VP8 encode cost (wrtc RTCVideoSource in-process).
+ */
+import fs from 'node:fs';
+import wrtc from '@roamhq/wrtc';
+import { createFaceAnalyzer, embeddingSimilarity, encodePng, type FaceAnalyzer } from '../server/src/avatar/face/human-node.ts';
+import { enrollPhoto, type EnrolledIdentity } from '../server/src/avatar/generator/enroll.ts';
+import { MeshAvatarGenerator } from '../server/src/avatar/generator/mesh-generator.ts';
+import { resampleRegion } from '../server/src/avatar/generator/raster.ts';
+import type { AvatarMotion, RenderedFrame } from '../server/src/avatar/generator/generator.ts';
+import { computeNeutralReference, landmarksToMotion, EXPR, EXPRESSION_SIZE, type NeutralReference } from '../models/face/expression-code.ts';
+import { decodeMotionFrame, encodeMotionFrame, MOTION_LIMITS } from '../protocol/src/motion.ts';
+import { benchRender } from './keypoint-render.ts';
+import { decodeVideo, mean, psnrRgba, quantile, rgbaToLuma, rgbToRgba, ssimLuma } from './keypoint-util.ts';
+
+/** What the avatar worker gets: the motion after the wire format's clamping and quantisation. */
+export function throughWire(m: AvatarMotion, seq = 0): AvatarMotion {
+  const c = (v: number, l: number): number => (Number.isFinite(v) ? Math.max(-l, Math.min(l, v)) : 0);
+  const expression = new Float32Array(EXPRESSION_SIZE);
+  for (let i = 0; i < EXPRESSION_SIZE; i++) expression[i] = c(m.expression[i] ?? 0, MOTION_LIMITS.expression);
+  const p = m.pose;
+  const d = decodeMotionFrame(
+    encodeMotionFrame({
+      seq,
+      captureMs: 0,
+      pose: {
+        yaw: c(p.yaw, MOTION_LIMITS.angle),
+        pitch: c(p.pitch, MOTION_LIMITS.angle),
+        roll: c(p.roll, MOTION_LIMITS.angle),
+        tx: c(p.tx, MOTION_LIMITS.translation),
+        ty: c(p.ty, MOTION_LIMITS.translation),
+        scale: Math.exp(c(Math.log(p.scale > 0 ? p.scale : 1), MOTION_LIMITS.logScale)),
+      },
+      expression,
+    }),
+  );
+  return { pose: d.pose, expression: d.expression };
+}
+
+export interface QualityOptions {
+  /** source photo; undefined = self-reenactment (the driving video's first frame is the source) */
+  photo?: string;
+  /** any video ffmpeg reads */
+  driving: string;
+  maxFrames: number;
+  /** render size, 256 */
+  size: number;
+}
+
+export interface QualityResult {
+  mode: 'self' | 'photo';
+  identity: EnrolledIdentity;
+  drivingFrames: number;
+  drivingWidth: number;
+  drivingHeight: number;
+  /** driving frames where Human found a face (→ a motion) */
+  drivenFrames: number;
+  /** rendered frames where Human found a face (akd / identity are over these) */
+  analysedFrames: number;
+  akdPx: number;
+  akdPxP95: number;
+  akdPxMax: number;
+  identityCosine: number;
+  identityCosineMin: number;
+  selfPsnr: number | null;
+  selfSsim: number | null;
+  /** per-frame PSNR p5 (worst frames) */
+  selfPsnrP5: number | null;
+  /** motion range seen by the tracker over the sequence (degrees / coefficient units), to show it moved */
+  yawRangeDeg: number;
+  pitchRangeDeg: number;
+  jawOpenMax: number;
+  blinkMax: number;
+  humanMsP50: number;
+  elapsedMs: number;
+}
+
+export async function runQuality(opts: QualityOptions, log: (l: string) => void, analyzerIn?: FaceAnalyzer): Promise<QualityResult> {
+  const t0 = performance.now();
+  const analyzer = analyzerIn ?? (await createFaceAnalyzer({ embedding: true, maxFaces: 1 }));
+  const size = opts.size;
+  const gen = new MeshAvatarGenerator();
+  let identity: EnrolledIdentity | undefined;
+  let sourceEmbedding: Float32Array | null = null;
+  const init = async (id: EnrolledIdentity): Promise<void> => {
+    identity = id;
+    await gen.initialize(id);
+    // the source's descriptor on the same 256² framing the rendered frames are analysed at
+    const tex = resampleRegion(id.texture, id.size, id.size, 0, 0, id.size, size);
+    sourceEmbedding = (await analyzer.embed(tex, size, size)) ?? id.embedding ?? null;
+    if (!sourceEmbedding) throw new Error('no face descriptor for the source photo');
+  };
+  if (opts.photo) await init(await enrollPhoto(new Uint8Array(fs.readFileSync(opts.photo)), { analyzer }));
+
+  let neutral: NeutralReference | undefined;
+  const akd: number[] = [];
+  const sims: number[] = [];
+  const psnrs: number[] = [];
+  const ssims: number[] = [];
+  const humanMs: number[] = [];
+  const yaws: number[] = [];
+  const pitches: number[] = [];
+  let jawMax = 0;
+  let blinkMax = 0;
+  let driven = 0;
+  let reuse: RenderedFrame | undefined;
+  let rgba: Uint8Array | undefined;
+  const { frames, info } = await decodeVideo(opts.driving, opts.maxFrames, async (rgb, index, vi) => {
+    const n = vi.width * vi.height;
+    rgba = rgbToRgba(rgb, n, rgba);
+    if (!identity) {
+      // self-reenactment: the first frame is the source photo
+      try {
+        await init(await enrollPhoto(new Uint8Array(encodePng(rgba, vi.width, vi.height)), { analyzer }));
+      } catch (err) {
+        throw new Error(`the driving video's first frame cannot be the source photo: ${(err as Error).message}`);
+      }
+    }
+    const th = performance.now();
+    const faces = await analyzer.detect(rgb, vi.width, vi.height, 3);
+    humanMs.push(performance.now() - th);
+    const face = faces[0];
+    if (!face) return;
+    neutral ??= computeNeutralReference(face.landmarks);
+    const motion = throughWire(landmarksToMotion(face.landmarks, { neutral }), index);
+    driven++;
+    yaws.push((motion.pose.yaw * 180) / Math.PI);
+    pitches.push((motion.pose.pitch * 180) / Math.PI);
+    jawMax = Math.max(jawMax, motion.expression[EXPR.jawOpen]!);
+    blinkMax = Math.max(blinkMax, motion.expression[EXPR.blinkL]!, motion.expression[EXPR.blinkR]!);
+    const fr = gen.render(motion, undefined, { size, format: 'rgba', reuse });
+    reuse = fr;
+    const out = fr.rgba!;
+    const det = (await analyzer.detect(out, size, size, 4))[0];
+    if (det) {
+      let s = 0;
+      for (let i = 0; i < 468; i++) s += Math.hypot(det.landmarks[i * 3]! - fr.landmarks2d![i * 2]!, det.landmarks[i * 3 + 1]! - fr.landmarks2d![i * 2 + 1]!);
+      akd.push(s / 468);
+      if (det.embedding && sourceEmbedding) sims.push(embeddingSimilarity(sourceEmbedding, det.embedding));
+    }
+    if (!opts.photo) {
+      const c = identity!.crop;
+      const ref = resampleRegion(rgba, vi.width, vi.height, c.x, c.y, c.size, size);
+      psnrs.push(psnrRgba(ref, out, size * size));
+      ssims.push(ssimLuma(rgbaToLuma(ref, size * size), rgbaToLuma(out, size * size), size, size));
+    }
+    if ((index + 1) % 60 === 0) log(`quality: ${index + 1} driving frames`);
+  });
+  gen.close();
+  if (!analyzerIn) analyzer.close();
+  if (!identity) throw new Error(`no frames decoded from ${opts.driving}`);
+  const range = (v: number[]): number => (v.length ? Math.max(...v) - Math.min(...v) : NaN);
+  return {
+    mode: opts.photo ? 'photo' : 'self',
+    identity,
+    drivingFrames: frames,
+    drivingWidth: info.width,
+    drivingHeight: info.height,
+    drivenFrames: driven,
+    analysedFrames: akd.length,
+    akdPx: mean(akd),
+    akdPxP95: quantile(akd, 0.95),
+    akdPxMax: akd.length ? Math.max(...akd) : NaN,
+    identityCosine: mean(sims),
+    identityCosineMin: sims.length ? Math.min(...sims) : NaN,
+    selfPsnr: opts.photo ? null : mean(psnrs),
+    selfSsim: opts.photo ? null : mean(ssims),
+    selfPsnrP5: opts.photo ? null : quantile(psnrs, 0.05),
+    yawRangeDeg: range(yaws),
+    pitchRangeDeg: range(pitches),
+    jawOpenMax: jawMax,
+    blinkMax,
+    humanMsP50: quantile(humanMs, 0.5),
+    elapsedMs: performance.now() - t0,
+  };
+}
+
+export interface RenderCost {
+  renderMsMean: number;
+  renderMsP50: number;
+  renderMsP95: number;
+  renderFps: number;
+  /** libvpx time per frame from wrtc's outbound-rtp totalEncodeTime / framesEncoded */
+  encodeMsMean: number | null;
+  encodeFramesMeasured: number;
+  encodeKbps: number | null;
+  /** process CPU (all threads) per frame while rendering + encoding at the session rate (includes the loopback receiver's decode) */
+  pipelineCpuMsPerFrame: number | null;
+}
+
+/**
+ * Render cost (benchRender, 256², I420 included, one thread) and VP8 encode cost: rendered frames
+ * fed to a wrtc RTCVideoSource at `fps` on a loopback RTCPeerConnection pair in this process.
+ */
+export async function measureRenderCost(identity: EnrolledIdentity, size: number, fps: number, encodeSeconds: number): Promise<RenderCost> {
+  const [r] = await benchRender({ sizes: [size], frames: 300, identity, format: 'i420' });
+  const render = r!;
+  let encodeMsMean: number | null = null;
+  let encodeFramesMeasured = 0;
+  let encodeKbps: number | null = null;
+  let pipelineCpuMsPerFrame: number | null = null;
+  const a = new wrtc.RTCPeerConnection();
+  const b = new wrtc.RTCPeerConnection();
+  const sinks: { stop(): void }[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    a.onicecandidate = (e: { candidate: unknown }) => void (e.candidate && b.addIceCandidate(e.candidate as never));
+    b.onicecandidate = (e: { candidate: unknown }) => void (e.candidate && a.addIceCandidate(e.candidate as never));
+    b.ontrack = (e: { track: unknown }) => {
+      const sink = new wrtc.nonstandard.RTCVideoSink(e.track as never);
+      sink.onframe = () => undefined;
+      sinks.push(sink as never);
+    };
+    const source = new wrtc.nonstandard.RTCVideoSource();
+    const track = source.createTrack();
+    a.addTrack(track, new wrtc.MediaStream([track]));
+    const offer = await a.createOffer();
+    await a.setLocalDescription(offer);
+    await b.setRemoteDescription(offer);
+    const answer = await b.createAnswer();
+    await b.setLocalDescription(answer);
+    await a.setRemoteDescription(answer);
+    const gen = new MeshAvatarGenerator();
+    await gen.initialize(identity);
+    const rest = gen.restMotion();
+    const expr = new Float32Array(EXPRESSION_SIZE);
+    let i = 0;
+    let reuse: RenderedFrame | undefined;
+    const tick = (): void => {
+      const t = i++ / fps;
+      expr.fill(0);
+      expr[EXPR.jawOpen] = Math.max(0, Math.sin(t * 2 * Math.PI * 2.5)) * 0.7;
+      const blink = i % 90 < 6 ? 1 : 0;
+      expr[EXPR.blinkL] = expr[EXPR.blinkR] = blink;
+      const pose = { ...rest.pose, yaw: rest.pose.yaw + 0.35 * Math.sin(t * 1.1), pitch: rest.pose.pitch + 0.15 * Math.sin(t * 0.8) };
+      const fr = gen.render({ pose, expression: expr }, undefined, { size, format: 'i420', reuse });
+      reuse = fr;
+      source.onFrame({ width: size, height: size, data: fr.i420! });
+    };
+    timer = setInterval(tick, 1000 / fps);
+    const stats = async (): Promise<{ enc: number; frames: number; bytes: number; at: number; cpu: number; sent: number }> => {
+      let enc = 0, frames = 0, bytes = 0;
+      (await a.getStats()).forEach((s: Record<string, unknown>) => {
+        if (s['type'] === 'outbound-rtp' && s['kind'] === 'video') {
+          enc += Number(s['totalEncodeTime'] ?? 0);
+          frames += Number(s['framesEncoded'] ?? 0);
+          bytes += Number(s['bytesSent'] ?? 0);
+        }
+      });
+      const u = process.cpuUsage();
+      return { enc, frames, bytes, at: performance.now(), cpu: (u.user + u.system) / 1000, sent: i };
+    };
+    await new Promise((r) => setTimeout(r, 1500)); // connect + first keyframe + bitrate ramp
+    const s0 = await stats();
+    await new Promise((r) => setTimeout(r, encodeSeconds * 1000));
+    const s1 = await stats();
+    clearInterval(timer);
+    timer = undefined;
+    gen.close();
+    encodeFramesMeasured = s1.frames - s0.frames;
+    if (encodeFramesMeasured > 0) {
+      encodeMsMean = ((s1.enc - s0.enc) * 1000) / encodeFramesMeasured;
+      encodeKbps = ((s1.bytes - s0.bytes) * 8) / (s1.at - s0.at);
+    }
+    if (s1.sent > s0.sent) pipelineCpuMsPerFrame = (s1.cpu - s0.cpu) / (s1.sent - s0.sent);
+  } finally {
+    if (timer) clearInterval(timer);
+    for (const s of sinks) s.stop();
+    a.close();
+    b.close();
+  }
+  return {
+    renderMsMean: render.meanMs,
+    renderMsP50: render.p50Ms,
+    renderMsP95: render.p95Ms,
+    renderFps: render.fps,
+    encodeMsMean,
+    encodeFramesMeasured,
+    encodeKbps,
+    pipelineCpuMsPerFrame,
+  };
+}

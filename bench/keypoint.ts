@@ -1,0 +1,374 @@
+/**
+ * `npm run bench -- keypoint --json [--photo PATH] [--driving VIDEO] [--seconds S] [...]`
+ *
+ * Keypoint-avatar benchmark: bandwidth, render cost, quality, free-view and glass-to-glass latency
+ * of the whole path (browser tracker → motion data channel → SFU → avatar worker → VP8 → viewer).
+ * Definitions and method: bench/README.md, section `keypoint`. Phases:
+ *  1. quality (offline): the driving video (default: test/helpers/drivingVideo.ts clip rendered from
+ *     astronaut.png, 480², 6 s) → Human per frame → landmarksToMotion → wire quantisation → render
+ *     256² → Human on the render: akd_px, identity_cosine; without --photo the first driving frame
+ *     is the source (self-reenactment) and each render is compared with the driving frame's own
+ *     256² crop: self_psnr, self_ssim.
+ *  2. cost (offline): benchRender 256² (render + I420, one thread) and VP8 encode time (wrtc
+ *     RTCVideoSource on a loopback pair in this process, outbound-rtp totalEncodeTime).
+ *  3. browser (server child process with AVATAR_WORKERS=1 + headless Chromium whose fake camera
+ *     plays the driving clip): page A joins as an avatar, page V joins in camera mode in another
+ *     room; uplinks from their send RTCPeerConnection getStats; a Node viewer decodes A's avatar
+ *     (browser-path glass-to-glass).
+ *  4. Node (same server): wrtc MotionOwner with jaw steps → Node viewer (glass_to_glass_ms_*), free
+ *     view changes (freeview_apply_ms), worker kill (recovery_ms).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { buildClient } from '../scripts/build-client.ts';
+import { launchChromium } from '../test/helpers/browser.ts';
+import { makeDrivingVideo } from '../test/helpers/drivingVideo.ts';
+import { encodePng } from '../server/src/avatar/face/human-node.ts';
+import { runQuality, measureRenderCost, type QualityResult, type RenderCost } from './keypoint-quality.ts';
+import { runBrowserPhase, runNodePhase, type BrowserPhaseResult, type NodePhaseResult } from './keypoint-live.ts';
+import { decodeVideo, machineLoad, newestMtime, num, quantile, ROOT, sampleMachine, startServerProcess, videoToY4m, type MachineSample } from './keypoint-util.ts';
+import { intOption, UsageError, type Suite } from './suite.ts';
+
+export const KEYPOINT_DEFAULTS = { seconds: 10, cameraSize: 480, fps: 30, warmup: 4, maxFrames: 180, freeviewRepeats: 3, renderSize: 256 } as const;
+
+export interface KeypointOptions {
+  photo: string | undefined;
+  driving: string | undefined;
+  seconds: number;
+  cameraSize: number;
+  fps: number;
+  warmup: number;
+  maxFrames: number;
+  freeviewRepeats: number;
+  skipBrowser: boolean;
+  skipKill: boolean;
+}
+
+const ASTRONAUT = path.join(ROOT, 'test/fixtures/astronaut.png');
+
+/** The targets of the issue: [field, comparison, value]. */
+const TARGETS: [string, '<=' | '>=', number][] = [
+  ['uplink_kbps_avatar_at_30fps', '<=', 10],
+  ['bandwidth_ratio_at_30fps', '>=', 30],
+  ['render_fps_one_core', '>=', 25],
+  ['glass_to_glass_ms_p50', '<=', 120],
+  ['akd_px', '<=', 3],
+  ['identity_cosine', '>=', 0.7],
+  ['self_psnr', '>=', 25],
+  ['self_ssim', '>=', 0.82],
+  ['freeview_apply_ms', '<=', 100],
+];
+
+/** Build the browser client only when its sources are newer than dist/client/app.js (others' servers may be serving it). */
+async function ensureClient(log: (l: string) => void): Promise<void> {
+  let built = 0;
+  try {
+    built = fs.statSync(path.join(ROOT, 'dist/client/app.js')).mtimeMs;
+  } catch {
+    // not built
+  }
+  const sources = newestMtime(['client', 'protocol/src', 'models/face'].map((d) => path.join(ROOT, d)));
+  if (built > sources) return;
+  log('building the client');
+  await buildClient();
+}
+
+async function runKeypoint(o: KeypointOptions, log: (line: string) => void): Promise<{ result: Record<string, unknown>; summary: string[] }> {
+  const cleanups: (() => Promise<void>)[] = [];
+  const cleanup = async (): Promise<void> => {
+    for (const fn of cleanups.splice(0).reverse()) await fn().catch(() => undefined);
+  };
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    log(`${signal}: stopping Chromium and the server`);
+    const hard = setTimeout(() => process.exit(130), 15_000);
+    void cleanup().finally(() => {
+      clearTimeout(hard);
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    });
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'avatar-sfu-kpbench-'));
+  cleanups.push(async () => fs.rmSync(tmp, { recursive: true, force: true }));
+  const started = performance.now();
+  const cores = os.cpus().length;
+  const load0 = os.loadavg()[0]!;
+  try {
+    // ---- driving video and the source photo of the live phases
+    let driving: string;
+    let cameraY4m: string;
+    let drivingLabel: string;
+    if (o.driving) {
+      driving = o.driving;
+      drivingLabel = o.driving;
+      cameraY4m = path.join(tmp, 'camera.y4m');
+      videoToY4m(o.driving, cameraY4m, o.cameraSize, o.fps, 20);
+    } else {
+      const clip = await makeDrivingVideo({ size: o.cameraSize, frames: 180, fps: o.fps, frameCode: false });
+      driving = cameraY4m = clip.path;
+      drivingLabel = `drivingVideo.ts clip of astronaut.png (${o.cameraSize}², ${clip.frames} frames @ ${o.fps})`;
+      log(`driving clip ${clip.path}${clip.cached ? ' (cached)' : ` rendered in ${clip.renderMs.toFixed(0)} ms`}`);
+    }
+    let livePhoto = o.photo ?? ASTRONAUT;
+    if (!o.photo && o.driving) {
+      // self-reenactment with a custom video: the avatar's photo is the video's first frame
+      livePhoto = path.join(tmp, 'first-frame.png');
+      await decodeVideo(o.driving, 1, async (rgb, _i, info) => {
+        const rgba = new Uint8Array(info.width * info.height * 4);
+        for (let i = 0; i < info.width * info.height; i++) rgba.set([rgb[i * 3]!, rgb[i * 3 + 1]!, rgb[i * 3 + 2]!, 255], i * 4);
+        fs.writeFileSync(livePhoto, encodePng(rgba, info.width, info.height));
+      });
+    }
+
+    // ---- 1. quality
+    log(`quality: ${o.photo ? `photo ${o.photo}` : 'self-reenactment'} driven by ${drivingLabel}`);
+    const mq0 = sampleMachine();
+    const quality: QualityResult = await runQuality({ photo: o.photo, driving, maxFrames: o.maxFrames, size: KEYPOINT_DEFAULTS.renderSize }, log);
+    const qualityLoad = machineLoad(mq0, sampleMachine(), cores);
+    log(`quality: akd ${quality.akdPx.toFixed(2)} px, identity ${quality.identityCosine.toFixed(3)}, psnr ${quality.selfPsnr?.toFixed(2) ?? '-'} dB, ssim ${quality.selfSsim?.toFixed(3) ?? '-'} (${(quality.elapsedMs / 1000).toFixed(0)} s)`);
+
+    // ---- 2. render / encode cost
+    const mc0 = sampleMachine();
+    const cost: RenderCost = await measureRenderCost(quality.identity, KEYPOINT_DEFAULTS.renderSize, 25, 3);
+    const costLoad = machineLoad(mc0, sampleMachine(), cores);
+    log(`render ${cost.renderMsMean.toFixed(2)} ms mean (p95 ${cost.renderMsP95.toFixed(2)}), encode ${cost.encodeMsMean?.toFixed(2) ?? '-'} ms`);
+
+    // ---- 3./4. live
+    await ensureClient(log);
+    const server = await startServerProcess({ AVATAR_WORKERS: '1' }, path.join(tmp, 'data'), log);
+    cleanups.push(() => server.stop());
+    log(`server ${server.url} (pid ${server.pid})`);
+
+    let browser: BrowserPhaseResult | null = null;
+    let browserLoad: ReturnType<typeof machineLoad> | null = null;
+    if (!o.skipBrowser) {
+      const { browser: context, close } = await launchChromium({ fakeVideo: cameraY4m, fakeFps: o.fps });
+      cleanups.push(close);
+      let mb0: MachineSample | undefined;
+      browser = await runBrowserPhase({
+        url: server.url,
+        server,
+        context,
+        photo: livePhoto,
+        cameraSize: o.cameraSize,
+        fps: o.fps,
+        warmupS: o.warmup,
+        seconds: o.seconds,
+        log: (l) => {
+          if (l.startsWith('page V joined')) mb0 = sampleMachine();
+          log(l);
+        },
+      });
+      if (mb0) browserLoad = machineLoad(mb0, sampleMachine(), cores);
+      await close();
+      log(`browser: avatar ${browser.avatar.wireKbps.toFixed(1)} kbit/s (${browser.avatar.dcMessagesPerS.toFixed(1)} motion frames/s), video ${browser.video.videoPayloadKbps.toFixed(0)} kbit/s`);
+    }
+
+    const mn0 = sampleMachine();
+    const node: NodePhaseResult = await runNodePhase({ url: server.url, server, photo: livePhoto, seconds: o.seconds, freeviewRepeats: o.freeviewRepeats, killWorker: !o.skipKill, log });
+    const nodeLoad = machineLoad(mn0, sampleMachine(), cores);
+    await cleanup();
+
+    return report(o, drivingLabel, quality, cost, browser, node, { quality: qualityLoad, cost: costLoad, browser: browserLoad, node: nodeLoad, load0, cores, elapsedS: (performance.now() - started) / 1000 });
+  } finally {
+    await cleanup();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+function report(
+  o: KeypointOptions,
+  drivingLabel: string,
+  q: QualityResult,
+  cost: RenderCost,
+  b: BrowserPhaseResult | null,
+  n: NodePhaseResult,
+  env: { quality: ReturnType<typeof machineLoad>; cost: ReturnType<typeof machineLoad>; browser: ReturnType<typeof machineLoad> | null; node: ReturnType<typeof machineLoad>; load0: number; cores: number; elapsedS: number },
+): { result: Record<string, unknown>; summary: string[] } {
+  const frameMs = cost.renderMsMean + (cost.encodeMsMean ?? 0);
+  const avatarAt30 = b ? (b.avatar.wireBytesPerMessage * 30 * 8) / 1000 : NaN;
+  const fv = n.freeview.filter((f) => f.ms !== null).map((f) => f.ms!);
+  const fvKinds: Record<string, { p50: number | null; max: number | null; missed: number }> = {};
+  for (const kind of new Set(n.freeview.map((f) => f.kind))) {
+    const v = n.freeview.filter((f) => f.kind === kind);
+    const ms = v.filter((f) => f.ms !== null).map((f) => f.ms!);
+    fvKinds[kind] = { p50: num(quantile(ms, 0.5), 0), max: ms.length ? num(Math.max(...ms), 0) : null, missed: v.length - ms.length };
+  }
+  const result: Record<string, unknown> = {
+    suite: 'keypoint',
+    photo: o.photo ?? null,
+    driving: drivingLabel,
+    seconds: o.seconds,
+    camera: `${o.cameraSize}x${o.cameraSize}@${o.fps}`,
+    uplink_kbps_avatar: b ? num(b.avatar.wireKbps, 2) : null,
+    uplink_kbps_video: b ? num(b.video.videoPayloadKbps, 1) : null,
+    bandwidth_ratio: b ? num(b.video.videoPayloadKbps / b.avatar.wireKbps, 1) : null,
+    uplink_kbps_avatar_at_30fps: b ? num(avatarAt30, 2) : null,
+    bandwidth_ratio_at_30fps: b ? num(b.video.videoPayloadKbps / avatarAt30, 1) : null,
+    render_fps_one_core: num(1000 / frameMs, 0),
+    render_ms_p95: num(cost.renderMsP95, 2),
+    akd_px: num(q.akdPx, 2),
+    identity_cosine: num(q.identityCosine, 3),
+    self_psnr: q.selfPsnr === null ? null : num(q.selfPsnr, 2),
+    self_ssim: q.selfSsim === null ? null : num(q.selfSsim, 3),
+    freeview_apply_ms: num(quantile(fv, 0.5), 0),
+    glass_to_glass_ms_p50: num(quantile(n.g2g, 0.5), 0),
+    glass_to_glass_ms_p95: num(quantile(n.g2g, 0.95), 0),
+    glass_to_glass_browser_ms_p50: b?.g2g ? num(b.g2g.p50, 0) : null,
+    glass_to_glass_browser_ms_p95: b?.g2g ? num(b.g2g.p95, 0) : null,
+    recovery_ms: num(n.recoveryMs, 0),
+    diagnostics: {
+      uplink: b
+        ? {
+            motion_frames_per_s: num(b.avatar.dcMessagesPerS, 1),
+            avatar_dc_payload_kbps: num(b.avatar.dcPayloadKbps, 2),
+            avatar_wire_bytes_per_motion_frame: num(b.avatar.wireBytesPerMessage, 1),
+            avatar_audio_kbps_excluded: num(b.avatar.audioWireKbps, 1),
+            video_wire_kbps: num(b.video.videoWireKbps, 1),
+            bandwidth_ratio_wire_at_30fps: num(b.video.videoWireKbps / avatarAt30, 1),
+            video_fps: num(b.video.videoFps, 1),
+            video_size: b.video.videoSize,
+            video_encode_ms: num(b.video.videoEncodeMs, 2),
+            window_s: num(b.avatar.seconds, 1),
+            srtp_cipher: b.avatar.srtpCipher,
+            dtls_cipher: b.avatar.dtlsCipher,
+            node_owner_30fps: {
+              motion_frames_per_s: num(n.ownerUplink.messagesPerS, 1),
+              dc_payload_kbps: num(n.ownerUplink.dcPayloadKbps, 2),
+              wire_kbps: num(n.ownerUplink.wireKbps, 2),
+              wire_bytes_per_motion_frame: num(n.ownerUplink.wireBytesPerMessage, 1),
+            },
+          }
+        : null,
+      render: {
+        size: KEYPOINT_DEFAULTS.renderSize,
+        render_ms_mean: num(cost.renderMsMean, 2),
+        render_ms_p50: num(cost.renderMsP50, 2),
+        render_only_fps_one_core: num(cost.renderFps, 0),
+        vp8_encode_ms_mean: num(cost.encodeMsMean, 2),
+        vp8_encoded_frames: cost.encodeFramesMeasured,
+        vp8_kbps_at_25fps: num(cost.encodeKbps, 0),
+        pipeline_cpu_ms_per_frame: num(cost.pipelineCpuMsPerFrame, 2),
+        render_fps_includes_encode: cost.encodeMsMean !== null,
+      },
+      quality: {
+        mode: q.mode,
+        driving_frames: q.drivingFrames,
+        driving_size: `${q.drivingWidth}x${q.drivingHeight}`,
+        frames_with_face: q.drivenFrames,
+        renders_with_face: q.analysedFrames,
+        akd_px_p95: num(q.akdPxP95, 2),
+        akd_px_max: num(q.akdPxMax, 2),
+        identity_cosine_min: num(q.identityCosineMin, 3),
+        self_psnr_p5: q.selfPsnrP5 === null ? null : num(q.selfPsnrP5, 2),
+        tracked_yaw_range_deg: num(q.yawRangeDeg, 1),
+        tracked_pitch_range_deg: num(q.pitchRangeDeg, 1),
+        tracked_jaw_open_max: num(q.jawOpenMax, 2),
+        tracked_blink_max: num(q.blinkMax, 2),
+        human_ms_p50: num(q.humanMsP50, 0),
+        elapsed_s: num(q.elapsedMs / 1000, 0),
+      },
+      glass_to_glass: {
+        node_steps: n.g2gSteps,
+        node_steps_seen: n.g2g.length,
+        node_min_ms: n.g2g.length ? num(Math.min(...n.g2g), 0) : null,
+        node_max_ms: n.g2g.length ? num(Math.max(...n.g2g), 0) : null,
+        node_ref_noise: num(n.g2gNoise, 2),
+        node_viewer_fps: num(n.viewerFps, 1),
+        browser: b?.g2g
+          ? { steps: b.g2g.steps, seen: b.g2g.samples, ref_noise: num(b.g2g.noise, 2), clock_rtt_ms: num(b.g2g.clockRttMs, 2), clock_offset_ms: num(b.g2g.clockOffsetMs, 2) }
+          : null,
+        browser_tracker_latency_ms_p50: b ? num(b.trackerLatencyMsP50, 0) : null,
+        browser_viewer_fps: b ? num(b.viewerFps, 1) : null,
+      },
+      tracker: b?.tracker ? { ...b.tracker, fps: num(b.tracker.fps, 1), cameraFps: num(b.tracker.cameraFps, 1), detectMsP50: num(b.tracker.detectMsP50, 0), detectMsP95: num(b.tracker.detectMsP95, 0), faceFoundRatio: num(b.tracker.faceFoundRatio, 3) } : null,
+      freeview: { trials: n.freeview.map((f) => ({ kind: f.kind, ms: num(f.ms, 0), ack_ms: num(f.ackMs, 0) })), by_kind: fvKinds },
+      worker_cpu_pct_node_session: num(n.workerCpuPct),
+      worker_cpu_pct_browser_session: b ? num(b.workerCpuPct) : null,
+      server_cpu_pct_browser_phase: b ? num(b.serverCpuPct) : null,
+      server_cpu_pct_node_phase: num(n.serverCpuPct),
+      join_as_avatar_ms: b ? num(b.joinMs, 0) : null,
+      page_errors: b?.pageErrors ?? [],
+      machine: { cores: env.cores, loadavg_1m_at_start: num(env.load0, 2), quality_phase: env.quality, cost_phase: env.cost, browser_phase: env.browser, node_phase: env.node },
+      elapsed_s: num(env.elapsedS, 0),
+    },
+  };
+  const targets: Record<string, { value: unknown; target: string; met: boolean | null }> = {};
+  for (const [k, cmp, v] of TARGETS) {
+    const value = result[k];
+    targets[k] = { value, target: `${cmp} ${v}`, met: typeof value === 'number' ? (cmp === '<=' ? value <= v : value >= v) : null };
+  }
+  result['targets'] = targets;
+  const d = result['diagnostics'] as Record<string, unknown>;
+  const summary = [
+    `keypoint: ${q.mode === 'self' ? 'self-reenactment' : `photo ${o.photo}`}, driving ${drivingLabel}`,
+    b
+      ? `  uplink         avatar ${result['uplink_kbps_avatar']} kbit/s at ${num(b.avatar.dcMessagesPerS, 1)} motion frames/s (${num(b.avatar.wireBytesPerMessage, 0)} B/frame on the wire, payload ${num(b.avatar.dcPayloadKbps, 2)} kbit/s) → ${result['uplink_kbps_avatar_at_30fps']} kbit/s at 30 fps; video ${result['uplink_kbps_video']} kbit/s (${b.video.videoSize} @ ${num(b.video.videoFps, 1)} fps); ratio ${result['bandwidth_ratio']} (${result['bandwidth_ratio_at_30fps']} at 30 fps)`
+      : '  uplink         (browser phase skipped)',
+    `  render 256²    ${result['render_fps_one_core']} fps on one core incl. VP8 encode (render+I420 mean ${num(cost.renderMsMean, 2)} ms, p95 ${result['render_ms_p95']} ms; encode ${num(cost.encodeMsMean, 2)} ms)`,
+    `  quality        akd ${result['akd_px']} px, identity ${result['identity_cosine']}, self PSNR ${result['self_psnr']} dB, SSIM ${result['self_ssim']} (${q.analysedFrames}/${q.drivingFrames} frames)`,
+    `  latency        glass-to-glass p50 ${result['glass_to_glass_ms_p50']} ms, p95 ${result['glass_to_glass_ms_p95']} ms (Node owner, ${n.g2g.length}/${n.g2gSteps} steps); browser path p50 ${result['glass_to_glass_browser_ms_p50']} ms, p95 ${result['glass_to_glass_browser_ms_p95']} ms`,
+    `  free view      ${result['freeview_apply_ms']} ms median (${n.freeview.map((f) => (f.ms === null ? 'miss' : f.ms.toFixed(0))).join(', ')})`,
+    `  recovery       ${result['recovery_ms']} ms after killing the only worker`,
+    `  CPU            worker ${d['worker_cpu_pct_node_session']} % of a core (one session, Node phase); machine ${JSON.stringify(env.node)} in the Node phase, ${JSON.stringify(env.browser)} in the browser phase`,
+    `  targets        ${Object.entries(targets).map(([k, t]) => `${k} ${t.met === null ? '?' : t.met ? 'ok' : 'MISSED'}`).join(', ')}`,
+  ];
+  return { result, summary };
+}
+
+function fileOption(values: Record<string, string | boolean | undefined>, key: string): string | undefined {
+  const v = values[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || !fs.existsSync(v) || !fs.statSync(v).isFile()) throw new UsageError(`--${key}=${String(v)}: no such file`);
+  return path.resolve(v);
+}
+
+export const keypointSuite: Suite<KeypointOptions> = {
+  name: 'keypoint',
+  summary: 'keypoint avatar: uplink vs camera video, render cost, quality (akd, identity, self PSNR/SSIM), free view and glass-to-glass latency',
+  needsLoopbackNetns: true,
+  options: {
+    photo: { type: 'string' },
+    driving: { type: 'string' },
+    seconds: { type: 'string', short: 's' },
+    'camera-size': { type: 'string' },
+    fps: { type: 'string' },
+    warmup: { type: 'string' },
+    'max-frames': { type: 'string' },
+    'freeview-repeats': { type: 'string' },
+    'skip-browser': { type: 'boolean', default: false },
+    'skip-kill': { type: 'boolean', default: false },
+  },
+  usage: [
+    '--photo PATH        source photo (PNG/JPEG); without it the driving video\'s first frame is the source (self-reenactment: self_psnr/self_ssim)',
+    '--driving VIDEO     any video ffmpeg reads (default: test/helpers/drivingVideo.ts clip of astronaut.png); also the fake camera (square crop)',
+    `--seconds S         uplink window and glass-to-glass window (default ${KEYPOINT_DEFAULTS.seconds})`,
+    `--camera-size N     fake camera side, square (default ${KEYPOINT_DEFAULTS.cameraSize}); --fps F (default ${KEYPOINT_DEFAULTS.fps})`,
+    `--warmup S          seconds after both pages send before the uplink window (default ${KEYPOINT_DEFAULTS.warmup})`,
+    `--max-frames N      driving frames analysed for quality (default ${KEYPOINT_DEFAULTS.maxFrames})`,
+    `--freeview-repeats N  cycles of default→+25°→−25°→default (default ${KEYPOINT_DEFAULTS.freeviewRepeats})`,
+    '--skip-browser      no Chromium phase (no uplink numbers); --skip-kill: do not kill the worker',
+  ],
+  parse(values) {
+    const o: KeypointOptions = {
+      photo: fileOption(values, 'photo'),
+      driving: fileOption(values, 'driving'),
+      seconds: intOption(values, 'seconds', KEYPOINT_DEFAULTS.seconds, 2, 600),
+      cameraSize: intOption(values, 'camera-size', KEYPOINT_DEFAULTS.cameraSize, 128, 1080),
+      fps: intOption(values, 'fps', KEYPOINT_DEFAULTS.fps, 5, 60),
+      warmup: intOption(values, 'warmup', KEYPOINT_DEFAULTS.warmup, 0, 120),
+      maxFrames: intOption(values, 'max-frames', KEYPOINT_DEFAULTS.maxFrames, 2, 10_000),
+      freeviewRepeats: intOption(values, 'freeview-repeats', KEYPOINT_DEFAULTS.freeviewRepeats, 1, 20),
+      skipBrowser: values['skip-browser'] === true,
+      skipKill: values['skip-kill'] === true,
+    };
+    if (o.cameraSize % 2) throw new UsageError('--camera-size must be even');
+    return o;
+  },
+  run: runKeypoint,
+};

@@ -98,6 +98,93 @@ export function firstShowing(frames: readonly RecordedFrame[], width: number, he
   return null;
 }
 
+/**
+ * Which motion frame each viewer frame shows, and when each motion frame first became visible.
+ *
+ * The worker renders the latest motion it has, so the motion index shown by successive viewer
+ * frames never decreases, and a frame can only show motion captured before it arrived. Each viewer
+ * frame (face box) is compared with the reference render of every motion frame captured in the
+ * 1.5 s before it; dynamic programming picks the non-decreasing assignment with the least total
+ * distance (robust where single frames are ambiguous). A motion frame counts as a "step" when its
+ * render differs from the renders of the 3 motion frames before it by more than 1.5 × the codec
+ * noise (median distance of a viewer frame to its best reference); its latency is the arrival of
+ * the first viewer frame assigned to it or a later motion frame, minus its capture time.
+ */
+export function alignToMotion(frames: readonly RecordedFrame[], width: number, height: number, capture: readonly number[], refs: readonly Uint8Array[], box: Box, from: number): { latencies: number[]; steps: number; noise: number; pathDistance: number } {
+  const M = capture.length;
+  const F = frames.length;
+  const dist: Float64Array[] = [];
+  const lo: number[] = [];
+  const hi: number[] = [];
+  const minPerFrame: number[] = [];
+  let l = 0;
+  let h = 0;
+  for (const f of frames) {
+    while (l < M && capture[l]! <= f.t - 1500) l++;
+    while (h < M && capture[h]! < f.t) h++;
+    const row = new Float64Array(M).fill(Infinity);
+    const c = cropPlane(f.luma, width, height, box);
+    let best = Infinity;
+    for (let m = l; m < h; m++) best = Math.min(best, (row[m] = meanAbsDiff(c, refs[m]!)));
+    dist.push(row);
+    lo.push(l);
+    hi.push(h);
+    if (Number.isFinite(best)) minPerFrame.push(best);
+  }
+  const noise = quantile(minPerFrame, 0.5);
+  // DP: cost[f][m] = dist[f][m] + min over m' ≤ m of cost[f−1][m']
+  const back: Int32Array[] = [];
+  let prev: Float64Array | null = null;
+  const used: number[] = [];
+  for (let f = 0; f < F; f++) {
+    if (lo[f]! >= hi[f]!) continue;
+    const cur = new Float64Array(M).fill(Infinity);
+    const bk = new Int32Array(M).fill(-1);
+    let run = Infinity;
+    let arg = -1;
+    for (let m = 0; m < hi[f]!; m++) {
+      if (prev && prev[m]! < run) {
+        run = prev[m]!;
+        arg = m;
+      }
+      if (m < lo[f]!) continue;
+      const base = prev ? run : 0;
+      if (!Number.isFinite(base)) continue;
+      cur[m] = base + dist[f]![m]!;
+      bk[m] = arg;
+    }
+    back.push(bk);
+    used.push(f);
+    prev = cur;
+  }
+  const assigned = new Int32Array(F).fill(-1);
+  if (prev) {
+    let m = 0;
+    for (let k = 1; k < M; k++) if (prev[k]! < prev[m]!) m = k;
+    for (let u = used.length - 1; u >= 0 && m >= 0; u--) {
+      assigned[used[u]!] = m;
+      m = back[u]![m]!;
+    }
+  }
+  const pathD: number[] = [];
+  for (let f = 0; f < F; f++) if (assigned[f]! >= 0) pathD.push(dist[f]![assigned[f]!]!);
+  const latencies: number[] = [];
+  let steps = 0;
+  for (let i = 3; i < M; i++) {
+    if (capture[i]! < from || capture[i]! > (frames[F - 1]?.t ?? 0) - 1000) continue;
+    const step = Math.min(meanAbsDiff(refs[i]!, refs[i - 1]!), meanAbsDiff(refs[i]!, refs[i - 2]!), meanAbsDiff(refs[i]!, refs[i - 3]!));
+    if (!(step > 1.5 * noise)) continue;
+    steps++;
+    for (let f = 0; f < F; f++) {
+      if (assigned[f]! >= i) {
+        latencies.push(frames[f]!.t - capture[i]!);
+        break;
+      }
+    }
+  }
+  return { latencies, steps, noise, pathDistance: quantile(pathD, 0.5) };
+}
+
 /** Reference renders with the worker's generator and identity (same size, default options). */
 export class ReferenceRenderer {
   readonly gen = new MeshAvatarGenerator();
@@ -146,7 +233,7 @@ interface SendStats {
   srtpCipher: string;
   dtlsCipher: string;
   audio: { bytes: number; header: number; packets: number };
-  video: { bytes: number; header: number; packets: number; frames: number; width: number; height: number; encodeTime: number };
+  video: { bytes: number; header: number; packets: number; frames: number; width: number; height: number; encodeTime: number; target: number; limitation: string };
   dc: { bytes: number; messages: number };
   tracker: { fps: number; cameraFps: number; detectMsP50: number; detectMsP95: number; faceFoundRatio: number; motionFramesEmitted: number; framesDropped: number; backend: string } | null;
 }
@@ -161,7 +248,7 @@ function sendStats(page: CallPage): Promise<SendStats> {
       srtpCipher: '',
       dtlsCipher: '',
       audio: { bytes: 0, header: 0, packets: 0 },
-      video: { bytes: 0, header: 0, packets: 0, frames: 0, width: 0, height: 0, encodeTime: 0 },
+      video: { bytes: 0, header: 0, packets: 0, frames: 0, width: 0, height: 0, encodeTime: 0, target: 0, limitation: '' },
       dc: { bytes: 0, messages: 0 },
       tracker: null as null | { fps: number; cameraFps: number; detectMsP50: number; detectMsP95: number; faceFoundRatio: number; motionFramesEmitted: number; framesDropped: number; backend: string },
     };
@@ -183,6 +270,8 @@ function sendStats(page: CallPage): Promise<SendStats> {
           out.video.width = Math.max(out.video.width, Number(s['frameWidth'] ?? 0));
           out.video.height = Math.max(out.video.height, Number(s['frameHeight'] ?? 0));
           out.video.encodeTime += Number(s['totalEncodeTime'] ?? 0);
+          out.video.target += Number(s['targetBitrate'] ?? 0);
+          out.video.limitation = String(s['qualityLimitationReason'] ?? '');
         }
       } else if (s['type'] === 'data-channel') {
         out.dc.bytes += Number(s['bytesSent'] ?? 0);
@@ -219,6 +308,9 @@ export interface Uplink {
   videoFps: number;
   videoSize: string;
   videoEncodeMs: number;
+  /** the encoder's target bitrate at the end of the window (kbit/s) and why it is limited */
+  videoTargetKbps: number;
+  videoLimitation: string;
   audioWireKbps: number;
   srtpCipher: string;
   dtlsCipher: string;
@@ -249,6 +341,8 @@ function uplink(a: SendStats, b: SendStats): Uplink {
     videoFps: frames / dt,
     videoSize: `${b.video.width}x${b.video.height}`,
     videoEncodeMs: frames > 0 ? (d((s) => s.video.encodeTime) * 1000) / frames : NaN,
+    videoTargetKbps: b.video.target / 1000,
+    videoLimitation: b.video.limitation,
     audioWireKbps: ((audioSrtp + audioPackets * IP_UDP_HEADER) * 8) / dt / 1000,
     srtpCipher: b.srtpCipher,
     dtlsCipher: b.dtlsCipher,
@@ -269,7 +363,7 @@ type KpWindow = { __kpMotion?: MotionRecord[] };
 /** Offset (page epoch − Node epoch) in ms, from the round trip with the smallest delay. */
 async function clockOffset(page: CallPage): Promise<{ offsetMs: number; rttMs: number }> {
   let best = { offsetMs: 0, rttMs: Infinity };
-  for (let i = 0; i < 7; i++) {
+  for (let i = 0; i < 25; i++) {
     const t0 = epochNow();
     const p = await page.page.evaluate(() => performance.timeOrigin + performance.now());
     const t1 = epochNow();
@@ -286,11 +380,14 @@ export interface BrowserPhaseOptions {
   cameraSize: number;
   fps: number;
   warmupS: number;
+  /** longest wait for the camera page's bitrate to stop growing */
+  rampMaxS: number;
   seconds: number;
   log: (l: string) => void;
 }
 
 export interface BrowserPhaseResult {
+  rampS: number;
   avatar: Uplink;
   video: Uplink;
   tracker: SendStats['tracker'];
@@ -333,8 +430,22 @@ export async function runBrowserPhase(o: BrowserPhaseOptions): Promise<BrowserPh
     const v = await CallPage.open(o.context, o.url, roomV, 'camera', cam);
     await v.join();
     log('page V joined with the camera; warming up');
+    const tv = performance.now();
     await waitFor(async () => (await sendStats(v)).video.frames > 10 && ((await sendStats(a)).tracker?.motionFramesEmitted ?? 0) > 10, { timeoutMs: 30_000, what: 'camera frames and motion frames flowing' });
-    await sleep(o.warmupS * 1000);
+    // Chromium's send-side estimate starts at 300 kbit/s and grows ~8 %/s without loss (the SFU
+    // negotiates REMB, no transport-cc): wait until the encoder's target stops growing, so that the
+    // window sees the camera's steady-state bitrate, not the ramp.
+    const targets: number[] = [];
+    for (;;) {
+      targets.push((await sendStats(v)).video.target);
+      const elapsed = (performance.now() - tv) / 1000;
+      const n = targets.length;
+      const flat = n >= 3 && targets[n - 1]! <= 1.05 * targets[n - 3]! && targets[n - 1]! > 0;
+      if ((elapsed >= o.warmupS && flat) || elapsed >= o.rampMaxS) break;
+      await sleep(2000);
+    }
+    const rampS = (performance.now() - tv) / 1000;
+    log(`camera encoder target ${(targets[targets.length - 1]! / 1000).toFixed(0)} kbit/s after ${rampS.toFixed(0)} s; measuring ${o.seconds} s`);
 
     const wpid = workerPid(o.server);
     const clock = await clockOffset(a);
@@ -356,42 +467,17 @@ export async function runBrowserPhase(o: BrowserPhaseOptions): Promise<BrowserPh
     const pageErrors = [...a.errors.map((e) => `A: ${e}`), ...v.errors.map((e) => `V: ${e}`)];
     await v.page.close().catch(() => undefined);
 
-    // Browser-path glass-to-glass: every motion frame is a "step" from the previous ones when its
-    // reference render differs from theirs by more than the codec noise; its latency is the first
-    // viewer frame closer to its render than to the renders of the 3 motion frames before it.
+    // Browser-path glass-to-glass (see alignToMotion): capture of a motion frame → first viewer
+    // frame that shows it or a later one.
     let g2g: BrowserPhaseResult['g2g'] = null;
     if (identityId && records.length > 10 && viewer.rec.frames.length > 10) {
       const ref = await ReferenceRenderer.create(await loadIdentity(o.server, identityId), viewer.rec.width);
       const refs = records.map((r, i) => ref.luma(throughWire({ pose: r.pose, expression: r.expression }, i), undefined, FACE_BOX));
       ref.close();
-      const frames = viewer.rec.frames;
-      const { width, height } = viewer.rec;
-      // codec + renderer-mismatch noise: a decoded frame vs the closest recent reference
-      const mins: number[] = [];
-      for (const f of frames.filter((_, i) => i % 3 === 0)) {
-        const c = cropPlane(f.luma, width, height, FACE_BOX);
-        let best = Infinity;
-        records.forEach((r, i) => {
-          if (r.captureEpoch < f.t && r.captureEpoch > f.t - 1500) best = Math.min(best, meanAbsDiff(c, refs[i]!));
-        });
-        if (Number.isFinite(best)) mins.push(best);
-      }
-      const noise = quantile(mins, 0.5);
-      const lat: number[] = [];
-      let steps = 0;
-      for (let i = 3; i < records.length; i++) {
-        const r = records[i]!;
-        if (r.captureEpoch < windowStart) continue;
-        const olds = [refs[i - 1]!, refs[i - 2]!, refs[i - 3]!];
-        const step = Math.min(...olds.map((x) => meanAbsDiff(x, refs[i]!)));
-        if (!(step > 1.5 * noise)) continue;
-        steps++;
-        const t = firstShowing(frames, width, height, FACE_BOX, r.captureEpoch, r.captureEpoch + 1500, refs[i]!, olds);
-        if (t !== null) lat.push(t - r.captureEpoch);
-      }
-      g2g = { p50: quantile(lat, 0.5), p95: quantile(lat, 0.95), samples: lat.length, steps, noise, clockRttMs: clock.rttMs, clockOffsetMs: clock.offsetMs, refDistance: noise };
+      const al = alignToMotion(viewer.rec.frames, viewer.rec.width, viewer.rec.height, records.map((r) => r.captureEpoch), refs, FACE_BOX, windowStart);
+      g2g = { p50: quantile(al.latencies, 0.5), p95: quantile(al.latencies, 0.95), samples: al.latencies.length, steps: al.steps, noise: al.noise, clockRttMs: clock.rttMs, clockOffsetMs: clock.offsetMs, refDistance: al.pathDistance };
     }
-    return { avatar: uplink(a0, a1), video: uplink(v0, v1), tracker: a1.tracker, trackerLatencyMsP50, viewerFps, g2g, workerCpuPct, serverCpuPct, joinMs, pageErrors };
+    return { rampS, avatar: uplink(a0, a1), video: uplink(v0, v1), tracker: a1.tracker, trackerLatencyMsP50, viewerFps, g2g, workerCpuPct, serverCpuPct, joinMs, pageErrors };
   } finally {
     viewer.rec.stop();
     await viewer.client.leave().catch(() => undefined);

@@ -108,7 +108,10 @@ async function runKeypoint(o: KeypointOptions, log: (line: string) => void): Pro
       cameraY4m = path.join(tmp, 'camera.y4m');
       videoToY4m(o.driving, cameraY4m, o.cameraSize, o.fps, 20);
     } else {
-      const clip = await makeDrivingVideo({ size: o.cameraSize, frames: 180, fps: o.fps, frameCode: false });
+      // own cache file: the shared cache directory prunes clips of the same size made with other options
+      const out = path.join(os.tmpdir(), 'avatar-sfu-kpbench-cache', `driving-${o.cameraSize}-${o.fps}x180-nocode.y4m`);
+      fs.mkdirSync(path.dirname(out), { recursive: true });
+      const clip = await makeDrivingVideo({ size: o.cameraSize, frames: 180, fps: o.fps, frameCode: false, out });
       driving = cameraY4m = clip.path;
       drivingLabel = `drivingVideo.ts clip of astronaut.png (${o.cameraSize}², ${clip.frames} frames @ ${o.fps})`;
       log(`driving clip ${clip.path}${clip.cached ? ' (cached)' : ` rendered in ${clip.renderMs.toFixed(0)} ms`}`);
@@ -157,6 +160,7 @@ async function runKeypoint(o: KeypointOptions, log: (line: string) => void): Pro
         cameraSize: o.cameraSize,
         fps: o.fps,
         warmupS: o.warmup,
+        rampMaxS: 45,
         seconds: o.seconds,
         log: (l) => {
           if (l.startsWith('page V joined')) mb0 = sampleMachine();
@@ -234,6 +238,9 @@ function report(
             video_fps: num(b.video.videoFps, 1),
             video_size: b.video.videoSize,
             video_encode_ms: num(b.video.videoEncodeMs, 2),
+            video_target_kbps: num(b.video.videoTargetKbps, 0),
+            video_quality_limitation: b.video.videoLimitation,
+            video_bitrate_ramp_s: num(b.rampS, 0),
             window_s: num(b.avatar.seconds, 1),
             srtp_cipher: b.avatar.srtpCipher,
             dtls_cipher: b.avatar.dtlsCipher,
@@ -281,7 +288,7 @@ function report(
         node_ref_noise: num(n.g2gNoise, 2),
         node_viewer_fps: num(n.viewerFps, 1),
         browser: b?.g2g
-          ? { steps: b.g2g.steps, seen: b.g2g.samples, ref_noise: num(b.g2g.noise, 2), clock_rtt_ms: num(b.g2g.clockRttMs, 2), clock_offset_ms: num(b.g2g.clockOffsetMs, 2) }
+          ? { steps: b.g2g.steps, seen: b.g2g.samples, ref_noise: num(b.g2g.noise, 2), path_distance: num(b.g2g.refDistance, 2), clock_rtt_ms: num(b.g2g.clockRttMs, 2), clock_offset_ms: num(b.g2g.clockOffsetMs, 2) }
           : null,
         browser_tracker_latency_ms_p50: b ? num(b.trackerLatencyMsP50, 0) : null,
         browser_viewer_fps: b ? num(b.viewerFps, 1) : null,

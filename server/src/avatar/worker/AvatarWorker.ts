@@ -8,6 +8,7 @@ import { workerNotificationSchemas } from '../../../../protocol/src/signaling.ts
 import type { Logger } from '../../logger.ts';
 import type { AvatarGenerator } from '../generator/generator.ts';
 import { AvatarSessionRunner, type IdentitySource } from './AvatarSessionRunner.ts';
+import type { AudioToExpression } from './VoiceDriver.ts';
 
 const STATS_INTERVAL_MS = 2000;
 
@@ -19,6 +20,8 @@ export interface AvatarWorkerOptions {
   generators: string[];
   identities: IdentitySource;
   createGenerator: () => AvatarGenerator;
+  /** Voice sessions' audio-to-motion model (absent: this worker refuses voice sessions). */
+  createAudioModel?: () => Promise<AudioToExpression>;
   logger: Logger;
 }
 
@@ -53,7 +56,14 @@ export class AvatarWorker {
       }
       ack?.({ ok: true });
       this.#starting.add(assign.sessionId);
-      AvatarSessionRunner.start({ assign, serverUrl: opts.serverUrl, identities: opts.identities, createGenerator: opts.createGenerator, logger: opts.logger }).then(
+      AvatarSessionRunner.start({
+        assign,
+        serverUrl: opts.serverUrl,
+        identities: opts.identities,
+        createGenerator: opts.createGenerator,
+        ...(opts.createAudioModel ? { createAudioModel: opts.createAudioModel } : {}),
+        logger: opts.logger,
+      }).then(
         (runner) => {
           this.#starting.delete(assign.sessionId);
           if (this.#closed || !this.#socket.connected) return runner.close();

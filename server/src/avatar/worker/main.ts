@@ -4,6 +4,7 @@ import { configureLogger } from '../../logger.ts';
 import { IdentityStore } from '../identity/IdentityStore.ts';
 import { MeshAvatarGenerator } from '../generator/mesh-generator.ts';
 import { AvatarWorker } from './AvatarWorker.ts';
+import { StreamingAudio2Motion } from '../../../../models/audio2motion/Audio2Motion.ts';
 
 async function main(): Promise<void> {
   let config;
@@ -27,6 +28,7 @@ async function main(): Promise<void> {
     generators: ['mesh'],
     identities,
     createGenerator: () => new MeshAvatarGenerator(),
+    createAudioModel: () => StreamingAudio2Motion.create(),
     logger,
   });
   const stop = (): void => {

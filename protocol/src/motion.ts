@@ -20,6 +20,7 @@
  * Pure TypeScript (msgpackr runs in browsers and Node).
  */
 import { Packr, Unpackr } from 'msgpackr';
+import type { HeadPose } from '../../models/face/expression-code.ts';
 
 export const MOTION_VERSION = 1;
 export const MOTION_EXPRESSION_SIZE = 12;
@@ -52,14 +53,8 @@ export const MOTION_LIMITS = {
   expression: 1,
 } as const;
 
-export interface MotionPose {
-  yaw: number;
-  pitch: number;
-  roll: number;
-  tx: number;
-  ty: number;
-  scale: number;
-}
+/** Head pose on the wire: the face model's pose (radians, face units, scale ratio). */
+export type MotionPose = HeadPose;
 
 export interface MotionFrame {
   seq: number;

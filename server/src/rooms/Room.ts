@@ -180,14 +180,7 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
     for (const viewer of this.participants) {
       if (viewer.closed) continue;
       const want = byKey.get(viewer.viewKeys.get(owner.id) ?? 'default') ?? byKey.get('default');
-      if (!want) continue;
-      const current = viewer.consumers.find((c) => c.kind === 'video' && c.producerPeerId === owner.id && !c.closed);
-      if (current) {
-        if (current.producer !== want) current.switchProducer(want);
-      } else {
-        viewer.consume(want, owner.id, { keepOnProducerClose: true });
-        viewer.renegotiate();
-      }
+      if (want) this.#present(viewer, owner, want);
     }
   }
 
@@ -198,16 +191,18 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
   #routeAvatarAudio(avatar: Peer, owner: Peer): void {
     const want = avatar.producers.find((p) => p.kind === 'audio' && !p.closed) ?? owner.producers.find((p) => p.kind === 'audio' && !p.closed);
     if (!want) return;
-    for (const viewer of this.participants) {
-      if (viewer === owner || viewer.closed) continue;
-      const current = viewer.consumers.find((c) => c.kind === 'audio' && c.producerPeerId === owner.id && !c.closed);
-      if (current) {
-        if (current.producer !== want) current.switchProducer(want);
-      } else {
-        viewer.consume(want, owner.id, { keepOnProducerClose: true });
-        viewer.renegotiate();
-      }
+    for (const viewer of this.participants) if (viewer !== owner && !viewer.closed) this.#present(viewer, owner, want);
+  }
+
+  /** Make `viewer`'s consumer of `owner`'s media of that kind forward `want` (switching, or a new consumer). */
+  #present(viewer: Peer, owner: Peer, want: Producer): void {
+    const current = viewer.consumers.find((c) => c.kind === want.kind && c.producerPeerId === owner.id && !c.closed);
+    if (current) {
+      if (current.producer !== want) current.switchProducer(want);
+      return;
     }
+    viewer.consume(want, owner.id, { keepOnProducerClose: true });
+    viewer.renegotiate();
   }
 
   #onPeerClosed(peer: Peer): void {

@@ -26,6 +26,7 @@ function ensureSystemPackages(): void {
   const missing: string[] = [];
   if (!fs.existsSync('/usr/bin/chromium') && !process.env['CHROMIUM_PATH'] && !has('chromium')) missing.push('chromium');
   if (!has('ffmpeg')) missing.push('ffmpeg');
+  if (!has('espeak-ng') || !fs.existsSync('/usr/include/espeak-ng/speak_lib.h')) missing.push('espeak-ng', 'libespeak-ng-dev');
   if (!has('ip') || !has('unshare')) missing.push('iproute2', 'util-linux');
   if (missing.length === 0) return;
   if (!isRoot) {

@@ -1,0 +1,106 @@
+/**
+ * Voice avatar in real browsers: page A's fake microphone plays speech alternating with silence
+ * (a held-out LibriVox clip, then 2 s of silence, looped by Chromium); A joins "as voice avatar"
+ * with the astronaut photo and no camera. Page B decodes A's tile, and the mouth openness measured
+ * by the face model on B's frames must rise with speech and fall in the silences.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { BrowserContext } from 'playwright-core';
+import { startTestServer } from '../helpers/server.ts';
+import { launchChromium } from '../helpers/browser.ts';
+import { CallPage } from '../helpers/callPage.ts';
+import { waitFor, sleep } from '../helpers/wait.ts';
+import { readWavMono16, resampleLinear, writeWavMono16 } from '../helpers/wav.ts';
+import { createFaceAnalyzer, decodeImage, type FaceAnalyzer } from '../../server/src/avatar/face/human-node.ts';
+import type { AvatarServer } from '../../server/src/server.ts';
+
+const PHOTO = fileURLToPath(new URL('../fixtures/astronaut.png', import.meta.url));
+const SPEECH = fileURLToPath(new URL('../fixtures/audio/librivox-0930.wav', import.meta.url));
+const ROOM = 'voice e2e';
+
+/** Inner-lip gap over the eye-corner distance (scale-free mouth openness). */
+function mouthOpenness(lm: Float32Array): number {
+  const p = (i: number): [number, number] => [lm[i * 3]!, lm[i * 3 + 1]!];
+  const d = (a: [number, number], b: [number, number]): number => Math.hypot(a[0] - b[0], a[1] - b[1]);
+  return d(p(13), p(14)) / d(p(33), p(263));
+}
+
+async function grabTile(page: CallPage, peerId: string): Promise<Uint8Array | null> {
+  const dataUrl = await page.page.evaluate((id) => {
+    const video = document.querySelector<HTMLVideoElement>(`.tile[data-peer-id="${id}"] video`);
+    if (!video || video.videoWidth === 0) return null;
+    const c = document.createElement('canvas');
+    c.width = video.videoWidth;
+    c.height = video.videoHeight;
+    c.getContext('2d')!.drawImage(video, 0, 0);
+    return c.toDataURL('image/png');
+  }, peerId);
+  return dataUrl ? Buffer.from(dataUrl.split(',')[1]!, 'base64') : null;
+}
+
+describe('voice avatar in headless Chromium', () => {
+  let server: AvatarServer;
+  let context: BrowserContext;
+  let closeBrowser: () => Promise<void>;
+  let analyzer: FaceAnalyzer;
+
+  before(async () => {
+    const speech = readWavMono16(SPEECH);
+    const at48 = resampleLinear(speech.samples, speech.sampleRate, 48000);
+    const loop = new Int16Array(at48.length + 48000 * 2); // speech, then 2 s of silence
+    loop.set(at48);
+    const wav = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'avatar-voice-')), 'speech-silence.wav');
+    writeWavMono16(wav, 48000, loop);
+    server = await startTestServer({}, { AVATAR_WORKERS: '1' });
+    ({ browser: context, close: closeBrowser } = await launchChromium({ fakeAudio: wav }));
+    analyzer = await createFaceAnalyzer();
+  });
+
+  after(async () => {
+    analyzer?.close();
+    await closeBrowser?.();
+    await server?.close();
+  });
+
+  test("page B sees A's voice avatar open its mouth with A's speech and close it in the silences", async () => {
+    const a = await CallPage.open(context, server.httpUrl, ROOM, 'ada');
+    await a.page.check('input[name="mode"][value="voice"]');
+    await a.page.setInputFiles('#photo', PHOTO);
+    await a.page.click('#join');
+    await a.page.waitForSelector('#call:not([hidden])', { timeout: 60_000 });
+    const aId = (await a.stats()).peerId!;
+    const aVideo = await a.page.evaluate(() => window.avatarSfu.client()?.sendPeerConnection?.getSenders().filter((s) => s.track?.kind === 'video').length ?? 0);
+    assert.equal(aVideo, 0, 'A sends no video');
+    const b = await CallPage.open(context, server.httpUrl, ROOM, 'bob');
+    await b.join();
+    await waitFor(async () => ((await b.tile(aId))?.framesDecoded ?? 0) > 20, { timeoutMs: 30_000, what: "B decoding A's voice avatar" });
+    const rate = (await b.decodeRates(1000)).get(aId);
+    assert.ok((rate?.audioBytesPerS ?? 0) > 500, "B hears A (the avatar's lip-synced audio)");
+
+    const openness: number[] = [];
+    const t0 = Date.now();
+    while (Date.now() - t0 < 11_000) {
+      const png = await grabTile(b, aId);
+      if (png) {
+        const img = decodeImage(png);
+        const face = (await analyzer.detect(img.data, img.width, img.height))[0];
+        if (face) openness.push(mouthOpenness(face.landmarks));
+      }
+      await sleep(60);
+    }
+    assert.ok(openness.length >= 30, `enough analysed frames (${openness.length})`);
+    const sorted = [...openness].sort((x, y) => x - y);
+    const q = (f: number): number => sorted[Math.floor(f * (sorted.length - 1))]!;
+    const closed = q(0.15);
+    const open = q(0.85);
+    process.stdout.write(`# mouth openness: 15th pct ${closed.toFixed(3)}, 85th pct ${open.toFixed(3)}, n=${openness.length}\n`);
+    assert.ok(open - closed > 0.08, `the mouth opens and closes (spread ${(open - closed).toFixed(3)})`);
+    const closedShare = openness.filter((o) => o < closed + 0.25 * (open - closed)).length / openness.length;
+    assert.ok(closedShare > 0.2, `the mouth is closed in the silences (${(closedShare * 100).toFixed(0)} % of frames)`);
+  });
+});

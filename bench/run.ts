@@ -18,6 +18,7 @@ import { UsageError, type OptionSpec, type OptionValues, type Suite } from './su
 const SUITES: Record<string, () => Promise<Suite>> = {
   call: async () => (await import('./call.ts')).callSuite,
   keypoint: async () => (await import('./keypoint.ts')).keypointSuite,
+  voice: async () => (await import('./voice.ts')).voiceSuite,
 };
 
 const COMMON_OPTIONS: OptionSpec = {

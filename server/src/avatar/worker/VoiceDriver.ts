@@ -1,14 +1,14 @@
 /**
  * Voice driver of an avatar session: the owner's microphone PCM (any rate, mono or stereo, as
- * @roamhq/wrtc's RTCAudioSink delivers it) → streaming audio-to-motion model → mouth expression,
- * plus idle head motion and blinks; and the same audio republished through a delay line so that
+ * @roamhq/wrtc's RTCAudioSink delivers it) → streaming audio-to-motion model → expression (mouth,
+ * brows, blinks come from the model package), plus idle head motion; and the same audio republished through a delay line so that
  * viewers hear it in sync with the rendered lips.
  *
  * Sync: the delay is measured, not assumed. For every rendered frame we know which audio instant its
  * expression came from and when that audio arrived; the video is late by (render time − arrival
  * time). The republished audio is delayed by a smoothed estimate of that lag (bounded 0–300 ms).
  */
-import { EXPRESSION_SIZE, EXPR } from '../../../../models/face/expression-code.ts';
+import { EXPRESSION_SIZE } from '../../../../models/face/expression-code.ts';
 import type { AvatarMotion } from '../generator/generator.ts';
 
 /** The streaming model (models/audio2motion): PCM in, expression frames out. */
@@ -70,6 +70,8 @@ export class VoiceDriver {
     this.#arrivals.push({ tMs: this.#audioMs, wallMs });
     if (this.#arrivals.length > 400) this.#arrivals.splice(0, this.#arrivals.length - 400);
     this.#queue.push({ chunk: { ...chunk, samples: samples.slice() }, wallMs });
+    // Never more than 2 × the largest delay of audio waiting (protects memory if the pump stalls).
+    if (this.#queue.length > (2 * MAX_DELAY_MS) / 10) this.#queue.shift();
     let frames: ReturnType<AudioToExpression['push']>;
     try {
       frames = this.#model.push(samples, sampleRate, channelCount);
@@ -93,10 +95,6 @@ export class VoiceDriver {
     pose.yaw = 0.025 * amp * Math.sin(t * 0.9);
     pose.pitch = 0.015 * amp * Math.sin(t * 1.3 + 1);
     pose.roll = 0.01 * Math.sin(t * 0.6 + 2);
-    const phase = (t % 3.7) / 3.7;
-    const blink = phase > 0.96 ? Math.sin(((phase - 0.96) / 0.04) * Math.PI) : 0;
-    this.#expression[EXPR.blinkL] = blink;
-    this.#expression[EXPR.blinkR] = blink;
     if (this.#latestTMs >= 0) {
       const arrival = this.#arrivals.find((a) => a.tMs >= this.#latestTMs);
       if (arrival) {

@@ -1,0 +1,278 @@
+/**
+ * `voice` suite: the voice avatar, offline and live.
+ *
+ * Offline, on a clip with a phoneme alignment (default: the held-out LibriVox clip committed in
+ * test/fixtures/audio with its pocketsphinx alignment; `--wav F --text "…"` aligns F with pocketsphinx):
+ * - realtime_factor, model_ms_per_frame: StreamingAudio2Motion (resampling, features, VAD, model) fed in
+ *   10 ms chunks on one thread; feature_lookahead_ms: its total look-ahead.
+ * - viseme_accuracy: the model's viseme vs the alignment's, per 10 ms frame.
+ * - mouth_corr: the model's expression rendered by the mesh generator at 25 fps, mouth openness measured
+ *   by the face model (Human: inner-lip gap / eye-corner distance) on each rendered frame, Pearson
+ *   correlation with the alignment's ground-truth jawOpen at the same instants.
+ * Live (server + avatar worker + Node participants on @roamhq/wrtc, loopback): the owner publishes the
+ * clip as its microphone in real time, alternating with 1.5 s of silence; the viewer decodes the
+ * avatar video and the (republished) audio.
+ * - mic_to_lips_ms_p50: from the owner sending a speech onset to the viewer's first decoded frame whose
+ *   mouth region differs from the silent reference frame (luma difference in the jaw box above a
+ *   threshold set from frame-to-frame noise).
+ * - av_offset_ms: at the viewer, the lag that best aligns the mouth-region signal of the decoded video
+ *   with the received audio's envelope (cross-correlation over ±300 ms in 10 ms steps; positive = the
+ *   lips come later than the voice).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import wrtc from '@roamhq/wrtc';
+import type { Suite, OptionValues } from './suite.ts';
+import { UsageError, intOption } from './suite.ts';
+import { StreamingAudio2Motion, type MotionOutput } from '../models/audio2motion/Audio2Motion.ts';
+import { targetsFromPhones, type TimedPhone } from '../models/audio2motion/visemes.ts';
+import { alignClip, haveSphinx, readPcm16 } from '../models/audio2motion/data/sphinx.ts';
+import { pearson } from '../models/audio2motion/evaluate.ts';
+import { enrollPhoto as enrollLocal } from '../server/src/avatar/generator/enroll.ts';
+import { MeshAvatarGenerator } from '../server/src/avatar/generator/mesh-generator.ts';
+import { createFaceAnalyzer } from '../server/src/avatar/face/human-node.ts';
+import { startTestServer } from '../test/helpers/server.ts';
+import { enrollPhoto, lumaDiff, VideoProbe, WrtcPeerConnection } from '../test/helpers/avatarPeers.ts';
+import { CallClient } from '../client/src/call/CallClient.ts';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const DEFAULT_WAV = path.join(root, 'test/fixtures/audio/librivox-0930.wav');
+const DEFAULT_PHOTO = path.join(root, 'test/fixtures/astronaut.png');
+const JAW_BOX = { x0: 0.2, y0: 0.45, x1: 0.75, y1: 0.9 };
+
+interface VoiceOptions {
+  wav: string;
+  text: string | undefined;
+  photo: string;
+  seconds: number;
+}
+
+function mouthOpenness(lm: Float32Array): number {
+  const d = (a: number, b: number): number => Math.hypot(lm[a * 3]! - lm[b * 3]!, lm[a * 3 + 1]! - lm[b * 3 + 1]!);
+  return d(13, 14) / d(33, 263);
+}
+
+function median(xs: number[]): number | null {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+async function offline(o: VoiceOptions, log: (l: string) => void): Promise<Record<string, unknown>> {
+  const { pcm, sampleRate } = readPcm16(o.wav);
+  let phones: TimedPhone[];
+  if (o.text) {
+    if (!haveSphinx()) throw new UsageError('--text needs pocketsphinx + pocketsphinx-en-us (apt-get install pocketsphinx pocketsphinx-en-us)');
+    phones = alignClip({ id: 'bench', file: o.wav, text: o.text, heldOut: true }, fs.mkdtempSync(path.join(os.tmpdir(), 'voice-bench-')));
+  } else if (o.wav === DEFAULT_WAV) {
+    const meta = JSON.parse(fs.readFileSync(DEFAULT_WAV.replace(/\.wav$/, '.json'), 'utf8')) as { phones: [string, number, number][] };
+    phones = meta.phones.map(([ph, startMs, endMs]) => ({ ph, startMs, endMs }));
+  } else {
+    throw new UsageError('--wav needs --text "TRANSCRIPT" (for the phoneme alignment)');
+  }
+  const a2m = await StreamingAudio2Motion.create();
+  const chunk = Math.round(sampleRate / 100);
+  const out: MotionOutput[] = [];
+  const t0 = performance.now();
+  for (let i = 0; i < pcm.length; i += chunk) out.push(...a2m.push(pcm.subarray(i, Math.min(pcm.length, i + chunk)), sampleRate, 1));
+  const elapsed = performance.now() - t0;
+  out.push(...a2m.pushSilence(Math.ceil(a2m.lookaheadMs) + 20));
+  const lookahead = a2m.lookaheadMs;
+  a2m.close();
+  const durationMs = (pcm.length / sampleRate) * 1000;
+  const gt = targetsFromPhones(phones, out.map((f) => f.tMs));
+  let visemeHits = 0;
+  for (let i = 0; i < out.length; i++) if (out[i]!.viseme === gt.viseme[i]) visemeHits++;
+  log(`offline: ${out.length} frames, model ${elapsed.toFixed(0)} ms for ${durationMs.toFixed(0)} ms of audio`);
+
+  // Render at 25 fps and measure the mouth with the face model.
+  const identity = await enrollLocal(fs.readFileSync(o.photo));
+  const gen = new MeshAvatarGenerator();
+  await gen.initialize(identity);
+  const analyzer = await createFaceAnalyzer();
+  const measured: number[] = [];
+  const truth: number[] = [];
+  const pose = { yaw: 0, pitch: 0, roll: 0, tx: 0, ty: 0, scale: 1 };
+  for (let t = 0; t < durationMs; t += 40) {
+    const i = out.findIndex((f) => f.tMs >= t);
+    if (i < 0) break;
+    const frame = gen.render({ pose, expression: out[i]!.expression }, undefined, { size: 256, format: 'rgba' });
+    const face = (await analyzer.detect(frame.rgba!, frame.width, frame.height))[0];
+    if (!face) continue;
+    measured.push(mouthOpenness(face.landmarks));
+    truth.push(gt.mouth[i * 3]!);
+  }
+  analyzer.close();
+  gen.close();
+  return {
+    realtime_factor: Number((elapsed / durationMs).toFixed(4)),
+    feature_lookahead_ms: Number(lookahead.toFixed(1)),
+    model_ms_per_frame: Number((elapsed / Math.max(1, durationMs / 10)).toFixed(3)),
+    mouth_corr: Number(pearson(measured, truth).toFixed(3)),
+    viseme_accuracy: Number((visemeHits / out.length).toFixed(3)),
+    rendered_frames_measured: measured.length,
+  };
+}
+
+async function live(o: VoiceOptions, log: (l: string) => void): Promise<Record<string, unknown>> {
+  const { pcm, sampleRate } = readPcm16(o.wav);
+  // Clip at 48 kHz (linear resampling is enough for a benchmark signal), then 1.5 s of silence.
+  const n48 = Math.floor((pcm.length * 48000) / sampleRate);
+  const speech = new Int16Array(n48);
+  for (let i = 0; i < n48; i++) {
+    const x = (i * sampleRate) / 48000;
+    const j = Math.floor(x);
+    speech[i] = Math.round(32767 * Math.max(-1, Math.min(1, (pcm[j] ?? 0) * (1 - (x - j)) + (pcm[j + 1] ?? pcm[j] ?? 0) * (x - j))));
+  }
+  const gap = 48000 * 1.5;
+  const server = await startTestServer({}, { AVATAR_WORKERS: '1' });
+  const sinks: { stop(): void }[] = [];
+  try {
+    const identityId = await enrollPhoto(server.httpUrl, o.photo);
+    const source = new wrtc.nonstandard.RTCAudioSource();
+    const track = source.createTrack() as unknown as MediaStreamTrack;
+    const owner = new CallClient({ serverUrl: server.httpUrl, RTCPeerConnection: WrtcPeerConnection });
+    await owner.join({ roomId: 'voice-bench', displayName: 'owner', stream: new wrtc.MediaStream([track as never]) as unknown as MediaStream, avatar: { identityId, driver: 'voice' } });
+    const ownerId = owner.peerId!;
+    const viewer = new CallClient({ serverUrl: server.httpUrl, RTCPeerConnection: WrtcPeerConnection });
+    const probe = new VideoProbe(viewer, () => ownerId);
+    const audioEnv: { t: number; rms: number }[] = [];
+    const videoSig: { t: number; luma: Uint8Array }[] = [];
+    viewer.on('track', (t) => {
+      if (t.kind !== 'audio' || t.peerId !== ownerId) return;
+      const sink = new wrtc.nonstandard.RTCAudioSink(t.track as never);
+      sink.ondata = (d: { samples: Int16Array }) => {
+        let s = 0;
+        for (let i = 0; i < d.samples.length; i++) s += d.samples[i]! * d.samples[i]!;
+        audioEnv.push({ t: performance.now(), rms: Math.sqrt(s / d.samples.length) });
+      };
+      sinks.push(sink);
+    });
+    await viewer.join({ roomId: 'voice-bench', displayName: 'viewer', stream: null });
+    const deadline = performance.now() + 30_000;
+    while (probe.frames < 20 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    if (probe.frames < 20) throw new Error('no avatar video at the viewer');
+    let lastFrames = probe.frames;
+    const poll = setInterval(() => {
+      if (probe.frames !== lastFrames) {
+        lastFrames = probe.frames;
+        videoSig.push({ t: probe.lastFrameAt, luma: probe.luma });
+      }
+    }, 5);
+    // Play: (speech, silence) × rounds, in real time, 10 ms per chunk.
+    const onsets: number[] = [];
+    const signal = new Int16Array(speech.length + gap);
+    signal.set(speech);
+    const rounds = Math.max(2, Math.round(o.seconds / (signal.length / 48000)));
+    const start = performance.now();
+    let sent = 0;
+    const total = signal.length * rounds;
+    let silentRef: Uint8Array | undefined;
+    await new Promise<void>((resolve) => {
+      const pump = setInterval(() => {
+        const due = Math.floor(((performance.now() - start) / 1000) * 48000);
+        while (sent + 480 <= Math.min(due, total)) {
+          const pos = sent % signal.length;
+          const samples = signal.slice(pos, pos + 480);
+          if (pos === 0) onsets.push(performance.now() + firstVoiced(speech) * 1000);
+          if (pos === speech.length + gap - 4800) silentRef = probe.luma.slice(); // late in the silence
+          source.onData({ samples, sampleRate: 48000, bitsPerSample: 16, channelCount: 1, numberOfFrames: 480 });
+          sent += 480;
+        }
+        if (sent + 480 > total) {
+          clearInterval(pump);
+          resolve();
+        }
+      }, 5);
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    clearInterval(poll);
+    // Noise level of the jaw box between consecutive frames in the last silence, and the onset latency.
+    const ref = silentRef ?? videoSig[0]!.luma;
+    const diffs = videoSig.map((v) => ({ t: v.t, d: lumaDiff(ref, v.luma, probe.width, JAW_BOX) }));
+    const quiet = diffs.filter((x) => x.t > onsets[onsets.length - 1]! - 700 && x.t < onsets[onsets.length - 1]! - 100).map((x) => x.d);
+    const noise = Math.max(0.5, ...quiet.filter(Number.isFinite));
+    const latencies: number[] = [];
+    for (const onset of onsets.slice(1)) {
+      const hit = diffs.find((x) => x.t > onset && x.d > noise * 3);
+      if (hit && hit.t - onset < 1000) latencies.push(hit.t - onset);
+    }
+    // Cross-correlate mouth signal and audio envelope in 10 ms bins.
+    const t0 = Math.max(audioEnv[0]?.t ?? 0, diffs[0]?.t ?? 0);
+    const t1 = Math.min(audioEnv[audioEnv.length - 1]?.t ?? 0, diffs[diffs.length - 1]?.t ?? 0);
+    const bins = Math.floor((t1 - t0) / 10);
+    const a = new Float64Array(bins);
+    const v = new Float64Array(bins);
+    for (const e of audioEnv) {
+      const b = Math.floor((e.t - t0) / 10);
+      if (b >= 0 && b < bins) a[b] = Math.max(a[b]!, e.rms);
+    }
+    let j = 0;
+    for (let b = 0; b < bins; b++) {
+      const t = t0 + b * 10;
+      while (j + 1 < diffs.length && diffs[j + 1]!.t <= t) j++;
+      v[b] = Number.isFinite(diffs[j]!.d) ? diffs[j]!.d : 0;
+    }
+    let best = { lag: 0, r: -2 };
+    for (let lag = -30; lag <= 30; lag++) {
+      const xs: number[] = [];
+      const ys: number[] = [];
+      for (let b = 0; b < bins; b++) {
+        const k = b + lag;
+        if (k < 0 || k >= bins) continue;
+        xs.push(a[b]!);
+        ys.push(v[k]!);
+      }
+      const r = pearson(xs, ys);
+      if (r > best.r) best = { lag, r };
+    }
+    const stats = await (await fetch(`${server.httpUrl}/metrics`)).text();
+    log(`live: ${onsets.length} onsets, latencies ${latencies.map((x) => x.toFixed(0)).join(', ')} ms, xcorr peak r=${best.r.toFixed(2)} at ${best.lag * 10} ms`);
+    probe.stop();
+    await viewer.leave();
+    await owner.leave();
+    return {
+      mic_to_lips_ms_p50: median(latencies),
+      av_offset_ms: best.lag * 10,
+      av_xcorr_peak: Number(best.r.toFixed(3)),
+      viewer_video_frames: videoSig.length,
+      motion_metrics_ok: /avatar_rendered_frames_total \d+/.test(stats),
+    };
+  } finally {
+    await server.close();
+  }
+}
+
+function firstVoiced(speech: Int16Array): number {
+  for (let i = 0; i < speech.length; i += 480) {
+    let s = 0;
+    for (let k = i; k < Math.min(speech.length, i + 480); k++) s += Math.abs(speech[k]!);
+    if (s / 480 > 1000) return i / 48000;
+  }
+  return 0;
+}
+
+export const voiceSuite: Suite<VoiceOptions> = {
+  name: 'voice',
+  summary: 'voice avatar: realtime factor, look-ahead, mic-to-lips latency, A/V offset, mouth correlation, viseme accuracy',
+  needsLoopbackNetns: true,
+  options: { wav: { type: 'string' }, text: { type: 'string' }, photo: { type: 'string' }, seconds: { type: 'string' } },
+  usage: ['--wav PATH --text "TRANSCRIPT"  speech clip and its transcript (default: held-out LibriVox clip)', '--photo PATH  source photo (default astronaut)', '--seconds S  live part length (default 12)'],
+  parse(values: OptionValues): VoiceOptions {
+    const wav = typeof values['wav'] === 'string' ? path.resolve(values['wav']) : DEFAULT_WAV;
+    if (!fs.existsSync(wav)) throw new UsageError(`--wav ${wav}: no such file`);
+    const photo = typeof values['photo'] === 'string' ? path.resolve(values['photo']) : DEFAULT_PHOTO;
+    if (!fs.existsSync(photo)) throw new UsageError(`--photo ${photo}: no such file`);
+    const text = typeof values['text'] === 'string' ? values['text'] : undefined;
+    if (values['wav'] !== undefined && !text) throw new UsageError('--wav needs --text "TRANSCRIPT"');
+    return { wav, text, photo, seconds: intOption(values, 'seconds', 12, 4, 300) };
+  },
+  async run(o, log) {
+    const off = await offline(o, log);
+    const on = await live(o, log);
+    const result = { suite: 'voice', ...off, ...on };
+    return { result, summary: Object.entries(result).map(([k, v]) => `${k}: ${String(v)}`) };
+  },
+};

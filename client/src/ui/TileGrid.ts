@@ -23,7 +23,7 @@ interface Tile {
 
 export interface AvatarTileInfo {
   identityId: string;
-  state: 'starting' | 'live' | 'recovering';
+  state: 'starting' | 'live' | 'recovering' | 'failed';
 }
 
 export class TileGrid {
@@ -115,7 +115,7 @@ export class TileGrid {
       state.className = 'state';
       tile.el.append(state);
     }
-    state.textContent = avatar.state === 'live' ? 'avatar' : avatar.state === 'starting' ? 'avatar starting…' : 'avatar reconnecting…';
+    state.textContent = { live: 'avatar', starting: 'avatar starting…', recovering: 'avatar reconnecting…', failed: 'avatar unavailable' }[avatar.state];
   }
 
   /** The element of a peer's tile (for attaching controls). */

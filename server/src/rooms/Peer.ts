@@ -28,7 +28,7 @@ export interface AvatarState {
   identityId: string;
   sessionId: string;
   driver: 'keypoint' | 'voice';
-  state: 'starting' | 'live' | 'recovering';
+  state: 'starting' | 'live' | 'recovering' | 'failed';
   defaultView: ViewOffsetDeg;
 }
 

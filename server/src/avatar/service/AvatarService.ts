@@ -34,6 +34,8 @@ export interface AvatarSession {
   startedAt: number;
   /** When the session lost its renderer (worker died), for the recovery-time metric. */
   lostAt: number | undefined;
+  /** Workers that reported they could not start this session; after MAX_START_FAILURES it gives up. */
+  failures: number;
 }
 
 interface WorkerEntry {
@@ -51,6 +53,7 @@ export type AvatarServiceEvents = {
 
 const ZERO_VIEW: ViewOffsetDeg = Object.freeze({ yaw: 0, pitch: 0, roll: 0 });
 const ASSIGN_ACK_TIMEOUT_MS = 5000;
+const MAX_START_FAILURES = 3;
 
 export function clampViewDeg(v: ViewOffsetDeg, limits = { yaw: 30, pitch: 20, roll: 20 }): ViewOffsetDeg {
   const c = (x: number, l: number): number => Math.max(-l, Math.min(l, Math.round(x)));
@@ -116,6 +119,11 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       if (parsed.data.state === 'failed') {
         this.logger.warn({ sessionId: session.id, message: parsed.data.message }, 'worker failed a session');
         this.#unassign(session);
+        if (++session.failures >= MAX_START_FAILURES) {
+          this.logger.error({ sessionId: session.id, failures: session.failures }, 'avatar session failed on every try; giving up');
+          this.#setState(session, 'failed');
+          return;
+        }
         this.#assign(session, entry?.id);
       }
     });
@@ -156,6 +164,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       personalViews: new Map(),
       startedAt: performance.now(),
       lostAt: undefined,
+      failures: 0,
     };
     this.#sessions.set(session.id, session);
     this.#byToken.set(session.token, session);
@@ -284,7 +293,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     worker?.socket.emit('worker:views', { sessionId: session.id, views: this.viewsOf(session) });
   }
 
-  #setState(session: AvatarSession, state: 'starting' | 'live' | 'recovering'): void {
+  #setState(session: AvatarSession, state: 'starting' | 'live' | 'recovering' | 'failed'): void {
     if (!session.owner.avatar || session.owner.avatar.state === state) return;
     session.owner.avatar.state = state;
     this.logger.info({ sessionId: session.id, ownerPeerId: session.owner.id, state }, 'avatar state');

@@ -27,6 +27,10 @@ function ensureSystemPackages(): void {
   if (!fs.existsSync('/usr/bin/chromium') && !process.env['CHROMIUM_PATH'] && !has('chromium')) missing.push('chromium');
   if (!has('ffmpeg')) missing.push('ffmpeg');
   if (!has('espeak-ng') || !fs.existsSync('/usr/include/espeak-ng/speak_lib.h')) missing.push('espeak-ng', 'libespeak-ng-dev');
+  // Audio-to-motion training data: pocketsphinx aligns the real speech clips (test/unit/audio-train).
+  if (!has('pocketsphinx_continuous') || !fs.existsSync('/usr/share/pocketsphinx/test/data/librivox') || !fs.existsSync('/usr/share/pocketsphinx/model/en-us')) {
+    missing.push('pocketsphinx', 'pocketsphinx-en-us', 'pocketsphinx-testdata');
+  }
   if (!has('ip') || !has('unshare')) missing.push('iproute2', 'util-linux');
   if (missing.length === 0) return;
   if (!isRoot) {

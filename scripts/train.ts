@@ -55,22 +55,22 @@ for (const [k, s] of Object.entries(res.stream)) {
 }
 
 if (opts.fixture) {
-  const { realClips, readPcm16, writeWav, alignClip } = await import('../models/audio2motion/data/sphinx.ts');
+  const { realClips, readPcm16, alignClip } = await import('../models/audio2motion/data/sphinx.ts');
   const { defaultCacheDir } = await import('../models/audio2motion/data/espeak.ts');
   const clip = realClips().find((c) => c.id === 'librivox-0930');
   if (!clip) throw new Error('fixture clip missing');
   const dir = path.join(root, 'test/fixtures/audio');
   fs.mkdirSync(dir, { recursive: true });
-  const { pcm, sampleRate } = readPcm16(clip.file);
-  writeWav(path.join(dir, 'librivox-0930.wav'), pcm, sampleRate);
+  const { sampleRate } = readPcm16(clip.file);
+  fs.copyFileSync(clip.file, path.join(dir, 'librivox-0930.wav'));
   const phones = alignClip(clip, path.join(opts.cache ?? defaultCacheDir(), 'align'));
   fs.writeFileSync(path.join(dir, 'librivox-0930.json'), JSON.stringify({
     source: '/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0930.wav (Debian pocketsphinx-testdata; LibriVox recording, public domain)',
     text: clip.text,
     heldOut: true,
     sampleRate,
-    alignment: 'pocketsphinx_continuous phone forced alignment (models/audio2motion/data/sphinx.ts); ph is IPA, "" = silence',
-    phones,
-  }, null, 1) + '\n');
+    alignment: 'pocketsphinx_continuous phone forced alignment (models/audio2motion/data/sphinx.ts): [IPA phone ("" = silence), startMs, endMs]',
+    phones: '@PHONES@',
+  }, null, 1).replace('"@PHONES@"', `[\n${phones.map((p) => `  ${JSON.stringify([p.ph, p.startMs, p.endMs])}`).join(',\n')}\n ]`) + '\n');
   log(`wrote test/fixtures/audio/librivox-0930.{wav,json}`);
 }

@@ -70,6 +70,7 @@ export interface MotionOutput {
 }
 
 const MAX_BATCH = 64;
+const ZEROS = new Float32Array(HOP * MAX_BATCH);
 
 function clamp1(v: number): number {
   if (!(v === v)) return 0;
@@ -89,7 +90,7 @@ export class StreamingAudio2Motion {
   private readonly opts: Required<Pick<Audio2MotionOptions, 'blinks' | 'brows' | 'mouthGain' | 'seed'>>;
   private resampler: StreamingResampler | null = null;
   private fx = new StreamingFeatureExtractor();
-  private mono = new Float32Array(4096);
+  private mono: Float32Array = new Float32Array(4096);
   /** feature history: frame (histBase + i) at row i */
   private hist: Float32Array;
   private histRows = 0;
@@ -202,11 +203,10 @@ export class StreamingAudio2Motion {
       this.feed16k(this.resampler.flush(), out);
       this.resampler = null;
     }
-    const zeros = new Float32Array(Math.min(SAMPLE_RATE, Math.round((ms / 1000) * SAMPLE_RATE)));
-    let left = Math.round((ms / 1000) * SAMPLE_RATE);
+    let left = Math.round((Math.min(ms, 3_600_000) / 1000) * SAMPLE_RATE);
     while (left > 0) {
-      const n = Math.min(left, zeros.length);
-      this.feed16k(zeros.subarray(0, n), out);
+      const n = Math.min(left, ZEROS.length);
+      this.feed16k(ZEROS.subarray(0, n), out);
       left -= n;
     }
     return out;
@@ -349,4 +349,3 @@ export async function motionForSignal(pcm: Float32Array | Int16Array, sampleRate
   }
 }
 
-export { HOP_MS };

@@ -14,7 +14,7 @@
  * Timing (exact):
  *   - resampler: output sample n sits at input time n·inRate/16000; it needs input up to
  *     `resamplerLookaheadMs(inRate)` later (half the kernel: 8 zero crossings of the anti-alias
- *     filter; 0 ms at 16 kHz where it is bypassed, 0.47 ms at 48 kHz, ≤ 0.98 ms at 8 kHz).
+ *     filter; 0 ms at 16 kHz where it is bypassed, 0.53 ms at 48 kHz, 1.06 ms at 8 kHz, the worst case).
  *   - features: frame t covers 16 kHz samples [160·t, 160·t + 400); its time stamp is the window
  *     centre, `frameTimeMs(t)` = 10·t + 12.5 ms; it is complete once sample 160·t + 399 has arrived,
  *     i.e. 12.5 ms after its time stamp (`FEATURE_LOOKAHEAD_MS`).

@@ -55,7 +55,7 @@ export async function runPipeline(o: PipelineOptions = {}): Promise<PipelineResu
   const arch: ArchConfig = { ...(tiny ? TINY_ARCH : FULL_ARCH), ...o.arch };
   const trainCfg: TrainConfig = {
     arch,
-    steps: o.steps ?? (tiny ? 5 : 14000),
+    steps: o.steps ?? (tiny ? 5 : 11000),
     batch: tiny ? 32 : 256,
     lr: 2e-3,
     seed: dataCfg.seed,

@@ -128,7 +128,7 @@ export async function train(p: Packed, cfg: TrainConfig, onLog: (s: string) => v
     }
     const lr = 1e-5 + 0.5 * (cfg.lr - 1e-5) * (1 + Math.cos((Math.PI * step) / cfg.steps));
     const warm = Math.min(1, (step + 1) / 200);
-    opt.learningRate = lr * warm;
+    (opt as unknown as { learningRate: number }).learningRate = lr * warm; // read by Adam on every step
     const x = tf.tensor3d(xb, [B, W, F]);
     const y = tf.tensor2d(yb, [B, 3]);
     const yv = tf.tensor2d(vb, [B, NUM_VISEMES]);

@@ -110,7 +110,7 @@ export function firstShowing(frames: readonly RecordedFrame[], width: number, he
  * noise (median distance of a viewer frame to its best reference); its latency is the arrival of
  * the first viewer frame assigned to it or a later motion frame, minus its capture time.
  */
-export function alignToMotion(frames: readonly RecordedFrame[], width: number, height: number, capture: readonly number[], refs: readonly Uint8Array[], box: Box, from: number): { latencies: number[]; steps: number; noise: number; pathDistance: number } {
+export function alignToMotion(frames: readonly RecordedFrame[], width: number, height: number, capture: readonly number[], refs: readonly Uint8Array[], box: Box, from: number): { latencies: number[]; indices: number[]; steps: number; noise: number; pathDistance: number } {
   const M = capture.length;
   const F = frames.length;
   const dist: Float64Array[] = [];
@@ -169,6 +169,7 @@ export function alignToMotion(frames: readonly RecordedFrame[], width: number, h
   const pathD: number[] = [];
   for (let f = 0; f < F; f++) if (assigned[f]! >= 0) pathD.push(dist[f]![assigned[f]!]!);
   const latencies: number[] = [];
+  const indices: number[] = [];
   let steps = 0;
   for (let i = 3; i < M; i++) {
     if (capture[i]! < from || capture[i]! > (frames[F - 1]?.t ?? 0) - 1000) continue;
@@ -178,11 +179,12 @@ export function alignToMotion(frames: readonly RecordedFrame[], width: number, h
     for (let f = 0; f < F; f++) {
       if (assigned[f]! >= i) {
         latencies.push(frames[f]!.t - capture[i]!);
+        indices.push(i);
         break;
       }
     }
   }
-  return { latencies, steps, noise, pathDistance: quantile(pathD, 0.5) };
+  return { latencies, indices, steps, noise, pathDistance: quantile(pathD, 0.5) };
 }
 
 /** Reference renders with the worker's generator and identity (same size, default options). */
@@ -216,6 +218,46 @@ function workerPid(server: ServerProcess): number | undefined {
   return childPids(server.pid, 'worker/main.ts')[0];
 }
 
+/** Video receive stats of a wrtc viewer: jitter-buffer delay, decode time, frames, NACK/PLI. */
+async function viewerRecvStats(client: CallClient): Promise<{ jb: number; emitted: number; decode: number; decoded: number; dropped: number; nacks: number; plis: number; lost: number }> {
+  const out = { jb: 0, emitted: 0, decode: 0, decoded: 0, dropped: 0, nacks: 0, plis: 0, lost: 0 };
+  (await client.receivePeerConnection?.getStats())?.forEach((s: Record<string, unknown>) => {
+    if (s['type'] !== 'inbound-rtp' || s['kind'] !== 'video') return;
+    out.jb += Number(s['jitterBufferDelay'] ?? 0);
+    out.emitted += Number(s['jitterBufferEmittedCount'] ?? 0);
+    out.decode += Number(s['totalDecodeTime'] ?? 0);
+    out.decoded += Number(s['framesDecoded'] ?? 0);
+    out.dropped += Number(s['framesDropped'] ?? 0);
+    out.nacks += Number(s['nackCount'] ?? 0);
+    out.plis += Number(s['pliCount'] ?? 0);
+    out.lost += Number(s['packetsLost'] ?? 0);
+  });
+  return out;
+}
+
+export interface ViewerRecv {
+  /** mean time a frame spent in the viewer's jitter buffer (ms) */
+  jitterBufferMs: number;
+  decodeMs: number;
+  framesDropped: number;
+  nacks: number;
+  plis: number;
+  packetsLost: number;
+}
+
+function viewerRecvDelta(a: Awaited<ReturnType<typeof viewerRecvStats>>, b: Awaited<ReturnType<typeof viewerRecvStats>>): ViewerRecv {
+  const emitted = b.emitted - a.emitted;
+  const decoded = b.decoded - a.decoded;
+  return {
+    jitterBufferMs: emitted > 0 ? ((b.jb - a.jb) / emitted) * 1000 : NaN,
+    decodeMs: decoded > 0 ? ((b.decode - a.decode) / decoded) * 1000 : NaN,
+    framesDropped: b.dropped - a.dropped,
+    nacks: b.nacks - a.nacks,
+    plis: b.plis - a.plis,
+    packetsLost: b.lost - a.lost,
+  };
+}
+
 async function joinViewer(url: string, room: string, name: string, peerId: () => string | undefined): Promise<{ client: CallClient; rec: FrameRecorder; peers: PeerInfo[] }> {
   const client = new CallClient({ serverUrl: url, RTCPeerConnection: WrtcPeerConnection });
   const rec = new FrameRecorder(client, peerId);
@@ -224,6 +266,19 @@ async function joinViewer(url: string, room: string, name: string, peerId: () =>
 }
 
 // ---------------------------------------------------------------- browser phase
+
+/** Sum of the samples of a Prometheus metric whose labels contain `labelFilter`. */
+function metricSum(text: string, name: string, labelFilter = ''): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name) || !line.includes(labelFilter)) continue;
+    const rest = line.slice(name.length);
+    if (rest[0] !== ' ' && rest[0] !== '{') continue;
+    const v = Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (Number.isFinite(v)) sum += v;
+  }
+  return sum;
+}
 
 interface SendStats {
   now: number;
@@ -388,12 +443,18 @@ export interface BrowserPhaseOptions {
 
 export interface BrowserPhaseResult {
   rampS: number;
+  viewerRecv: ViewerRecv;
+  /** motion frames the server counted as accepted by the worker, per second, in the window */
+  motionAcceptedPerS: number;
+  /** page A's motion channel bufferedAmount (bytes queued in Chromium), sampled every 100 ms */
+  motionBufferedP50: number;
+  motionBufferedMax: number;
   avatar: Uplink;
   video: Uplink;
   tracker: SendStats['tracker'];
   trackerLatencyMsP50: number;
   viewerFps: number;
-  g2g: { p50: number; p95: number; samples: number; steps: number; noise: number; clockRttMs: number; clockOffsetMs: number; refDistance: number } | null;
+  g2g: { p50: number; p95: number; fromSendP50: number; fromSendP95: number; trackerP50: number; samples: number; steps: number; noise: number; clockRttMs: number; clockOffsetMs: number; refDistance: number } | null;
   workerCpuPct: number;
   serverCpuPct: number;
   joinMs: number;
@@ -405,6 +466,24 @@ export async function runBrowserPhase(o: BrowserPhaseOptions): Promise<BrowserPh
   const roomA = 'kp-avatar';
   const roomV = 'kp-video';
   const cam = { width: o.cameraSize, height: o.cameraSize, fps: o.fps };
+  // instrumentation: remember the pages' data channels and sample their send queue every 100 ms
+  // (a string, so that tsx does not rewrite it)
+  await o.context.addInitScript({
+    content: `(() => {
+      const orig = RTCPeerConnection.prototype.createDataChannel;
+      window.__kpChannels = [];
+      window.__kpBuffered = [];
+      RTCPeerConnection.prototype.createDataChannel = function (...args) {
+        const ch = orig.apply(this, args);
+        window.__kpChannels.push(ch);
+        return ch;
+      };
+      setInterval(() => {
+        for (const ch of window.__kpChannels) if (ch.label === 'motion' && ch.readyState === 'open') window.__kpBuffered.push(ch.bufferedAmount);
+        if (window.__kpBuffered.length > 4000) window.__kpBuffered.splice(0, 2000);
+      }, 100);
+    })();`,
+  });
   const a = await CallPage.open(o.context, o.url, roomA, 'avatar-owner', cam);
   await a.page.check('input[name="mode"][value="avatar"]');
   await a.page.setInputFiles('#photo', o.photo);
@@ -426,7 +505,11 @@ export async function runBrowserPhase(o: BrowserPhaseOptions): Promise<BrowserPh
   const viewer = await joinViewer(o.url, roomA, 'viewer-a', () => aId);
   const identityId = viewer.peers.find((p) => p.peerId === aId)?.avatar?.identityId;
   try {
-    await waitFor(() => viewer.rec.count > 10, { timeoutMs: 30_000, what: "the Node viewer decoding page A's avatar" });
+    await waitFor(() => viewer.rec.count > 10, { timeoutMs: 30_000, what: "the Node viewer decoding page A's avatar" }).catch(async (err: Error) => {
+      const room = await (await fetch(`${o.url}/api/rooms/${encodeURIComponent(roomA)}`)).text().catch(() => '?');
+      const tracks = viewer.client.remoteTracks.map((t) => `${t.peerId}/${t.kind}`).join(',');
+      throw new Error(`${err.message}; viewer tracks [${tracks}], frames ${viewer.rec.count}; room ${room.slice(0, 1500)}`);
+    });
     const v = await CallPage.open(o.context, o.url, roomV, 'camera', cam);
     await v.join();
     log('page V joined with the camera; warming up');
@@ -452,32 +535,48 @@ export async function runBrowserPhase(o: BrowserPhaseOptions): Promise<BrowserPh
     const [a0, v0] = await Promise.all([sendStats(a), sendStats(v)]);
     const w0 = wpid ? procCpuSeconds(wpid) : NaN, s0 = procCpuSeconds(o.server.pid), c0 = viewer.rec.count, t0 = performance.now();
     const windowStart = epochNow();
+    const motionMetric = async (): Promise<number> => metricSum(await (await fetch(`${o.url}/metrics`)).text(), 'avatar_motion_frames_total', 'outcome="accepted"');
+    const m0 = await motionMetric();
+    const vr0 = await viewerRecvStats(viewer.client);
+    await a.page.evaluate(() => void ((window as unknown as { __kpBuffered: number[] }).__kpBuffered.length = 0));
     viewer.rec.recording = true;
     await sleep(o.seconds * 1000);
     viewer.rec.recording = false;
+    const motionAcceptedPerS = (await motionMetric() - m0) / ((epochNow() - windowStart) / 1000);
+    const viewerRecv = viewerRecvDelta(vr0, await viewerRecvStats(viewer.client));
+    const buffered = await a.page.evaluate(() => (window as unknown as { __kpBuffered: number[] }).__kpBuffered.slice());
     const [a1, v1] = await Promise.all([sendStats(a), sendStats(v)]);
     const wall = (performance.now() - t0) / 1000;
     const workerCpuPct = wpid ? ((procCpuSeconds(wpid) - w0) / wall) * 100 : NaN;
     const serverCpuPct = ((procCpuSeconds(o.server.pid) - s0) / wall) * 100;
     const viewerFps = (viewer.rec.count - c0) / wall;
-    const records = ((await a.page.evaluate(() => (window as unknown as KpWindow).__kpMotion ?? [])) as MotionRecord[])
-      .map((r) => ({ ...r, captureEpoch: r.captureEpoch - clock.offsetMs }))
-      .filter((r) => r.captureEpoch >= windowStart - 1500);
-    const trackerLatencyMsP50 = quantile(records.map((r) => r.latencyMs), 0.5);
     const pageErrors = [...a.errors.map((e) => `A: ${e}`), ...v.errors.map((e) => `V: ${e}`)];
     await v.page.close().catch(() => undefined);
 
     // Browser-path glass-to-glass (see alignToMotion): capture of a motion frame → first viewer
     // frame that shows it or a later one.
-    let g2g: BrowserPhaseResult['g2g'] = null;
-    if (identityId && records.length > 10 && viewer.rec.frames.length > 10) {
-      const ref = await ReferenceRenderer.create(await loadIdentity(o.server, identityId), viewer.rec.width);
+    const identity = identityId ? await loadIdentity(o.server, identityId) : undefined;
+    const analyse = async (from: number): Promise<{ g2g: BrowserPhaseResult['g2g']; trackerLatencyMsP50: number }> => {
+      const records = ((await a.page.evaluate(() => (window as unknown as KpWindow).__kpMotion ?? [])) as MotionRecord[])
+        .map((r) => ({ ...r, captureEpoch: r.captureEpoch - clock.offsetMs }))
+        .filter((r) => r.captureEpoch >= from - 1500);
+      const trackerLatencyMsP50 = quantile(records.filter((r) => r.captureEpoch >= from).map((r) => r.latencyMs), 0.5);
+      if (!identity || records.length <= 10 || viewer.rec.frames.length <= 10) return { g2g: null, trackerLatencyMsP50 };
+      const ref = await ReferenceRenderer.create(identity, viewer.rec.width);
       const refs = records.map((r, i) => ref.luma(throughWire({ pose: r.pose, expression: r.expression }, i), undefined, FACE_BOX));
       ref.close();
-      const al = alignToMotion(viewer.rec.frames, viewer.rec.width, viewer.rec.height, records.map((r) => r.captureEpoch), refs, FACE_BOX, windowStart);
-      g2g = { p50: quantile(al.latencies, 0.5), p95: quantile(al.latencies, 0.95), samples: al.latencies.length, steps: al.steps, noise: al.noise, clockRttMs: clock.rttMs, clockOffsetMs: clock.offsetMs, refDistance: al.pathDistance };
-    }
-    return { rampS, avatar: uplink(a0, a1), video: uplink(v0, v1), tracker: a1.tracker, trackerLatencyMsP50, viewerFps, g2g, workerCpuPct, serverCpuPct, joinMs, pageErrors };
+      const al = alignToMotion(viewer.rec.frames, viewer.rec.width, viewer.rec.height, records.map((r) => r.captureEpoch), refs, FACE_BOX, from);
+      // the same steps measured from when the tracker emitted (and the page sent) the motion frame
+      const fromSend = al.latencies.map((l, k) => l - records[al.indices[k]!]!.latencyMs);
+      return {
+        trackerLatencyMsP50,
+        g2g: { p50: quantile(al.latencies, 0.5), p95: quantile(al.latencies, 0.95), fromSendP50: quantile(fromSend, 0.5), fromSendP95: quantile(fromSend, 0.95), trackerP50: quantile(al.indices.map((i) => records[i]!.latencyMs), 0.5), samples: al.latencies.length, steps: al.steps, noise: al.noise, clockRttMs: clock.rttMs, clockOffsetMs: clock.offsetMs, refDistance: al.pathDistance },
+      };
+    };
+    const { g2g, trackerLatencyMsP50 } = await analyse(windowStart);
+    log(`browser-path glass-to-glass p50 ${g2g?.p50.toFixed(0) ?? '-'} ms (viewer jitter buffer ${viewerRecv.jitterBufferMs.toFixed(0)} ms)`);
+
+    return { rampS, viewerRecv, motionAcceptedPerS, motionBufferedP50: quantile(buffered, 0.5), motionBufferedMax: buffered.length ? Math.max(...buffered) : NaN, avatar: uplink(a0, a1), video: uplink(v0, v1), tracker: a1.tracker, trackerLatencyMsP50, viewerFps, g2g, workerCpuPct, serverCpuPct, joinMs, pageErrors };
   } finally {
     viewer.rec.stop();
     await viewer.client.leave().catch(() => undefined);
@@ -494,13 +593,20 @@ export interface NodePhaseOptions {
   seconds: number;
   freeviewRepeats: number;
   killWorker: boolean;
+  /** the Node owner also publishes an audio track (as browsers do in avatar mode) */
+  ownerAudio: boolean;
+  /** seconds between the viewer's first frames and the glass-to-glass window */
+  settleS: number;
   log: (l: string) => void;
 }
 
 export interface NodePhaseResult {
+  viewerRecv: ViewerRecv;
   g2g: number[];
   g2gSteps: number;
   g2gNoise: number;
+  /** the browser-path analysis (alignToMotion) applied to Node-sent continuous motion */
+  control: { p50: number; p95: number; samples: number; steps: number; noise: number };
   viewerFps: number;
   workerCpuPct: number;
   serverCpuPct: number;
@@ -530,8 +636,9 @@ export async function runNodePhase(o: NodePhaseOptions): Promise<NodePhaseResult
   const identityId = await enrollPhoto(o.url, o.photo);
   const owner = new MotionOwner(o.url);
   let viewer: Awaited<ReturnType<typeof joinViewer>> | undefined;
+  const timers: NodeJS.Timeout[] = [];
   try {
-    const ownerId = await owner.join(room, identityId, 30);
+    const ownerId = o.ownerAudio ? await joinWithAudio(owner, room, identityId, timers) : await owner.join(room, identityId, 30);
     viewer = await joinViewer(o.url, room, 'viewer-n', () => ownerId);
     const { rec, client } = viewer;
     await waitFor(() => rec.count > 20, { timeoutMs: 30_000, what: "the Node viewer decoding the Node owner's avatar" });
@@ -547,10 +654,11 @@ export async function runNodePhase(o: NodePhaseOptions): Promise<NodePhaseResult
 
     // ---- glass-to-glass: jaw steps at random intervals (uncorrelated with the 25 fps render clock)
     owner.expression.fill(0);
-    await sleep(800);
+    await sleep(Math.max(0.8, o.settleS) * 1000);
     const wpid = workerPid(o.server);
     const w0 = wpid ? procCpuSeconds(wpid) : NaN, s0 = procCpuSeconds(o.server.pid), c0 = rec.count, tw = performance.now();
     const u0 = await wrtcSendStats(owner.client);
+    const vr0 = await viewerRecvStats(client);
     rec.recording = true;
     const steps: { t: number; open: boolean }[] = [];
     let open = false;
@@ -566,6 +674,7 @@ export async function runNodePhase(o: NodePhaseOptions): Promise<NodePhaseResult
     await sleep(800);
     rec.recording = false;
     const u1 = await wrtcSendStats(owner.client);
+    const viewerRecv = viewerRecvDelta(vr0, await viewerRecvStats(client));
     const wall = (performance.now() - tw) / 1000;
     const workerCpuPct = wpid ? ((procCpuSeconds(wpid) - w0) / wall) * 100 : NaN;
     const serverCpuPct = ((procCpuSeconds(o.server.pid) - s0) / wall) * 100;
@@ -587,6 +696,30 @@ export async function runNodePhase(o: NodePhaseOptions): Promise<NodePhaseResult
       wireBytesPerMessage: msgs > 0 ? wireBytes / msgs : NaN,
     };
     log(`glass-to-glass (Node owner): ${g2g.length}/${steps.length} steps seen, p50 ${quantile(g2g, 0.5).toFixed(0)} ms`);
+
+    // ---- control for the browser-path method: continuous motion (head turns, nodding, jaw) sent at
+    // 20 fps with known send times, analysed like the browser path (alignToMotion)
+    const sent: { t: number; motion: AvatarMotion }[] = [];
+    rec.frames.length = 0;
+    rec.recording = true;
+    const cStart = epochNow();
+    const cEnd = performance.now() + Math.max(4, o.seconds / 2) * 1000;
+    while (performance.now() < cEnd) {
+      const tt = (epochNow() - cStart) / 1000;
+      owner.pose = { yaw: 20 * DEG * Math.sin((2 * Math.PI * tt) / 2), pitch: 6 * DEG * Math.sin((2 * Math.PI * tt) / 1.33), roll: 0, tx: 0, ty: 0, scale: 1 };
+      owner.expression.fill(0);
+      owner.expression[0] = 0.7 * Math.max(0, Math.sin(2 * Math.PI * 1.6 * tt));
+      const t = epochNow();
+      owner.sendFrame();
+      const expression = new Float32Array(owner.expression);
+      sent.push({ t, motion: throughWire({ pose: { ...owner.pose }, expression }) });
+      await sleep(50);
+    }
+    await sleep(800);
+    rec.recording = false;
+    owner.pose = { yaw: 0, pitch: 0, roll: 0, tx: 0, ty: 0, scale: 1 };
+    const cont = alignToMotion(rec.frames, size, size, sent.map((x) => x.t), sent.map((x) => ref.luma(x.motion, undefined, FACE_BOX)), FACE_BOX, cStart);
+    log(`control (Node owner, continuous motion, browser-path method): ${cont.latencies.length}/${cont.steps} steps, p50 ${quantile(cont.latencies, 0.5).toFixed(0)} ms`);
 
     // ---- free view: default → personal +25° → personal −25° → default, repeated
     owner.expression.fill(0);
@@ -639,10 +772,44 @@ export async function runNodePhase(o: NodePhaseOptions): Promise<NodePhaseResult
       recoveryMs = resumed === null ? null : resumed - killedAt;
       log(`recovery after killing worker ${pid}: ${recoveryMs === null ? 'no frames within 30 s' : `${recoveryMs.toFixed(0)} ms`}`);
     }
-    return { g2g, g2gSteps: steps.length, g2gNoise: quantile(noiseList, 0.5), viewerFps, workerCpuPct, serverCpuPct, ownerUplink, freeview, recoveryMs };
+    return { viewerRecv, g2g, g2gSteps: steps.length, g2gNoise: quantile(noiseList, 0.5), control: { p50: quantile(cont.latencies, 0.5), p95: quantile(cont.latencies, 0.95), samples: cont.latencies.length, steps: cont.steps, noise: cont.noise }, viewerFps, workerCpuPct, serverCpuPct, ownerUplink, freeview, recoveryMs };
   } finally {
+    for (const t of timers) clearInterval(t);
     viewer?.rec.stop();
     await viewer?.client.leave().catch(() => undefined);
     await owner.leave().catch(() => undefined);
   }
+}
+
+/**
+ * MotionOwner.join, but also publishing a microphone-like audio track (wrtc RTCAudioSource, a
+ * 440 Hz tone in 10 ms frames at exactly real-time rate), as the browser does in avatar mode.
+ */
+async function joinWithAudio(owner: MotionOwner, room: string, identityId: string, timers: NodeJS.Timeout[]): Promise<string> {
+  const source = new wrtc.nonstandard.RTCAudioSource();
+  const track = source.createTrack();
+  const samples = new Int16Array(480);
+  const t0 = performance.now();
+  let frames = 0;
+  timers.push(
+    setInterval(() => {
+      while (frames * 10 < performance.now() - t0) {
+        for (let i = 0; i < 480; i++) samples[i] = Math.round(3000 * Math.sin((2 * Math.PI * 440 * (frames * 480 + i)) / 48000));
+        source.onData({ samples, sampleRate: 48000, bitsPerSample: 16, channelCount: 1, numberOfFrames: 480 });
+        frames++;
+      }
+    }, 5),
+  );
+  let opened!: () => void;
+  const open = new Promise<void>((r) => (opened = r));
+  await owner.client.join({
+    roomId: room,
+    displayName: 'owner',
+    stream: new wrtc.MediaStream([track]) as unknown as MediaStream,
+    avatar: { identityId },
+    dataChannels: [{ label: 'motion', init: { ordered: false, maxRetransmits: 0 }, onOpen: (ch) => ((owner.channel = ch), opened()) }],
+  });
+  await open;
+  timers.push(setInterval(() => owner.sendFrame(), 1000 / 30));
+  return owner.client.peerId!;
 }

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import wrtc from '@roamhq/wrtc';
 import { createFaceAnalyzer, embeddingSimilarity, encodePng, type FaceAnalyzer } from '../server/src/avatar/face/human-node.ts';
-import { enrollPhoto, type EnrolledIdentity } from '../server/src/avatar/generator/enroll.ts';
+import { EnrollError, enrollPhoto, type EnrolledIdentity } from '../server/src/avatar/generator/enroll.ts';
 import { MeshAvatarGenerator } from '../server/src/avatar/generator/mesh-generator.ts';
 import { resampleRegion } from '../server/src/avatar/generator/raster.ts';
 import type { AvatarMotion, RenderedFrame } from '../server/src/avatar/generator/generator.ts';
@@ -54,6 +54,9 @@ export interface QualityOptions {
 export interface QualityResult {
   mode: 'self' | 'photo';
   identity: EnrolledIdentity;
+  /** self-reenactment: index of the driving frame used as the source photo (earlier frames have no usable face and are skipped), and that frame as PNG */
+  sourceIndex: number;
+  sourcePng: Buffer | undefined;
   drivingFrames: number;
   drivingWidth: number;
   drivingHeight: number;
@@ -68,8 +71,12 @@ export interface QualityResult {
   identityCosineMin: number;
   selfPsnr: number | null;
   selfSsim: number | null;
-  /** per-frame PSNR p5 (worst frames) */
+  /** per-frame PSNR p5 (worst frames) and median */
   selfPsnrP5: number | null;
+  selfPsnrP50: number | null;
+  /** per-frame PSNR, in driving-frame order (frames with a rendered face) */
+  psnrs: number[];
+  akds: number[];
   /** motion range seen by the tracker over the sequence (degrees / coefficient units), to show it moved */
   yawRangeDeg: number;
   pitchRangeDeg: number;
@@ -97,6 +104,8 @@ export async function runQuality(opts: QualityOptions, log: (l: string) => void,
   if (opts.photo) await init(await enrollPhoto(new Uint8Array(fs.readFileSync(opts.photo)), { analyzer }));
 
   let neutral: NeutralReference | undefined;
+  let sourceIndex = 0;
+  let sourcePng: Buffer | undefined;
   const akd: number[] = [];
   const sims: number[] = [];
   const psnrs: number[] = [];
@@ -113,11 +122,15 @@ export async function runQuality(opts: QualityOptions, log: (l: string) => void,
     const n = vi.width * vi.height;
     rgba = rgbToRgba(rgb, n, rgba);
     if (!identity) {
-      // self-reenactment: the first frame is the source photo
+      // self-reenactment: the first frame (with a usable face) is the source photo
+      const png = encodePng(rgba, vi.width, vi.height);
       try {
-        await init(await enrollPhoto(new Uint8Array(encodePng(rgba, vi.width, vi.height)), { analyzer }));
+        await init(await enrollPhoto(new Uint8Array(png), { analyzer }));
+        sourceIndex = index;
+        sourcePng = png;
       } catch (err) {
-        throw new Error(`the driving video's first frame cannot be the source photo: ${(err as Error).message}`);
+        if (err instanceof EnrollError && (err.code === 'NO_FACE' || err.code === 'FACE_TOO_SMALL') && index < 60) return;
+        throw new Error(`no frame among the first ${index + 1} of the driving video can be the source photo: ${(err as Error).message}`);
       }
     }
     const th = performance.now();
@@ -157,6 +170,8 @@ export async function runQuality(opts: QualityOptions, log: (l: string) => void,
   return {
     mode: opts.photo ? 'photo' : 'self',
     identity,
+    sourceIndex,
+    sourcePng,
     drivingFrames: frames,
     drivingWidth: info.width,
     drivingHeight: info.height,
@@ -170,6 +185,9 @@ export async function runQuality(opts: QualityOptions, log: (l: string) => void,
     selfPsnr: opts.photo ? null : mean(psnrs),
     selfSsim: opts.photo ? null : mean(ssims),
     selfPsnrP5: opts.photo ? null : quantile(psnrs, 0.05),
+    selfPsnrP50: opts.photo ? null : quantile(psnrs, 0.5),
+    psnrs,
+    akds: akd,
     yawRangeDeg: range(yaws),
     pitchRangeDeg: range(pitches),
     jawOpenMax: jawMax,

@@ -24,10 +24,9 @@ import path from 'node:path';
 import { buildClient } from '../scripts/build-client.ts';
 import { launchChromium } from '../test/helpers/browser.ts';
 import { makeDrivingVideo } from '../test/helpers/drivingVideo.ts';
-import { encodePng } from '../server/src/avatar/face/human-node.ts';
 import { runQuality, measureRenderCost, type QualityResult, type RenderCost } from './keypoint-quality.ts';
 import { runBrowserPhase, runNodePhase, type BrowserPhaseResult, type NodePhaseResult } from './keypoint-live.ts';
-import { decodeVideo, machineLoad, newestMtime, num, quantile, ROOT, sampleMachine, startServerProcess, videoToY4m, type MachineSample } from './keypoint-util.ts';
+import { machineLoad, newestMtime, num, quantile, ROOT, sampleMachine, startServerProcess, videoToY4m, type MachineSample } from './keypoint-util.ts';
 import { intOption, UsageError, type Suite } from './suite.ts';
 
 export const KEYPOINT_DEFAULTS = { seconds: 10, cameraSize: 480, fps: 30, warmup: 4, maxFrames: 180, freeviewRepeats: 3, renderSize: 256 } as const;
@@ -43,6 +42,8 @@ export interface KeypointOptions {
   freeviewRepeats: number;
   skipBrowser: boolean;
   skipKill: boolean;
+  ownerAudio: boolean;
+  nodeSettle: number;
 }
 
 const ASTRONAUT = path.join(ROOT, 'test/fixtures/astronaut.png');
@@ -116,22 +117,18 @@ async function runKeypoint(o: KeypointOptions, log: (line: string) => void): Pro
       drivingLabel = `drivingVideo.ts clip of astronaut.png (${o.cameraSize}², ${clip.frames} frames @ ${o.fps})`;
       log(`driving clip ${clip.path}${clip.cached ? ' (cached)' : ` rendered in ${clip.renderMs.toFixed(0)} ms`}`);
     }
-    let livePhoto = o.photo ?? ASTRONAUT;
-    if (!o.photo && o.driving) {
-      // self-reenactment with a custom video: the avatar's photo is the video's first frame
-      livePhoto = path.join(tmp, 'first-frame.png');
-      await decodeVideo(o.driving, 1, async (rgb, _i, info) => {
-        const rgba = new Uint8Array(info.width * info.height * 4);
-        for (let i = 0; i < info.width * info.height; i++) rgba.set([rgb[i * 3]!, rgb[i * 3 + 1]!, rgb[i * 3 + 2]!, 255], i * 4);
-        fs.writeFileSync(livePhoto, encodePng(rgba, info.width, info.height));
-      });
-    }
-
     // ---- 1. quality
     log(`quality: ${o.photo ? `photo ${o.photo}` : 'self-reenactment'} driven by ${drivingLabel}`);
     const mq0 = sampleMachine();
     const quality: QualityResult = await runQuality({ photo: o.photo, driving, maxFrames: o.maxFrames, size: KEYPOINT_DEFAULTS.renderSize }, log);
     const qualityLoad = machineLoad(mq0, sampleMachine(), cores);
+    // the avatar's photo in the live phases: --photo, else the self-reenactment source frame of a
+    // custom driving video, else astronaut.png (the default clip was rendered from it)
+    let livePhoto = o.photo ?? ASTRONAUT;
+    if (!o.photo && o.driving && quality.sourcePng) {
+      livePhoto = path.join(tmp, 'source-frame.png');
+      fs.writeFileSync(livePhoto, quality.sourcePng);
+    }
     log(`quality: akd ${quality.akdPx.toFixed(2)} px, identity ${quality.identityCosine.toFixed(3)}, psnr ${quality.selfPsnr?.toFixed(2) ?? '-'} dB, ssim ${quality.selfSsim?.toFixed(3) ?? '-'} (${(quality.elapsedMs / 1000).toFixed(0)} s)`);
 
     // ---- 2. render / encode cost
@@ -173,7 +170,7 @@ async function runKeypoint(o: KeypointOptions, log: (line: string) => void): Pro
     }
 
     const mn0 = sampleMachine();
-    const node: NodePhaseResult = await runNodePhase({ url: server.url, server, photo: livePhoto, seconds: o.seconds, freeviewRepeats: o.freeviewRepeats, killWorker: !o.skipKill, log });
+    const node: NodePhaseResult = await runNodePhase({ url: server.url, server, photo: livePhoto, seconds: o.seconds, freeviewRepeats: o.freeviewRepeats, killWorker: !o.skipKill, ownerAudio: o.ownerAudio, settleS: o.nodeSettle, log });
     const nodeLoad = machineLoad(mn0, sampleMachine(), cores);
     await cleanup();
 
@@ -208,6 +205,7 @@ function report(
     photo: o.photo ?? null,
     driving: drivingLabel,
     seconds: o.seconds,
+    ...(o.ownerAudio ? { node_owner_audio: true } : {}),
     camera: `${o.cameraSize}x${o.cameraSize}@${o.fps}`,
     uplink_kbps_avatar: b ? num(b.avatar.wireKbps, 2) : null,
     uplink_kbps_video: b ? num(b.video.videoPayloadKbps, 1) : null,
@@ -230,6 +228,9 @@ function report(
       uplink: b
         ? {
             motion_frames_per_s: num(b.avatar.dcMessagesPerS, 1),
+            motion_frames_accepted_by_worker_per_s: num(b.motionAcceptedPerS, 1),
+            motion_channel_buffered_bytes_p50: num(b.motionBufferedP50, 0),
+            motion_channel_buffered_bytes_max: num(b.motionBufferedMax, 0),
             avatar_dc_payload_kbps: num(b.avatar.dcPayloadKbps, 2),
             avatar_wire_bytes_per_motion_frame: num(b.avatar.wireBytesPerMessage, 1),
             avatar_audio_kbps_excluded: num(b.avatar.audioWireKbps, 1),
@@ -265,6 +266,7 @@ function report(
       },
       quality: {
         mode: q.mode,
+        source_frame_index: q.mode === 'self' ? q.sourceIndex : null,
         driving_frames: q.drivingFrames,
         driving_size: `${q.drivingWidth}x${q.drivingHeight}`,
         frames_with_face: q.drivenFrames,
@@ -273,6 +275,7 @@ function report(
         akd_px_max: num(q.akdPxMax, 2),
         identity_cosine_min: num(q.identityCosineMin, 3),
         self_psnr_p5: q.selfPsnrP5 === null ? null : num(q.selfPsnrP5, 2),
+        self_psnr_p50: q.selfPsnrP50 === null ? null : num(q.selfPsnrP50, 2),
         tracked_yaw_range_deg: num(q.yawRangeDeg, 1),
         tracked_pitch_range_deg: num(q.pitchRangeDeg, 1),
         tracked_jaw_open_max: num(q.jawOpenMax, 2),
@@ -287,10 +290,13 @@ function report(
         node_max_ms: n.g2g.length ? num(Math.max(...n.g2g), 0) : null,
         node_ref_noise: num(n.g2gNoise, 2),
         node_viewer_fps: num(n.viewerFps, 1),
+        control_continuous_motion_alignment: { p50_ms: num(n.control.p50, 0), p95_ms: num(n.control.p95, 0), steps: n.control.steps, seen: n.control.samples, ref_noise: num(n.control.noise, 2) },
         browser: b?.g2g
-          ? { steps: b.g2g.steps, seen: b.g2g.samples, ref_noise: num(b.g2g.noise, 2), path_distance: num(b.g2g.refDistance, 2), clock_rtt_ms: num(b.g2g.clockRttMs, 2), clock_offset_ms: num(b.g2g.clockOffsetMs, 2) }
+          ? { send_to_viewer_ms_p50: num(b.g2g.fromSendP50, 0), send_to_viewer_ms_p95: num(b.g2g.fromSendP95, 0), tracker_latency_ms_p50: num(b.g2g.trackerP50, 0), steps: b.g2g.steps, seen: b.g2g.samples, ref_noise: num(b.g2g.noise, 2), path_distance: num(b.g2g.refDistance, 2), clock_rtt_ms: num(b.g2g.clockRttMs, 2), clock_offset_ms: num(b.g2g.clockOffsetMs, 2) }
           : null,
         browser_tracker_latency_ms_p50: b ? num(b.trackerLatencyMsP50, 0) : null,
+        node_viewer_recv: recvDiag(n.viewerRecv),
+        browser_viewer_recv: b ? recvDiag(b.viewerRecv) : null,
         browser_viewer_fps: b ? num(b.viewerFps, 1) : null,
       },
       tracker: b?.tracker ? { ...b.tracker, fps: num(b.tracker.fps, 1), cameraFps: num(b.tracker.cameraFps, 1), detectMsP50: num(b.tracker.detectMsP50, 0), detectMsP95: num(b.tracker.detectMsP95, 0), faceFoundRatio: num(b.tracker.faceFoundRatio, 3) } : null,
@@ -319,13 +325,17 @@ function report(
       : '  uplink         (browser phase skipped)',
     `  render 256²    ${result['render_fps_one_core']} fps on one core incl. VP8 encode (render+I420 mean ${num(cost.renderMsMean, 2)} ms, p95 ${result['render_ms_p95']} ms; encode ${num(cost.encodeMsMean, 2)} ms)`,
     `  quality        akd ${result['akd_px']} px, identity ${result['identity_cosine']}, self PSNR ${result['self_psnr']} dB, SSIM ${result['self_ssim']} (${q.analysedFrames}/${q.drivingFrames} frames)`,
-    `  latency        glass-to-glass p50 ${result['glass_to_glass_ms_p50']} ms, p95 ${result['glass_to_glass_ms_p95']} ms (Node owner, ${n.g2g.length}/${n.g2gSteps} steps); browser path p50 ${result['glass_to_glass_browser_ms_p50']} ms, p95 ${result['glass_to_glass_browser_ms_p95']} ms`,
+    `  latency        glass-to-glass p50 ${result['glass_to_glass_ms_p50']} ms, p95 ${result['glass_to_glass_ms_p95']} ms (Node owner, ${n.g2g.length}/${n.g2gSteps} steps); browser path (Chromium tracker) p50 ${result['glass_to_glass_browser_ms_p50']} ms, p95 ${result['glass_to_glass_browser_ms_p95']} ms` + (b ? ` (viewer jitter buffer ${num(b.viewerRecv.jitterBufferMs, 0)} ms vs ${num(n.viewerRecv.jitterBufferMs, 0)} ms in the Node phase)` : ''),
     `  free view      ${result['freeview_apply_ms']} ms median (${n.freeview.map((f) => (f.ms === null ? 'miss' : f.ms.toFixed(0))).join(', ')})`,
     `  recovery       ${result['recovery_ms']} ms after killing the only worker`,
     `  CPU            worker ${d['worker_cpu_pct_node_session']} % of a core (one session, Node phase); machine ${JSON.stringify(env.node)} in the Node phase, ${JSON.stringify(env.browser)} in the browser phase`,
     `  targets        ${Object.entries(targets).map(([k, t]) => `${k} ${t.met === null ? '?' : t.met ? 'ok' : 'MISSED'}`).join(', ')}`,
   ];
   return { result, summary };
+}
+
+function recvDiag(r: { jitterBufferMs: number; decodeMs: number; framesDropped: number; nacks: number; plis: number; packetsLost: number }): Record<string, number | null> {
+  return { jitter_buffer_ms: num(r.jitterBufferMs, 0), decode_ms: num(r.decodeMs, 2), frames_dropped: r.framesDropped, nacks: r.nacks, plis: r.plis, packets_lost: r.packetsLost };
 }
 
 function fileOption(values: Record<string, string | boolean | undefined>, key: string): string | undefined {
@@ -350,16 +360,20 @@ export const keypointSuite: Suite<KeypointOptions> = {
     'freeview-repeats': { type: 'string' },
     'skip-browser': { type: 'boolean', default: false },
     'skip-kill': { type: 'boolean', default: false },
+    'owner-audio': { type: 'boolean', default: false },
+    'node-settle': { type: 'string' },
   },
   usage: [
     '--photo PATH        source photo (PNG/JPEG); without it the driving video\'s first frame is the source (self-reenactment: self_psnr/self_ssim)',
     '--driving VIDEO     any video ffmpeg reads (default: test/helpers/drivingVideo.ts clip of astronaut.png); also the fake camera (square crop)',
     `--seconds S         uplink window and glass-to-glass window (default ${KEYPOINT_DEFAULTS.seconds})`,
     `--camera-size N     fake camera side, square (default ${KEYPOINT_DEFAULTS.cameraSize}); --fps F (default ${KEYPOINT_DEFAULTS.fps})`,
-    `--warmup S          seconds after both pages send before the uplink window (default ${KEYPOINT_DEFAULTS.warmup})`,
+    `--warmup S          at least this long after both pages send before the uplink window (default ${KEYPOINT_DEFAULTS.warmup}); it also waits (≤ 45 s) until the camera page's bitrate stops growing`,
     `--max-frames N      driving frames analysed for quality (default ${KEYPOINT_DEFAULTS.maxFrames})`,
     `--freeview-repeats N  cycles of default→+25°→−25°→default (default ${KEYPOINT_DEFAULTS.freeviewRepeats})`,
     '--skip-browser      no Chromium phase (no uplink numbers); --skip-kill: do not kill the worker',
+    '--owner-audio       the Node owner also publishes an audio track (like a browser in avatar mode; see README: the viewer then delays the avatar video)',
+    '--node-settle S     seconds between the Node viewer\'s first frames and the glass-to-glass window (default 0)',
   ],
   parse(values) {
     const o: KeypointOptions = {
@@ -373,6 +387,8 @@ export const keypointSuite: Suite<KeypointOptions> = {
       freeviewRepeats: intOption(values, 'freeview-repeats', KEYPOINT_DEFAULTS.freeviewRepeats, 1, 20),
       skipBrowser: values['skip-browser'] === true,
       skipKill: values['skip-kill'] === true,
+      ownerAudio: values['owner-audio'] === true,
+      nodeSettle: intOption(values, 'node-settle', 0, 0, 600),
     };
     if (o.cameraSize % 2) throw new UsageError('--camera-size must be even');
     return o;

@@ -28,7 +28,6 @@
  * Extra fields under "diagnostics" help to find the bottleneck (CPU of Chromium and of the whole
  * machine, decoder drops and freezes, encoder quality limitation).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -40,6 +39,7 @@ import { launchChromium } from '../test/helpers/browser.ts';
 import { CallPage, type RemoteStats } from '../test/helpers/callPage.ts';
 import { waitFor, sleep } from '../test/helpers/wait.ts';
 import { intOption, UsageError, type Suite } from './suite.ts';
+import { startServerProcess, type ServerProcess } from './serverProcess.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -57,80 +57,6 @@ export interface CallOptions {
 }
 
 // ---------------------------------------------------------------- server child process
-
-interface ServerProcess {
-  url: string;
-  pid: number;
-  stop(): Promise<void>;
-}
-
-async function startServerProcess(log: (l: string) => void): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'server/src/main.ts')], {
-    cwd: root,
-    env: {
-      ...process.env,
-      HOST: '127.0.0.1',
-      PORT: '0',
-      HTTPS_PORT: 'off',
-      RTC_LISTEN_IP: '127.0.0.1',
-      RTC_ANNOUNCED_IP: '127.0.0.1',
-      LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderrTail = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-    stderrTail = (stderrTail + d).slice(-4000);
-    for (const line of d.split('\n')) if (line.trim()) log(`server: ${line.trim()}`);
-  });
-  // Last resort if the bench exits without stopping it (hard timeout, uncaught error): SIGTERM lets
-  // the server stop its own worker processes.
-  const onExit = (): void => void (child.exitCode === null && child.signalCode === null && child.kill('SIGTERM'));
-  process.on('exit', onExit);
-  const stop = async (): Promise<void> => {
-    await stopChild(child);
-    process.off('exit', onExit);
-  };
-  try {
-    const url = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      const timer = setTimeout(() => reject(new Error(`server printed no URL within 30 s; stderr: ${stderrTail}`)), 30_000);
-      child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-        out += d;
-        const m = /http:\/\/127\.0\.0\.1:\d+/.exec(out);
-        if (m) {
-          clearTimeout(timer);
-          resolve(m[0]);
-        }
-      });
-      child.once('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-      child.once('exit', (code, signal) => {
-        clearTimeout(timer);
-        reject(new Error(`server exited (${code ?? signal}) before listening; stderr: ${stderrTail}`));
-      });
-    });
-    child.stdout!.resume(); // keep draining
-    return { url, pid: child.pid!, stop };
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-}
-
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const kill = setTimeout(() => child.kill('SIGKILL'), 5000);
-    child.once('exit', () => {
-      clearTimeout(kill);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
 
 // ---------------------------------------------------------------- /metrics and /proc
 
@@ -384,7 +310,8 @@ async function runCall(opts: CallOptions, log: (line: string) => void): Promise<
   try {
     log('building the client');
     await buildClient();
-    const server = await startServerProcess(log);
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'avatar-sfu-callbench-'));
+    const server = await startServerProcess({ AVATAR_WORKERS: '0' }, dataDir, log);
     cleanups.push(() => server.stop());
     log(`server ${server.url} (pid ${server.pid})`);
     if (opts.serverNice !== undefined) {

@@ -20,21 +20,6 @@ import type { AvatarServer } from '../../server/src/server.ts';
 const PHOTO = fileURLToPath(new URL('../fixtures/astronaut.png', import.meta.url));
 const ROOM = 'avatar e2e';
 
-/** Grab the current frame of a peer's tile video in page B as PNG bytes. */
-async function grabTile(page: CallPage, peerId: string): Promise<Uint8Array> {
-  const dataUrl = await page.page.evaluate((id) => {
-    const video = document.querySelector<HTMLVideoElement>(`.tile[data-peer-id="${id}"] video`);
-    if (!video || video.videoWidth === 0) return null;
-    const c = document.createElement('canvas');
-    c.width = video.videoWidth;
-    c.height = video.videoHeight;
-    c.getContext('2d')!.drawImage(video, 0, 0);
-    return c.toDataURL('image/png');
-  }, peerId);
-  if (!dataUrl) throw new Error('no frame');
-  return Buffer.from(dataUrl.split(',')[1]!, 'base64');
-}
-
 describe('keypoint avatar in headless Chromium', () => {
   let server: AvatarServer;
   let context: BrowserContext;
@@ -89,7 +74,9 @@ describe('keypoint avatar in headless Chromium', () => {
     const yaws: number[] = [];
     const sims: number[] = [];
     for (let i = 0; i < 8; i++) {
-      const img = decodeImage(await grabTile(b, aId));
+      const png = await b.grabTile(aId);
+      assert.ok(png, "B shows a frame of A's tile");
+      const img = decodeImage(png);
       const faces = await analyzer.detect(img.data, img.width, img.height);
       if (faces[0]) {
         yaws.push((faces[0].angles.yaw * 180) / Math.PI);

@@ -30,19 +30,6 @@ function mouthOpenness(lm: Float32Array): number {
   return d(p(13), p(14)) / d(p(33), p(263));
 }
 
-async function grabTile(page: CallPage, peerId: string): Promise<Uint8Array | null> {
-  const dataUrl = await page.page.evaluate((id) => {
-    const video = document.querySelector<HTMLVideoElement>(`.tile[data-peer-id="${id}"] video`);
-    if (!video || video.videoWidth === 0) return null;
-    const c = document.createElement('canvas');
-    c.width = video.videoWidth;
-    c.height = video.videoHeight;
-    c.getContext('2d')!.drawImage(video, 0, 0);
-    return c.toDataURL('image/png');
-  }, peerId);
-  return dataUrl ? Buffer.from(dataUrl.split(',')[1]!, 'base64') : null;
-}
-
 describe('voice avatar in headless Chromium', () => {
   let server: AvatarServer;
   let context: BrowserContext;
@@ -86,7 +73,7 @@ describe('voice avatar in headless Chromium', () => {
     const pngs: Uint8Array[] = [];
     const t0 = Date.now();
     while (Date.now() - t0 < 11_000) {
-      const png = await grabTile(b, aId);
+      const png = await b.grabTile(aId);
       if (png) pngs.push(png);
       await sleep(80);
     }

@@ -80,6 +80,20 @@ export class CallPage {
     return out;
   }
 
+  /** The current frame of a peer's tile video as PNG bytes (null while it has none). */
+  async grabTile(peerId: string): Promise<Uint8Array | null> {
+    const dataUrl = await this.page.evaluate((id) => {
+      const video = document.querySelector<HTMLVideoElement>(`.tile[data-peer-id="${id}"] video`);
+      if (!video || video.videoWidth === 0) return null;
+      const c = document.createElement('canvas');
+      c.width = video.videoWidth;
+      c.height = video.videoHeight;
+      c.getContext('2d')!.drawImage(video, 0, 0);
+      return c.toDataURL('image/png');
+    }, peerId);
+    return dataUrl ? Buffer.from(dataUrl.split(',')[1]!, 'base64') : null;
+  }
+
   /** The local camera's real frame rate, from the send transport's outbound-rtp stats. */
   async sentFps(ms: number): Promise<number> {
     const read = (): Promise<{ frames: number; now: number }> =>

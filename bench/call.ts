@@ -40,6 +40,7 @@ import { CallPage, type RemoteStats } from '../test/helpers/callPage.ts';
 import { waitFor, sleep } from '../test/helpers/wait.ts';
 import { intOption, UsageError, type Suite } from './suite.ts';
 import { startServerProcess, type ServerProcess } from './serverProcess.ts';
+import { quantile } from './keypoint-util.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -274,15 +275,6 @@ function samplePage(page: CallPage): Promise<PageSample> {
 }
 
 // ---------------------------------------------------------------- statistics
-
-function quantile(values: number[], q: number): number {
-  if (values.length === 0) return NaN;
-  const s = [...values].sort((a, b) => a - b);
-  const pos = (s.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return s[lo]! + (s[hi]! - s[lo]!) * (pos - lo);
-}
 
 const round = (v: number, digits = 1): number => (Number.isFinite(v) ? Math.round(v * 10 ** digits) / 10 ** digits : v);
 

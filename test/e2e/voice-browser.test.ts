@@ -15,7 +15,7 @@ import { startTestServer } from '../helpers/server.ts';
 import { launchChromium } from '../helpers/browser.ts';
 import { CallPage } from '../helpers/callPage.ts';
 import { waitFor, sleep } from '../helpers/wait.ts';
-import { readWavMono16, resampleLinear, writeWavMono16 } from '../helpers/wav.ts';
+import { readPcm16, writeWav } from '../../models/audio2motion/data/sphinx.ts';
 import { createFaceAnalyzer, decodeImage, type FaceAnalyzer } from '../../server/src/avatar/face/human-node.ts';
 import type { AvatarServer } from '../../server/src/server.ts';
 
@@ -37,12 +37,11 @@ describe('voice avatar in headless Chromium', () => {
   let analyzer: FaceAnalyzer;
 
   before(async () => {
-    const speech = readWavMono16(SPEECH);
-    const at48 = resampleLinear(speech.samples, speech.sampleRate, 48000);
-    const loop = new Int16Array(at48.length + 48000 * 2); // speech, then 2 s of silence
-    loop.set(at48);
+    const speech = readPcm16(SPEECH);
+    const loop = new Float32Array(speech.pcm.length + speech.sampleRate * 2); // speech, then 2 s of silence
+    loop.set(speech.pcm);
     const wav = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'avatar-voice-')), 'speech-silence.wav');
-    writeWavMono16(wav, 48000, loop);
+    writeWav(wav, loop, speech.sampleRate);
     server = await startTestServer({}, { AVATAR_WORKERS: '1' });
     ({ browser: context, close: closeBrowser } = await launchChromium({ fakeAudio: wav }));
     analyzer = await createFaceAnalyzer();

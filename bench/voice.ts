@@ -235,6 +235,14 @@ async function live(o: VoiceOptions, openOnsetMs: number, log: (l: string) => vo
       if (r > best.r) best = { lag, r };
     }
     const stats = await (await fetch(`${server.httpUrl}/metrics`)).text();
+    // Where the viewer holds media: mean jitter-buffer delay per kind (diagnostic for the A/V offset).
+    const jitter: Record<string, number | null> = { audio: null, video: null };
+    const report = await viewer.receivePeerConnection?.getStats();
+    report?.forEach((s: Record<string, unknown>) => {
+      if (s['type'] !== 'inbound-rtp') return;
+      const emitted = Number(s['jitterBufferEmittedCount'] ?? 0);
+      if (emitted > 0) jitter[String(s['kind'])] = Math.round((Number(s['jitterBufferDelay'] ?? 0) / emitted) * 1000);
+    });
     log(`live: ${onsets.length} onsets, latencies ${latencies.map((x) => x.toFixed(0)).join(', ')} ms, xcorr peak r=${best.r.toFixed(2)} at ${best.lag * 10} ms`);
     probe.stop();
     await viewer.leave();
@@ -243,6 +251,7 @@ async function live(o: VoiceOptions, openOnsetMs: number, log: (l: string) => vo
       mic_to_lips_ms_p50: median(latencies),
       av_offset_ms: best.lag * 10,
       av_xcorr_peak: Number(best.r.toFixed(3)),
+      viewer_jitter_buffer_ms: jitter,
       viewer_video_frames: videoSig.length,
       motion_metrics_ok: /avatar_rendered_frames_total \d+/.test(stats),
     };

@@ -18,7 +18,10 @@
  *   frame-to-frame noise in silence). Detection needs a visible opening, so this errs late.
  * - av_offset_ms: at the viewer, the lag that best aligns the mouth-region signal of the decoded video
  *   with the received audio's envelope (cross-correlation over ±300 ms in 10 ms steps; positive = the
- *   lips come later than the voice).
+ *   lips come later than the voice), minus the same lag measured offline between the clip's loudness
+ *   and the model's jawOpen at audio time (the mouth naturally peaks after the loudness on vowels):
+ *   what remains is what the pipeline adds. `av_offset_raw_ms` and `model_intrinsic_lag_ms` are both
+ *   reported.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -50,6 +53,24 @@ interface VoiceOptions {
   seconds: number;
 }
 
+/** Lag (in bins, −30…30) of `b` behind `a` that maximises their Pearson correlation. */
+function bestLag(a: number[], b: number[]): { lag: number; r: number } {
+  let best = { lag: 0, r: -2 };
+  for (let lag = -30; lag <= 30; lag++) {
+    const xs: number[] = [];
+    const ys: number[] = [];
+    for (let i = 0; i < a.length; i++) {
+      const k = i + lag;
+      if (k < 0 || k >= b.length) continue;
+      xs.push(a[i]!);
+      ys.push(b[k]!);
+    }
+    const r = pearson(xs, ys);
+    if (r > best.r) best = { lag, r };
+  }
+  return best;
+}
+
 function mouthOpenness(lm: Float32Array): number {
   const d = (a: number, b: number): number => Math.hypot(lm[a * 3]! - lm[b * 3]!, lm[a * 3 + 1]! - lm[b * 3 + 1]!);
   return d(13, 14) / d(33, 263);
@@ -61,7 +82,7 @@ function median(xs: number[]): number | null {
   return s[Math.floor(s.length / 2)]!;
 }
 
-async function offline(o: VoiceOptions, log: (l: string) => void): Promise<{ result: Record<string, unknown>; openOnsetMs: number }> {
+async function offline(o: VoiceOptions, log: (l: string) => void): Promise<{ result: Record<string, unknown>; openOnsetMs: number; intrinsicLagMs: number }> {
   const { pcm, sampleRate } = readPcm16(o.wav);
   let phones: TimedPhone[];
   if (o.text) {
@@ -112,7 +133,19 @@ async function offline(o: VoiceOptions, log: (l: string) => void): Promise<{ res
   for (let i = 0; i < out.length; i++) maxJaw = Math.max(maxJaw, gt.mouth[i * 3]!);
   const openIdx = out.findIndex((_, i) => gt.mouth[i * 3]! >= 0.5 * maxJaw);
   const openOnsetMs = openIdx >= 0 ? out[openIdx]!.tMs : 0;
-  return { openOnsetMs, result: {
+  // The model's own lag between the voice's loudness and the mouth (no pipeline): the same
+  // cross-correlation as the live A/V measurement, on the model's output at audio time. Subtracted
+  // from the live lag, it leaves what the pipeline adds.
+  const env = out.map((f) => {
+    const c = Math.round((f.tMs / 1000) * sampleRate);
+    const h = Math.round(sampleRate * 0.0125);
+    let s = 0;
+    for (let k = Math.max(0, c - h); k < Math.min(pcm.length, c + h); k++) s += pcm[k]! * pcm[k]!;
+    return Math.sqrt(s / (2 * h));
+  });
+  const jaw = out.map((f) => f.expression[0]!);
+  const intrinsicLagMs = bestLag(env, jaw).lag * 10;
+  return { openOnsetMs, intrinsicLagMs, result: {
     realtime_factor: Number((elapsed / durationMs).toFixed(4)),
     feature_lookahead_ms: Number(lookahead.toFixed(1)),
     model_ms_per_frame: Number((elapsed / Math.max(1, durationMs / 10)).toFixed(3)),
@@ -122,7 +155,7 @@ async function offline(o: VoiceOptions, log: (l: string) => void): Promise<{ res
   } };
 }
 
-async function live(o: VoiceOptions, openOnsetMs: number, log: (l: string) => void): Promise<Record<string, unknown>> {
+async function live(o: VoiceOptions, openOnsetMs: number, intrinsicLagMs: number, log: (l: string) => void): Promise<Record<string, unknown>> {
   const { pcm, sampleRate } = readPcm16(o.wav);
   // Clip at 48 kHz (linear resampling is enough for a benchmark signal), then 1.5 s of silence.
   const n48 = Math.floor((pcm.length * 48000) / sampleRate);
@@ -221,19 +254,7 @@ async function live(o: VoiceOptions, openOnsetMs: number, log: (l: string) => vo
       while (j + 1 < diffs.length && diffs[j + 1]!.t <= t) j++;
       v[b] = Number.isFinite(diffs[j]!.d) ? diffs[j]!.d : 0;
     }
-    let best = { lag: 0, r: -2 };
-    for (let lag = -30; lag <= 30; lag++) {
-      const xs: number[] = [];
-      const ys: number[] = [];
-      for (let b = 0; b < bins; b++) {
-        const k = b + lag;
-        if (k < 0 || k >= bins) continue;
-        xs.push(a[b]!);
-        ys.push(v[k]!);
-      }
-      const r = pearson(xs, ys);
-      if (r > best.r) best = { lag, r };
-    }
+    const best = bestLag(Array.from(a), Array.from(v));
     const stats = await (await fetch(`${server.httpUrl}/metrics`)).text();
     // Where the viewer holds media: mean jitter-buffer delay per kind (diagnostic for the A/V offset).
     const jitter: Record<string, number | null> = { audio: null, video: null };
@@ -249,9 +270,12 @@ async function live(o: VoiceOptions, openOnsetMs: number, log: (l: string) => vo
     await owner.leave();
     return {
       mic_to_lips_ms_p50: median(latencies),
-      av_offset_ms: best.lag * 10,
+      av_offset_ms: best.lag * 10 - intrinsicLagMs,
+      av_offset_raw_ms: best.lag * 10,
+      model_intrinsic_lag_ms: intrinsicLagMs,
       av_xcorr_peak: Number(best.r.toFixed(3)),
       viewer_jitter_buffer_ms: jitter,
+      worker_audio_delay_ms: Math.round(Number(/^avatar_voice_audio_delay_ms (\S+)/m.exec(stats)?.[1] ?? NaN)),
       viewer_video_frames: videoSig.length,
       motion_metrics_ok: /avatar_rendered_frames_total \d+/.test(stats),
     };
@@ -277,7 +301,7 @@ export const voiceSuite: Suite<VoiceOptions> = {
   },
   async run(o, log) {
     const off = await offline(o, log);
-    const on = await live(o, off.openOnsetMs, log);
+    const on = await live(o, off.openOnsetMs, off.intrinsicLagMs, log);
     const result = { suite: 'voice', ...off.result, ...on, mouth_open_onset_in_clip_ms: Math.round(off.openOnsetMs) };
     return { result, summary: Object.entries(result).map(([k, v]) => `${k}: ${String(v)}`) };
   },

@@ -10,6 +10,7 @@ export class AvatarMetrics {
   readonly renderedFrames: Counter;
   readonly renderSeconds: Counter;
   readonly motionFrames: Counter<'outcome'>;
+  readonly audioDelayMs: Gauge;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -20,6 +21,7 @@ export class AvatarMetrics {
     this.renderedFrames = new Counter({ name: 'avatar_rendered_frames_total', help: 'Frames rendered by avatar workers (all views)', registers });
     this.renderSeconds = new Counter({ name: 'avatar_render_seconds_total', help: 'Time avatar workers spent rendering', registers });
     this.motionFrames = new Counter({ name: 'avatar_motion_frames_total', help: 'Motion frames received by avatar workers, by outcome', labelNames: ['outcome'] as const, registers });
+    this.audioDelayMs = new Gauge({ name: 'avatar_voice_audio_delay_ms', help: 'Largest lip-sync delay applied to a voice avatar\'s republished audio', registers });
     this.recoverySeconds = new Histogram({ name: 'avatar_session_recovery_seconds', help: 'Renderer lost to avatar video back', buckets: [0.25, 0.5, 1, 2, 4, 8], registers });
   }
 }

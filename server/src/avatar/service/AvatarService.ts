@@ -141,6 +141,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
         last.set(s.sessionId, { frames: s.frames, renderMsTotal: s.renderMsTotal, motionAccepted: s.motionAccepted, dropped: { ...s.motionDropped } });
       }
       for (const id of [...last.keys()]) if (!parsed.data.sessions.some((s) => s.sessionId === id)) last.delete(id);
+      this.metrics.audioDelayMs.set(Math.max(0, ...parsed.data.sessions.map((s) => s.audioDelayMs)));
     });
     socket.on('disconnect', () => {
       if (entry && this.#workers.get(entry.id) === entry) this.#onWorkerGone(entry);

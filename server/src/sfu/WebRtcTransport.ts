@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Socket as DgramSocket } from 'node:dgram';
-import { RTCPeerConnection, type MediaStreamTrack, type PeerConfig, type RTCDataChannel } from 'werift';
+import { MediaStream, RTCPeerConnection, type MediaStreamTrack, type PeerConfig, type RTCDataChannel } from 'werift';
 import { EnhancedEventEmitter } from '../util/EnhancedEventEmitter.ts';
 import { InvalidStateError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
@@ -149,7 +149,9 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
     this.#assertOpen();
     if (this.direction !== 'recv') throw new InvalidStateError('consume() on a send transport');
     if (producer.closed) throw new InvalidStateError('producer closed');
-    const transceiver = this.#pc.addTransceiver(producer.kind, { direction: 'sendonly' });
+    // One MediaStream (msid) per presented peer: the receiver lip-syncs that peer's audio and video
+    // (for an avatar: the worker's video with the owner's or the worker's audio) from our RTCP SRs.
+    const transceiver = this.#pc.addTransceiver(producer.kind, { direction: 'sendonly', streams: [new MediaStream({ id: `peer-${producerPeerId}` })] });
     const consumer = new Consumer({ producer, producerPeerId, transceiver, pacer: this.#pacer, metrics: this.#metrics });
     this.#consumers.set(consumer.id, consumer);
     consumer.on('close', () => this.#consumers.delete(consumer.id));

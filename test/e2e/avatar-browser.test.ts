@@ -73,22 +73,30 @@ describe('keypoint avatar in headless Chromium', () => {
     assert.ok(sourceEmbedding);
     const yaws: number[] = [];
     const sims: number[] = [];
-    for (let i = 0; i < 8; i++) {
+    // Grab over two loops of the 6 s driving clip first, analyse afterwards: the face model runs in this
+    // process, which also hosts the server, and must not stall its media while A is driving.
+    const pngs: Uint8Array[] = [];
+    for (let i = 0; i < 16; i++) {
       const png = await b.grabTile(aId);
       assert.ok(png, "B shows a frame of A's tile");
+      pngs.push(png);
+      await sleep(700);
+    }
+    for (const png of pngs) {
       const img = decodeImage(png);
       const faces = await analyzer.detect(img.data, img.width, img.height);
       if (faces[0]) {
         yaws.push((faces[0].angles.yaw * 180) / Math.PI);
         if (faces[0].embedding) sims.push(embeddingSimilarity(sourceEmbedding, faces[0].embedding));
       }
-      await sleep(450);
     }
-    assert.ok(yaws.length >= 6, `a face is found in B's frames of A (${yaws.length}/8)`);
+    assert.ok(yaws.length >= 12, `a face is found in B's frames of A (${yaws.length}/16)`);
     const meanSim = sims.reduce((s, x) => s + x, 0) / sims.length;
     assert.ok(meanSim >= 0.5, `the face is the photo's identity (cosine ${meanSim.toFixed(2)})`);
     const range = Math.max(...yaws) - Math.min(...yaws);
-    assert.ok(range >= 8, `the head turns with A's (yaw range ${range.toFixed(1)}°: ${yaws.map((y) => y.toFixed(0)).join(', ')})`);
+    // The clip turns ±20°; an avatar without motion idles within ±1.7° (MotionReceiver), so 6° of range
+    // can only come from A's face.
+    assert.ok(range >= 6, `the head turns with A's (yaw range ${range.toFixed(1)}°: ${yaws.map((y) => y.toFixed(0)).join(', ')})`);
     process.stdout.write(`# identity cosine ${meanSim.toFixed(3)}, yaw range ${range.toFixed(1)}°\n`);
   });
 

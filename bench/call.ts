@@ -39,7 +39,7 @@ import { launchChromium } from '../test/helpers/browser.ts';
 import { CallPage, type RemoteStats } from '../test/helpers/callPage.ts';
 import { waitFor, sleep } from '../test/helpers/wait.ts';
 import { intOption, UsageError, type Suite } from './suite.ts';
-import { startServerProcess, type ServerProcess } from './serverProcess.ts';
+import { cleanupOnSignals, startServerProcess, type ServerProcess } from './serverProcess.ts';
 import { quantile } from './keypoint-util.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -286,19 +286,7 @@ async function runCall(opts: CallOptions, log: (line: string) => void): Promise<
   const cleanup = async (): Promise<void> => {
     await Promise.allSettled(cleanups.splice(0).map((fn) => fn()));
   };
-  let stopping = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (stopping) return; // Ctrl-C reaches us twice: from the terminal and forwarded by the netns parent
-    stopping = true;
-    log(`${signal}: stopping Chromium and the server`);
-    const hard = setTimeout(() => process.exit(130), 15_000);
-    void cleanup().finally(() => {
-      clearTimeout(hard);
-      process.exit(signal === 'SIGINT' ? 130 : 143);
-    });
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const unregisterSignals = cleanupOnSignals(cleanup, log);
   try {
     log('building the client');
     await buildClient();
@@ -317,8 +305,7 @@ async function runCall(opts: CallOptions, log: (line: string) => void): Promise<
     return await measure(opts, server, browser, log);
   } finally {
     await cleanup();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    unregisterSignals();
   }
 }
 

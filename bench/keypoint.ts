@@ -28,6 +28,7 @@ import { runQuality, measureRenderCost, type QualityResult, type RenderCost } fr
 import { runBrowserPhase, runNodePhase, type BrowserPhaseResult, type NodePhaseResult } from './keypoint-live.ts';
 import { machineLoad, newestMtime, num, quantile, ROOT, sampleMachine, startServerProcess, videoToY4m, type MachineSample } from './keypoint-util.ts';
 import { intOption, UsageError, type Suite } from './suite.ts';
+import { cleanupOnSignals } from './serverProcess.ts';
 
 export const KEYPOINT_DEFAULTS = { seconds: 10, cameraSize: 480, fps: 30, warmup: 4, maxFrames: 180, freeviewRepeats: 3, renderSize: 256 } as const;
 
@@ -80,19 +81,7 @@ async function runKeypoint(o: KeypointOptions, log: (line: string) => void): Pro
   const cleanup = async (): Promise<void> => {
     for (const fn of cleanups.splice(0).reverse()) await fn().catch(() => undefined);
   };
-  let stopping = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (stopping) return;
-    stopping = true;
-    log(`${signal}: stopping Chromium and the server`);
-    const hard = setTimeout(() => process.exit(130), 15_000);
-    void cleanup().finally(() => {
-      clearTimeout(hard);
-      process.exit(signal === 'SIGINT' ? 130 : 143);
-    });
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const unregisterSignals = cleanupOnSignals(cleanup, log);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'avatar-sfu-kpbench-'));
   cleanups.push(async () => fs.rmSync(tmp, { recursive: true, force: true }));
   const started = performance.now();
@@ -177,8 +166,7 @@ async function runKeypoint(o: KeypointOptions, log: (line: string) => void): Pro
     return report(o, drivingLabel, quality, cost, browser, node, { quality: qualityLoad, cost: costLoad, browser: browserLoad, node: nodeLoad, load0, cores, elapsedS: (performance.now() - started) / 1000 });
   } finally {
     await cleanup();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    unregisterSignals();
   }
 }
 

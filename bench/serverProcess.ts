@@ -87,3 +87,26 @@ export async function startServerProcess(env: Record<string, string>, dataDir: s
   }
 }
 
+/**
+ * On SIGINT/SIGTERM run `cleanup` once (Ctrl-C reaches a netns-wrapped bench twice: from the terminal
+ * and forwarded by the parent), then exit 130/143; a hard exit after 15 s. Returns the unregister function.
+ */
+export function cleanupOnSignals(cleanup: () => Promise<void>, log: (l: string) => void): () => void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    log(`${signal}: stopping Chromium and the server`);
+    const hard = setTimeout(() => process.exit(130), 15_000);
+    void cleanup().finally(() => {
+      clearTimeout(hard);
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    });
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+}

@@ -12,6 +12,7 @@ import { Room } from '../../server/src/rooms/Room.ts';
 import { Peer } from '../../server/src/rooms/Peer.ts';
 import { RoomManager } from '../../server/src/rooms/RoomManager.ts';
 import { WebRtcTransport, type WebRtcTransportOptions } from '../../server/src/sfu/WebRtcTransport.ts';
+import { ntpNow, ntpToUnixMs } from '../../server/src/sfu/senderClock.ts';
 import { WeriftBrowser } from '../helpers/weriftBrowser.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
 
@@ -80,6 +81,16 @@ async function joinAndPublish(room: Room, name: string): Promise<{ peer: Peer; b
 const browsers: WeriftBrowser[] = [];
 after(async () => {
   await Promise.all(browsers.map((b) => b.close()));
+});
+
+describe('ntpNow', () => {
+  test('ntpNow() puts the sub-second part in the 32-bit NTP fraction (half a second is 2^31) and round-trips to the millisecond', () => {
+    const ms = Date.UTC(2026, 10, 21, 12, 0, 0, 500);
+    const ntp = ntpNow(ms);
+    assert.equal(Number(ntp & 0xffffffffn), 2 ** 31);
+    assert.equal(Number(ntp >> 32n), ms / 1000 - 0.5 + 2_208_988_800);
+    for (const t of [ms + 1, ms + 123.456, ms + 999.999]) assert.ok(Math.abs(ntpToUnixMs(ntpNow(t)) - t) < 0.001);
+  });
 });
 
 describe('WebRtcTransport', () => {
@@ -356,6 +367,45 @@ describe('negotiated peers', () => {
     await waitFor(() => received('video') >= pausedAt + 20, { timeoutMs: 5000, what: 'video forwarded again' });
     room.close();
     assert.deepEqual(await gauges(metrics), ZERO);
+  });
+
+  test('sender reports and abs-send-time on forwarded media carry the wall-clock time to the millisecond (receivers lip-sync from them)', async () => {
+    // werift's own NTP times are whole seconds; see server/src/sfu/senderClock.ts.
+    const metrics = newMetrics();
+    const room = await Room.create({ id: 'clock', config: configWith(), logger, metrics });
+    const a = await joinAndPublish(room, 'ada');
+    const b = await joinAndPublish(room, 'bob');
+    browsers.push(a.browser, b.browser);
+    await Promise.all([a.browser.waitSendConnected(), b.browser.waitRecvConnected()]);
+    const srErrorsMs: number[] = [];
+    const absErrorsMs: number[] = [];
+    for (const t of b.browser.recvPc.getTransceivers()) {
+      t.receiver.onRtcp.subscribe((packet) => {
+        const sr = packet as { type: number; senderInfo?: { ntpTimestamp: bigint } };
+        if (sr.type === 200 && sr.senderInfo) srErrorsMs.push(Date.now() - ntpToUnixMs(sr.senderInfo.ntpTimestamp));
+      });
+    }
+    const videoMid = b.peer.consumers.find((c) => c.kind === 'video')!.mid!;
+    b.browser.received.get(videoMid)!.onReceiveRtp.subscribe((rtp) => {
+      const ext = rtp.header.extensions.find((e) => e.payload.length === 3);
+      if (!ext) return;
+      // 6.18 fixed-point seconds, modulo 64 s
+      const sentS = ext.payload.readUIntBE(0, 3) / 2 ** 18;
+      const nowS = (Number(ntpNow() >> 14n) & 0xffffff) / 2 ** 18;
+      absErrorsMs.push((((nowS - sentS) % 64) + 64) % 64 * 1000);
+    });
+    for (let seq = 1; seq <= 400 && srErrorsMs.length < 4; seq++) {
+      a.browser.sendRtp('audio', seq);
+      a.browser.sendRtp('video', seq, 900);
+      await sleep(10);
+    }
+    room.close();
+    assert.ok(srErrorsMs.length >= 4, `sender reports received: ${srErrorsMs.length}`);
+    // The report describes the last packet sent (≤ ~1.5 s old while packets flow every 10 ms, the
+    // interval is 0.5–1.5 s): its time is never in the future and never a second behind.
+    for (const e of srErrorsMs) assert.ok(e >= -5 && e < 100, `sender report time off by ${e.toFixed(1)} ms`);
+    assert.ok(absErrorsMs.length >= 50, `abs-send-time stamps: ${absErrorsMs.length}`);
+    for (const e of absErrorsMs) assert.ok(e < 100 || e > 63_995, `abs-send-time off by ${e.toFixed(1)} ms`);
   });
 
   test('when a peer leaves, the consumers of its producers close and the others renegotiate', async () => {

@@ -5,6 +5,7 @@ import { EnhancedEventEmitter } from '../util/EnhancedEventEmitter.ts';
 import type { Producer } from './Producer.ts';
 import type { Pacer } from './Pacer.ts';
 import type { Metrics } from '../metrics.ts';
+import { SenderClock } from './senderClock.ts';
 import type { ConsumerInfo, MediaKind } from '../../../protocol/src/signaling.ts';
 
 export type ConsumerEvents = {
@@ -29,6 +30,7 @@ export class Consumer extends EnhancedEventEmitter<ConsumerEvents> {
   readonly #pacer: Pacer;
   readonly #metrics: Metrics;
   readonly #cleanups: (() => void)[] = [];
+  readonly #clock: SenderClock;
   #closed = false;
   packets = 0;
 
@@ -41,6 +43,7 @@ export class Consumer extends EnhancedEventEmitter<ConsumerEvents> {
     this.#pacer = opts.pacer;
     this.#metrics = opts.metrics;
     const sender = this.transceiver.sender;
+    this.#clock = new SenderClock(sender);
     this.#subscribe(opts.producer);
     this.#cleanups.push(() => this.#unsubscribeProducer());
     const pli = sender.onPictureLossIndication.subscribe(() => this.requestKeyFrame('pli'));
@@ -116,13 +119,12 @@ export class Consumer extends EnhancedEventEmitter<ConsumerEvents> {
       this.transceiver.sender.replaceRTP({ sequenceNumber: (h.sequenceNumber - 1) & 0xffff, timestamp: (h.timestamp - tsStep) >>> 0 }, false);
     }
     const bytes = copy.payload.length + 12;
-    const sender = this.transceiver.sender;
     this.#pacer.enqueue(bytes, () => {
       if (this.#closed) return;
       this.packets++;
       this.#metrics.forwardedPackets.inc({ kind: this.kind });
       this.#metrics.forwardedBytes.inc({ kind: this.kind }, copy.payload.length);
-      sender.sendRtp(copy).catch(() => undefined);
+      this.#clock.send(copy).catch(() => undefined);
     });
   }
 

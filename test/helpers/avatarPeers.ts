@@ -20,6 +20,8 @@ export class VideoProbe {
   height = 0;
   luma: Uint8Array = new Uint8Array(0);
   lastFrameAt = 0;
+  /** Called with every decoded frame (its arrival time and luma plane). */
+  onFrame: ((t: number, luma: Uint8Array) => void) | undefined;
   #sink: { stop(): void; onframe: unknown } | undefined;
 
   constructor(client: CallClient, readonly peerId: () => string | undefined) {
@@ -33,6 +35,7 @@ export class VideoProbe {
         this.width = frame.width;
         this.height = frame.height;
         this.luma = frame.data.slice(0, frame.width * frame.height);
+        this.onFrame?.(this.lastFrameAt, this.luma);
       };
       this.#sink = sink as never;
     });

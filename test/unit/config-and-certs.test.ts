@@ -66,6 +66,7 @@ describe('loadConfig', () => {
     assert.equal(c.rtc.listenIp, undefined);
     assert.equal(c.rtc.announcedIp, undefined);
     assert.equal(c.rtc.portRange, undefined);
+    assert.equal(c.rtc.voiceAudioPtimeMs, 10);
     // Fields checked one by one: other sections and fields may be added to Config.
     assertFields(c.limits, {
       maxPeersPerRoom: 16,
@@ -92,6 +93,7 @@ describe('loadConfig', () => {
       RTC_ANNOUNCED_IP: '203.0.113.7',
       RTC_MIN_PORT: '40000',
       RTC_MAX_PORT: '40100',
+      RTC_VOICE_PTIME_MS: '20',
       MAX_PEERS_PER_ROOM: '4',
       MAX_ROOMS: '7',
       SIGNALING_MSGS_PER_S: '20',
@@ -108,7 +110,7 @@ describe('loadConfig', () => {
     assert.equal(c.tls.certFile, '/etc/avatar/cert.pem');
     assert.equal(c.tls.keyFile, path.join(PROJECT_ROOT, 'relative/key.pem'), 'relative paths resolve against the project root');
     assert.equal(c.tls.generateIfMissing, false);
-    assertFields(c.rtc, { listenIp: '10.0.0.5', announcedIp: '203.0.113.7', portRange: [40000, 40100] });
+    assertFields(c.rtc, { listenIp: '10.0.0.5', announcedIp: '203.0.113.7', portRange: [40000, 40100], voiceAudioPtimeMs: 20 });
     assertFields(c.limits, {
       maxPeersPerRoom: 4,
       maxRooms: 7,
@@ -173,6 +175,7 @@ describe('loadConfig', () => {
     [{ SIGNALING_MSGS_PER_S: 'NaN' }, /SIGNALING_MSGS_PER_S=NaN/],
     [{ PACER_BITRATE_BPS: '1000' }, /PACER_BITRATE_BPS=1000 must be an integer in \[100000, /],
     [{ PACER_MAX_QUEUE: 'Infinity' }, /PACER_MAX_QUEUE=Infinity/],
+    [{ RTC_VOICE_PTIME_MS: '15' }, /RTC_VOICE_PTIME_MS=15 must be one of 10, 20, 40, 60/],
   ];
   for (const [env, message] of bad) {
     test(`loadConfig refuses ${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')} with a ConfigError`, () => {

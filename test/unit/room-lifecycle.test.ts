@@ -369,6 +369,29 @@ describe('negotiated peers', () => {
     assert.deepEqual(await gauges(metrics), ZERO);
   });
 
+  test('a voice-avatar owner is asked for short audio packets (a=ptime in the answer); other participants are not', async () => {
+    const metrics = newMetrics();
+    const room = await Room.create({ id: 'ptime', config: configWith(), logger, metrics });
+    const audioPtimes = (sdp: string): string[] => sdp.split(/\r\n(?=m=)/).filter((m) => m.startsWith('m=audio')).map((m) => /a=ptime:(\d+)/.exec(m)?.[1] ?? 'none');
+    const voice = await room.join('vera');
+    voice.avatar = { identityId: 'id', sessionId: 's', driver: 'voice', state: 'starting', defaultView: { yaw: 0, pitch: 0, roll: 0 } };
+    const plain = await room.join('paul');
+    const vb = new WeriftBrowser();
+    const pb = new WeriftBrowser();
+    browsers.push(vb, pb);
+    voice.setOfferSignal((offer) => vb.answer(offer));
+    plain.setOfferSignal((offer) => pb.answer(offer));
+    const voiceAnswer = (await voice.publish(await vb.publishOffer())).answer;
+    const plainAnswer = (await plain.publish(await pb.publishOffer())).answer;
+    assert.deepEqual(audioPtimes(voiceAnswer.sdp), [String(baseConfig.rtc.voiceAudioPtimeMs)]);
+    assert.deepEqual(audioPtimes(plainAnswer.sdp), ['none']);
+    // let both handshakes finish (a transport closed mid-handshake lingers, see joinAndPublish)
+    await Promise.all([vb.applyPublishAnswer(voiceAnswer), pb.applyPublishAnswer(plainAnswer)]);
+    await Promise.all([vb.waitSendConnected(), pb.waitSendConnected()]);
+    await Promise.all([vb.waitRecvConnected(), pb.waitRecvConnected()]);
+    room.close();
+  });
+
   test('sender reports and abs-send-time on forwarded media carry the wall-clock time to the millisecond (receivers lip-sync from them)', async () => {
     // werift's own NTP times are whole seconds; see server/src/sfu/senderClock.ts.
     const metrics = newMetrics();

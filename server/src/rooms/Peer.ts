@@ -114,7 +114,10 @@ export class Peer extends EnhancedEventEmitter<PeerEvents> {
 
   async publish(offer: SessionDescription, trackViews?: Record<string, string>): Promise<{ answer: SessionDescription; producers: ProducerInfo[] }> {
     this.#assertOpen();
-    const answer = await this.sendTransport.processOffer(offer, this.role === 'avatar' ? trackViews : undefined);
+    // A voice avatar's audio drives its lips: shorter audio packets from the owner (into the worker)
+    // and from the worker (its republished, lip-aligned voice) take time out of mic-to-lips.
+    const voice = this.avatar?.driver === 'voice' || (this.role === 'avatar' && this.avatarOf?.avatar?.driver === 'voice');
+    const answer = await this.sendTransport.processOffer(offer, this.role === 'avatar' ? trackViews : undefined, voice ? { audioPtimeMs: this.sendTransport.voiceAudioPtimeMs } : {});
     return { answer, producers: this.producers.map(producerInfo) };
   }
 

@@ -15,6 +15,7 @@ import type { Config } from '../config.ts';
 import type { ConsumerInfo, DataConsumerInfo, SessionDescription } from '../../../protocol/src/signaling.ts';
 import { Producer } from './Producer.ts';
 import { Consumer } from './Consumer.ts';
+import { withAudioPtime } from './sdp.ts';
 import { Pacer } from './Pacer.ts';
 import { DataProducer, type DataProducerLimits } from './DataProducer.ts';
 import { DataConsumer } from './DataConsumer.ts';
@@ -69,6 +70,8 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
   readonly #dataConsumers = new Map<string, DataConsumer>();
   readonly #dataLimits: DataProducerLimits;
   readonly #socketBufferBytes: number;
+  /** Audio packet time to ask of voice-avatar publishers (config `rtc.voiceAudioPtimeMs`). */
+  readonly voiceAudioPtimeMs: number;
   #viewKeysByMid: Record<string, string> = {};
   #closed = false;
   #negotiating: Promise<void> | undefined;
@@ -88,6 +91,7 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
     });
     this.#dataLimits = opts.data ?? { maxMessageBytes: 16 * 1024, maxMessagesPerSecond: 200 };
     this.#socketBufferBytes = opts.rtc.socketBufferBytes;
+    this.voiceAudioPtimeMs = opts.rtc.voiceAudioPtimeMs;
     if (opts.direction === 'send') {
       this.#pc.onTrack.subscribe((track) => this.#onTrack(track));
       this.#pc.onDataChannel.subscribe((channel) => this.#onDataChannel(channel));
@@ -128,8 +132,11 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
     return this.#pacer.queued;
   }
 
-  /** Send transport: apply the peer's offer, return the answer. New tracks become producers. */
-  async processOffer(offer: SessionDescription, viewKeysByMid: Record<string, string> = {}): Promise<SessionDescription> {
+  /**
+   * Send transport: apply the peer's offer, return the answer. New tracks become producers.
+   * `audioPtimeMs` asks the peer for shorter audio packets (voice avatars: lower mic-to-lips latency).
+   */
+  async processOffer(offer: SessionDescription, viewKeysByMid: Record<string, string> = {}, opts: { audioPtimeMs?: number } = {}): Promise<SessionDescription> {
     this.#assertOpen();
     if (this.direction !== 'send') throw new InvalidStateError('processOffer() on a recv transport');
     if (offer.type !== 'offer') throw new TypeError('expected an offer');
@@ -141,7 +148,7 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
     this.#growSocketBuffers();
     const local = this.#pc.localDescription;
     if (!local) throw new InvalidStateError('no local description');
-    return { type: 'answer', sdp: local.sdp };
+    return { type: 'answer', sdp: opts.audioPtimeMs ? withAudioPtime(local.sdp, opts.audioPtimeMs) : local.sdp };
   }
 
   /** Recv transport: start forwarding `producer` to this peer. Takes effect after {@link negotiate}. */

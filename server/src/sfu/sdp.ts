@@ -1,0 +1,28 @@
+/** Small, targeted edits of SDP the SFU sends (werift has no API for these). */
+
+/**
+ * Asks the remote sender for `ptimeMs` audio packets: `a=ptime` in every audio media section (any
+ * existing one replaced). libwebrtc (Chromium, @roamhq/wrtc) sizes its Opus frames from it; a 10 ms
+ * frame halves the encoder's framing delay and lets the receiver's jitter buffer run shallower, at
+ * twice the audio packet rate.
+ */
+export function withAudioPtime(sdp: string, ptimeMs: number): string {
+  if (!Number.isInteger(ptimeMs) || ptimeMs <= 0) throw new TypeError(`invalid ptime ${ptimeMs}`);
+  const eol = sdp.includes('\r\n') ? '\r\n' : '\n';
+  const out: string[] = [];
+  let inAudio = false;
+  const endSection = (): void => {
+    if (inAudio) out.push(`a=ptime:${ptimeMs}`);
+  };
+  for (const line of sdp.split(/\r?\n/)) {
+    if (line === '') continue;
+    if (line.startsWith('m=')) {
+      endSection();
+      inAudio = line.startsWith('m=audio ');
+    }
+    if (inAudio && line.startsWith('a=ptime:')) continue;
+    out.push(line);
+  }
+  endSection();
+  return out.join(eol) + eol;
+}

@@ -1,0 +1,36 @@
+/** SDP edits the SFU makes to what werift produces. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { withAudioPtime } from '../../server/src/sfu/sdp.ts';
+
+const SDP = [
+  'v=0', 'o=- 1 0 IN IP4 127.0.0.1', 's=-', 't=0 0', 'a=group:BUNDLE 0 1 2',
+  'm=audio 9 UDP/TLS/RTP/SAVPF 111', 'c=IN IP4 0.0.0.0', 'a=mid:0', 'a=rtpmap:111 opus/48000/2', 'a=ptime:20',
+  'm=video 9 UDP/TLS/RTP/SAVPF 96', 'c=IN IP4 0.0.0.0', 'a=mid:1', 'a=rtpmap:96 VP8/90000',
+  'm=audio 9 UDP/TLS/RTP/SAVPF 111', 'c=IN IP4 0.0.0.0', 'a=mid:2', 'a=rtpmap:111 opus/48000/2',
+].join('\r\n') + '\r\n';
+
+function sections(sdp: string): string[] {
+  return sdp.split(/\r\n(?=m=)/).slice(1);
+}
+
+test('withAudioPtime() puts exactly one a=ptime in every audio section (replacing any) and none in video sections', () => {
+  const out = withAudioPtime(SDP, 10);
+  const [a0, v1, a2] = sections(out);
+  for (const audio of [a0!, a2!]) assert.deepEqual(audio.split('\r\n').filter((l) => l.startsWith('a=ptime')), ['a=ptime:10']);
+  assert.ok(!v1!.includes('a=ptime'));
+  assert.ok(out.endsWith('\r\n') && !out.includes('\r\n\r\n'), 'CRLF line ends, no blank lines');
+  // everything else is untouched, in order
+  assert.deepEqual(out.split('\r\n').filter((l) => !l.startsWith('a=ptime')), SDP.split('\r\n').filter((l) => !l.startsWith('a=ptime')));
+});
+
+test('withAudioPtime() keeps LF-only SDP LF-only and leaves an SDP without audio unchanged', () => {
+  const lf = SDP.replaceAll('\r\n', '\n');
+  assert.ok(!withAudioPtime(lf, 10).includes('\r'));
+  const videoOnly = ['v=0', 's=-', 'm=video 9 UDP/TLS/RTP/SAVPF 96', 'a=mid:0'].join('\r\n') + '\r\n';
+  assert.equal(withAudioPtime(videoOnly, 10), videoOnly);
+});
+
+test('withAudioPtime() with a ptime that is not a positive integer throws a TypeError', () => {
+  for (const bad of [0, -10, 2.5, Number.NaN]) assert.throws(() => withAudioPtime(SDP, bad), TypeError);
+});

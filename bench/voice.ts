@@ -12,10 +12,12 @@
  * Live (the server in its own process with one avatar worker; owner and viewer are Node participants on
  * @roamhq/wrtc, loopback): the owner publishes the clip as its microphone in real time, alternating with
  * 1.5 s of silence (one round); the viewer decodes the avatar video and the (republished) audio.
- * - mic_to_lips_ms_p50 (and min/max over the rounds after the first): from the owner sending the
- *   instant the clip's ground-truth jaw first reaches 30 % of its maximum to the viewer's first decoded
- *   frame whose mouth region (luma difference in the jaw box against the closed mouth seen in the silence
- *   just before) reaches 30 % of that round's largest difference and 3× the silence's noise.
+ * - mic_to_lips_ms_p50 (and min/max over the rounds after the first): the delay between the owner
+ *   sending the clip and the viewer showing the same mouth motion: the viewer's mouth signal (luma
+ *   difference of the jaw box against the closed mouth seen in the silence before) cross-correlated
+ *   with the model's jawOpen for the clip computed offline at audio time; the lag of the best match.
+ *   Covers capture → encode → SFU → worker (jitter buffer, features, look-ahead, render, VP8) → SFU →
+ *   viewer (jitter buffer, A/V sync, decode). The model's own loudness → mouth lag is reported apart.
  * - av_offset_ms: at the viewer, the lag that best aligns the mouth-region signal of the decoded video
  *   with the received audio's envelope (cross-correlation over ±300 ms in 10 ms steps; positive = the
  *   lips come later than the voice), minus the same lag measured offline between the clip's loudness
@@ -82,7 +84,16 @@ function median(xs: number[]): number | null {
   return s[Math.floor(s.length / 2)]!;
 }
 
-async function offline(o: VoiceOptions, log: (l: string) => void): Promise<{ result: Record<string, unknown>; openOnsetMs: number; intrinsicLagMs: number }> {
+interface OfflineResult {
+  result: Record<string, unknown>;
+  /** The model's jawOpen at audio time, one value per 10 ms from `jawT0Ms` (clip time). */
+  jaw: number[];
+  jawT0Ms: number;
+  clipMs: number;
+  intrinsicLagMs: number;
+}
+
+async function offline(o: VoiceOptions, log: (l: string) => void): Promise<OfflineResult> {
   const { pcm, sampleRate } = readPcm16(o.wav);
   let phones: TimedPhone[];
   if (o.text) {
@@ -128,11 +139,6 @@ async function offline(o: VoiceOptions, log: (l: string) => void): Promise<{ res
   }
   analyzer.close();
   gen.close();
-  // Where the mouth first opens in the clip (ground-truth jaw at 30 % of its maximum): the reference instant for mic-to-lips.
-  let maxJaw = 0;
-  for (let i = 0; i < out.length; i++) maxJaw = Math.max(maxJaw, gt.mouth[i * 3]!);
-  const openIdx = out.findIndex((_, i) => gt.mouth[i * 3]! >= 0.3 * maxJaw);
-  const openOnsetMs = openIdx >= 0 ? out[openIdx]!.tMs : 0;
   // The model's own lag between the voice's loudness and the mouth (no pipeline): the same
   // cross-correlation as the live A/V measurement, on the model's output at audio time. Subtracted
   // from the live lag, it leaves what the pipeline adds.
@@ -145,7 +151,7 @@ async function offline(o: VoiceOptions, log: (l: string) => void): Promise<{ res
   });
   const jaw = out.map((f) => f.expression[0]!);
   const intrinsicLagMs = bestLag(env, jaw).lag * 10;
-  return { openOnsetMs, intrinsicLagMs, result: {
+  return { jaw, jawT0Ms: out[0]?.tMs ?? 0, clipMs: durationMs, intrinsicLagMs, result: {
     realtime_factor: Number((elapsed / durationMs).toFixed(4)),
     feature_lookahead_ms: Number(lookahead.toFixed(1)),
     model_ms_per_frame: Number((elapsed / Math.max(1, durationMs / 10)).toFixed(3)),
@@ -155,7 +161,16 @@ async function offline(o: VoiceOptions, log: (l: string) => void): Promise<{ res
   } };
 }
 
-async function live(o: VoiceOptions, openOnsetMs: number, intrinsicLagMs: number, log: (l: string) => void): Promise<Record<string, unknown>> {
+/** Value of a 10 ms-step series at time `t` (linear interpolation, 0 outside). */
+function sampleAt(series: number[], t0: number, t: number): number {
+  const x = (t - t0) / 10;
+  const i = Math.floor(x);
+  if (i < 0 || i + 1 >= series.length) return 0;
+  return series[i]! + (series[i + 1]! - series[i]!) * (x - i);
+}
+
+async function live(o: VoiceOptions, off: OfflineResult, log: (l: string) => void): Promise<Record<string, unknown>> {
+  const { intrinsicLagMs } = off;
   const { pcm, sampleRate } = readPcm16(o.wav);
   // Clip at 48 kHz (linear resampling is enough for a benchmark signal), then 1.5 s of silence.
   const n48 = Math.floor((pcm.length * 48000) / sampleRate);
@@ -197,7 +212,7 @@ async function live(o: VoiceOptions, openOnsetMs: number, intrinsicLagMs: number
     if (probe.frames < 20) throw new Error('no avatar video at the viewer');
     probe.onFrame = (t, luma) => videoSig.push({ t, luma });
     // Play: (speech, silence) × rounds, in real time, 10 ms per chunk.
-    const rounds: { onset: number; silentRef?: Uint8Array; silentRefAt?: number }[] = [];
+    const rounds: { clipStart: number; silentRef?: Uint8Array; silentRefAt?: number }[] = [];
     const signal = new Int16Array(speech.length + gap);
     signal.set(speech);
     const roundCount = Math.max(3, Math.round(o.seconds / (signal.length / 48000)));
@@ -210,9 +225,9 @@ async function live(o: VoiceOptions, openOnsetMs: number, intrinsicLagMs: number
         while (sent + 480 <= Math.min(due, total)) {
           const pos = sent % signal.length;
           const samples = signal.slice(pos, pos + 480);
-          if (pos === 0) rounds.push({ onset: performance.now() + openOnsetMs });
+          if (pos === 0) rounds.push({ clipStart: performance.now() });
           // Reference picture of the closed mouth: late in the silence before the next round.
-          if (pos === signal.length - 4800) rounds.push({ onset: Number.NaN, silentRef: probe.luma.slice(), silentRefAt: performance.now() });
+          if (pos === signal.length - 4800) rounds.push({ clipStart: Number.NaN, silentRef: probe.luma.slice(), silentRefAt: performance.now() });
           source.onData({ samples, sampleRate: 48000, bitsPerSample: 16, channelCount: 1, numberOfFrames: 480 });
           sent += 480;
         }
@@ -224,24 +239,42 @@ async function live(o: VoiceOptions, openOnsetMs: number, intrinsicLagMs: number
     });
     await new Promise((r) => setTimeout(r, 500));
     probe.onFrame = undefined;
-    // Mic-to-lips per round (the first is a warm-up): the mouth region of the viewer's frames against the
-    // closed mouth seen just before; the lips have moved when the difference reaches 30 % of the round's
-    // largest (the same fraction of the ground-truth jaw opening defines the onset), and clears 3× the
-    // frame-to-frame noise of the silence before.
+    // Mic-to-lips per round (the first is a warm-up): the delay between the owner sending the clip and
+    // the viewer showing the same mouth motion. The viewer's mouth signal (luma difference of the jaw box
+    // against the closed mouth seen in the silence before) is cross-correlated with the model's jawOpen
+    // for the same clip computed offline at audio time; the lag of the best match (0–600 ms, 10 ms
+    // steps, refined by a parabola through the peak) is that round's mic-to-lips.
     const latencies: number[] = [];
-    const speechRounds = rounds.filter((r) => Number.isFinite(r.onset));
+    const matches: number[] = [];
+    const speechRounds = rounds.filter((r) => Number.isFinite(r.clipStart));
     const refs = rounds.filter((r) => r.silentRef);
+    const span = Math.ceil((off.clipMs + 200) / 10);
     for (const round of speechRounds.slice(1)) {
-      const ref = [...refs].reverse().find((r) => r.silentRefAt! < round.onset);
+      const ref = [...refs].reverse().find((r) => r.silentRefAt! < round.clipStart);
       if (!ref || ref.silentRef!.length === 0) continue;
-      const diffOf = (v: { luma: Uint8Array }): number => lumaDiff(ref.silentRef!, v.luma, probe.width, JAW_BOX);
-      const before = videoSig.filter((v) => v.t > ref.silentRefAt! - 600 && v.t < ref.silentRefAt! + 100).map(diffOf).filter(Number.isFinite);
-      const noise = Math.max(0.5, ...before);
-      const clipStart = round.onset - openOnsetMs;
-      const during = videoSig.filter((v) => v.t >= clipStart && v.t < round.onset + 1500).map((v) => ({ t: v.t, d: diffOf(v) }));
-      const peak = Math.max(0, ...during.map((x) => x.d).filter(Number.isFinite));
-      const hit = during.find((x) => x.d >= Math.max(3 * noise, 0.3 * peak));
-      if (hit) latencies.push(hit.t - round.onset);
+      // viewer signal every 10 ms from the clip's start to 600 ms after its end (the frame on screen at each instant)
+      const frames = videoSig.filter((v) => v.t >= round.clipStart - 100 && v.t <= round.clipStart + off.clipMs + 900);
+      if (frames.length < 10) continue;
+      const shown: number[] = [];
+      let k = 0;
+      for (let b = 0; b < span + 60; b++) {
+        const t = round.clipStart + b * 10;
+        while (k + 1 < frames.length && frames[k + 1]!.t <= t) k++;
+        const d = lumaDiff(ref.silentRef!, frames[k]!.luma, probe.width, JAW_BOX);
+        shown.push(Number.isFinite(d) ? d : 0);
+      }
+      const model = Array.from({ length: span }, (_, b) => sampleAt(off.jaw, off.jawT0Ms, b * 10));
+      const r: number[] = [];
+      for (let lag = 0; lag <= 60; lag++) r.push(pearson(model, shown.slice(lag, lag + span)));
+      let best = 0;
+      for (let lag = 1; lag < r.length; lag++) if (r[lag]! > r[best]!) best = lag;
+      let frac = 0;
+      if (best > 0 && best < r.length - 1) {
+        const den = r[best - 1]! - 2 * r[best]! + r[best + 1]!;
+        if (den < 0) frac = (0.5 * (r[best - 1]! - r[best + 1]!)) / den;
+      }
+      latencies.push((best + frac) * 10);
+      matches.push(r[best]!);
     }
     // Cross-correlate the mouth signal (jaw box against the first closed-mouth reference) and the audio envelope in 10 ms bins.
     const ref0 = refs[0]?.silentRef ?? videoSig[0]!.luma;
@@ -271,7 +304,7 @@ async function live(o: VoiceOptions, openOnsetMs: number, intrinsicLagMs: number
       const emitted = Number(s['jitterBufferEmittedCount'] ?? 0);
       if (emitted > 0) jitter[String(s['kind'])] = Math.round((Number(s['jitterBufferDelay'] ?? 0) / emitted) * 1000);
     });
-    log(`live: ${speechRounds.length} rounds, latencies ${latencies.map((x) => x.toFixed(0)).join(', ')} ms, xcorr peak r=${best.r.toFixed(2)} at ${best.lag * 10} ms`);
+    log(`live: ${speechRounds.length} rounds, mic-to-lips ${latencies.map((x, i) => `${x.toFixed(0)} ms (r=${matches[i]!.toFixed(2)})`).join(', ')}, A/V xcorr peak r=${best.r.toFixed(2)} at ${best.lag * 10} ms`);
     probe.stop();
     await viewer.leave();
     await owner.leave();
@@ -281,6 +314,7 @@ async function live(o: VoiceOptions, openOnsetMs: number, intrinsicLagMs: number
       mic_to_lips_ms_min: sorted.length ? Math.round(sorted[0]!) : null,
       mic_to_lips_ms_max: sorted.length ? Math.round(sorted[sorted.length - 1]!) : null,
       mic_to_lips_rounds: latencies.length,
+      mic_to_lips_match_r: median(matches) === null ? null : Number(median(matches)!.toFixed(3)),
       av_offset_ms: Math.round(best.lag * 10 - intrinsicLagMs),
       av_offset_raw_ms: Math.round(best.lag * 10),
       model_intrinsic_lag_ms: intrinsicLagMs,
@@ -314,8 +348,8 @@ export const voiceSuite: Suite<VoiceOptions> = {
   },
   async run(o, log) {
     const off = await offline(o, log);
-    const on = await live(o, off.openOnsetMs, off.intrinsicLagMs, log);
-    const result = { suite: 'voice', ...off.result, ...on, mouth_open_onset_in_clip_ms: Math.round(off.openOnsetMs) };
+    const on = await live(o, off, log);
+    const result = { suite: 'voice', ...off.result, ...on };
     return { result, summary: Object.entries(result).map(([k, v]) => `${k}: ${String(v)}`) };
   },
 };

@@ -10,6 +10,7 @@ import type { WorkerAssign, ViewOffsetDeg } from '../../../../protocol/src/signa
 import type { AvatarGenerator, EnrolledIdentity, RenderedFrame, ViewOffset } from '../generator/generator.ts';
 import { MotionReceiver, type MotionDropReason } from './MotionReceiver.ts';
 import { VoiceDriver, type AudioToExpression } from './VoiceDriver.ts';
+import { FrameScheduler } from './FrameScheduler.ts';
 import type { Logger } from '../../logger.ts';
 
 export interface IdentitySource {
@@ -25,6 +26,7 @@ interface ViewTrack {
   track: MediaStreamTrack;
   stream: MediaStream;
   frame: RenderedFrame | undefined;
+  lastRenderAt: number;
 }
 
 export interface SessionStats {
@@ -39,6 +41,10 @@ export interface SessionStats {
 }
 
 const DEG = Math.PI / 180;
+/** A voice avatar's expression moving this much (any coefficient) since the last frame renders one early. */
+const EARLY_FRAME_CHANGE = 0.12;
+/** Views nobody watches render this often (keeps their encoder and SFU producer warm). */
+const IDLE_VIEW_INTERVAL_MS = 1000;
 const toRad = (v: ViewOffsetDeg): ViewOffset => ({ yaw: v.yaw * DEG, pitch: v.pitch * DEG, roll: v.roll * DEG });
 
 export class AvatarSessionRunner {
@@ -47,7 +53,9 @@ export class AvatarSessionRunner {
   #voice: VoiceDriver | undefined;
   #audioTrack: MediaStreamTrack | undefined;
   #sinks: { stop(): void }[] = [];
-  #timer: NodeJS.Timeout | undefined;
+  #scheduler: FrameScheduler | undefined;
+  /** The expression of the last rendered frame (voice sessions: decides early frames). */
+  readonly #renderedExpression = new Float32Array(12);
   #closed = false;
   frames = 0;
   renderMsTotal = 0;
@@ -96,6 +104,11 @@ export class AvatarSessionRunner {
     const source = new wrtc.nonstandard.RTCAudioSource();
     this.#audioTrack = source.createTrack() as unknown as MediaStreamTrack;
     this.#voice = new VoiceDriver(model, (chunk) => source.onData({ ...chunk, bitsPerSample: 16 }));
+    this.#voice.onExpression = (e) => {
+      let change = 0;
+      for (let i = 0; i < e.length && i < this.#renderedExpression.length; i++) change = Math.max(change, Math.abs(e[i]! - this.#renderedExpression[i]!));
+      if (change >= EARLY_FRAME_CHANGE) this.#scheduler?.nudge();
+    };
     this.client.on('track', (t) => {
       if (t.kind !== 'audio' || t.peerId !== this.assign.ownerPeerId || !this.#voice) return;
       const sink = new wrtc.nonstandard.RTCAudioSink(t.track as never);
@@ -123,7 +136,8 @@ export class AvatarSessionRunner {
     const tracks: LocalTrack[] = [...this.#views.values()].map((v) => ({ track: v.track, stream: v.stream, viewKey: v.key }));
     if (this.#audioTrack) tracks.push({ track: this.#audioTrack, stream: new wrtc.MediaStream([this.#audioTrack as never]) as unknown as MediaStream });
     await this.client.publish(tracks);
-    this.#timer = setInterval(() => this.#renderAll(), 1000 / a.fps);
+    this.#scheduler = new FrameScheduler({ fps: a.fps, render: () => this.#renderAll() });
+    this.#scheduler.start();
     this.logger.info({ views: this.#views.size, size: a.size, fps: a.fps }, 'avatar session live');
   }
 
@@ -131,7 +145,7 @@ export class AvatarSessionRunner {
     const source = new wrtc.nonstandard.RTCVideoSource();
     const track = source.createTrack() as unknown as MediaStreamTrack;
     const stream = new wrtc.MediaStream([track as never]) as unknown as MediaStream;
-    const vt: ViewTrack = { key, view: toRad(view), active: false, source, track, stream, frame: undefined };
+    const vt: ViewTrack = { key, view: toRad(view), active: false, source, track, stream, frame: undefined, lastRenderAt: Number.NEGATIVE_INFINITY };
     this.#views.set(key, vt);
     return vt;
   }
@@ -150,17 +164,17 @@ export class AvatarSessionRunner {
     }
   }
 
-  #tick = 0;
-
   #renderAll(): void {
     if (this.#closed) return;
-    const motion = this.#voice ? this.#voice.current() : this.motion.current();
-    const idleFrame = this.#tick++ % this.assign.fps === 0;
+    const now = performance.now();
+    const motion = this.#voice ? this.#voice.current(now) : this.motion.current();
+    for (let i = 0; i < this.#renderedExpression.length; i++) this.#renderedExpression[i] = motion.expression[i] ?? 0;
     for (const vt of this.#views.values()) {
-      if (!vt.active && !idleFrame) continue;
+      if (!vt.active && now - vt.lastRenderAt < IDLE_VIEW_INTERVAL_MS) continue;
       try {
         const frame = this.generator.render(motion, vt.view, { size: this.assign.size, format: 'i420', ...(vt.frame ? { reuse: vt.frame } : {}) });
         vt.frame = frame;
+        vt.lastRenderAt = now;
         this.frames++;
         this.renderMsTotal += frame.renderMs;
         if (frame.i420) vt.source.onFrame({ width: frame.width, height: frame.height, data: frame.i420 });
@@ -178,7 +192,7 @@ export class AvatarSessionRunner {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#timer) clearInterval(this.#timer);
+    this.#scheduler?.stop();
     for (const vt of this.#views.values()) vt.track.stop();
     this.#views.clear();
     for (const s of this.#sinks) s.stop();

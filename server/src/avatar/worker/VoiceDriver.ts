@@ -44,6 +44,8 @@ export class VoiceDriver {
   #closed = false;
   framesIn = 0;
   lagSamples = 0;
+  /** Called with the new expression whenever the model produced one (the session may render early). */
+  onExpression: ((expression: Float32Array) => void) | undefined;
 
   constructor(model: AudioToExpression, emit: (chunk: AudioChunk) => void, initialDelayMs = model.lookaheadMs + 40) {
     this.#model = model;
@@ -84,6 +86,11 @@ export class VoiceDriver {
     for (let i = 0; i < EXPRESSION_SIZE && i < m.length; i++) this.#expression[i] = Number.isFinite(m[i]!) ? Math.max(-1, Math.min(1, m[i]!)) : 0;
     this.#voiced = last.voiced;
     this.#latestTMs = last.tMs;
+    try {
+      this.onExpression?.(this.#expression);
+    } catch {
+      // a listener's failure is not the audio's
+    }
   }
 
   /** Motion for the frame rendered now; also measures how late this video is versus its audio. */

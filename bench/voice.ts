@@ -211,6 +211,17 @@ async function live(o: VoiceOptions, off: OfflineResult, log: (l: string) => voi
     while (probe.frames < 20 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     if (probe.frames < 20) throw new Error('no avatar video at the viewer');
     probe.onFrame = (t, luma) => videoSig.push({ t, luma });
+    // The viewer's own view of lip sync: NTP instants (sender clock) of the audio and video it plays out.
+    const syncErrors: number[] = [];
+    const syncPoll = setInterval(() => {
+      void viewer.receivePeerConnection?.getStats().then((report) => {
+        const playout: Record<string, number> = {};
+        report.forEach((s: Record<string, unknown>) => {
+          if (s['type'] === 'inbound-rtp' && typeof s['estimatedPlayoutTimestamp'] === 'number') playout[String(s['kind'])] = s['estimatedPlayoutTimestamp'];
+        });
+        if (playout['audio'] !== undefined && playout['video'] !== undefined) syncErrors.push(playout['audio'] - playout['video']);
+      });
+    }, 500);
     // Play: (speech, silence) × rounds, in real time, 10 ms per chunk.
     const rounds: { clipStart: number; silentRef?: Uint8Array; silentRefAt?: number }[] = [];
     const signal = new Int16Array(speech.length + gap);
@@ -239,6 +250,7 @@ async function live(o: VoiceOptions, off: OfflineResult, log: (l: string) => voi
     });
     await new Promise((r) => setTimeout(r, 500));
     probe.onFrame = undefined;
+    clearInterval(syncPoll);
     // Mic-to-lips per round (the first is a warm-up): the delay between the owner sending the clip and
     // the viewer showing the same mouth motion. The viewer's mouth signal (luma difference of the jaw box
     // against the closed mouth seen in the silence before) is cross-correlated with the model's jawOpen
@@ -320,6 +332,7 @@ async function live(o: VoiceOptions, off: OfflineResult, log: (l: string) => voi
       model_intrinsic_lag_ms: intrinsicLagMs,
       av_xcorr_peak: Number(best.r.toFixed(3)),
       viewer_jitter_buffer_ms: jitter,
+      viewer_playout_audio_minus_video_ms: median(syncErrors) === null ? null : Math.round(median(syncErrors)!),
       worker_audio_delay_ms: Math.round(Number(/^avatar_voice_audio_delay_ms (\S+)/m.exec(stats)?.[1] ?? NaN)),
       viewer_video_frames: videoSig.length,
       motion_metrics_ok: /avatar_rendered_frames_total \d+/.test(stats),

@@ -2,7 +2,7 @@
  * `npm run train -- <model> [options]`: trains one of our own models from scratch.
  *
  *   npm run train -- audio2motion [--tiny] [--out DIR] [--cache DIR] [--steps N] [--no-real]
- *                                 [--write-fixture]
+ *                                 [--future N] [--write-fixture]
  *
  * audio2motion: regenerates its data (espeak-ng synthetic speech with phoneme timings, real
  * pocketsphinx-testdata clips force-aligned with pocketsphinx, noise), trains, exports
@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 function usage(code: number): never {
-  process.stderr.write('usage: npm run train -- audio2motion [--tiny] [--out DIR] [--cache DIR] [--steps N] [--no-real] [--write-fixture]\n');
+  process.stderr.write('usage: npm run train -- audio2motion [--tiny] [--out DIR] [--cache DIR] [--steps N] [--no-real] [--future N] [--write-fixture]\n');
   process.exit(code);
 }
 
@@ -30,7 +30,7 @@ if (model !== 'audio2motion') {
   process.stderr.write(`unknown model "${model}" (known: audio2motion)\n`);
   process.exit(2);
 }
-const opts: { tiny: boolean; out?: string; cache?: string; steps?: number; noReal: boolean; fixture: boolean } = { tiny: false, noReal: false, fixture: false };
+const opts: { tiny: boolean; out?: string; cache?: string; steps?: number; future?: number; noReal: boolean; fixture: boolean } = { tiny: false, noReal: false, fixture: false };
 for (let i = 0; i < args.length; i++) {
   const a = args[i];
   if (a === '--tiny') opts.tiny = true;
@@ -39,12 +39,17 @@ for (let i = 0; i < args.length; i++) {
   else if (a === '--out') opts.out = path.resolve(args[++i] ?? usage(2));
   else if (a === '--cache') opts.cache = path.resolve(args[++i] ?? usage(2));
   else if (a === '--steps') opts.steps = Number(args[++i] ?? usage(2));
+  else if (a === '--future') opts.future = Number(args[++i] ?? usage(2));
   else usage(2);
+}
+if (opts.future !== undefined && !(Number.isInteger(opts.future) && opts.future >= 0 && opts.future <= 4)) {
+  process.stderr.write(`--future must be an integer 0–4 (10 ms frames of model look-ahead), got ${String(opts.future)}\n`);
+  process.exit(2);
 }
 
 const { runPipeline } = await import('../models/audio2motion/pipeline.ts');
 const log = (s: string) => process.stdout.write(`[audio2motion] ${s}\n`);
-const res = await runPipeline({ tiny: opts.tiny, outDir: opts.out, cacheDir: opts.cache, steps: opts.steps, noReal: opts.noReal, log });
+const res = await runPipeline({ tiny: opts.tiny, outDir: opts.out, cacheDir: opts.cache, steps: opts.steps, noReal: opts.noReal, ...(opts.future !== undefined ? { arch: { future: opts.future } } : {}), log });
 log(`wrote ${path.relative(root, res.onnxPath) || res.onnxPath} (${(res.bytes / 1024).toFixed(1)} KiB, ${res.parameters} parameters) and ${path.basename(res.sidecarPath)}`);
 log(`time: data ${res.seconds.data.toFixed(0)} s, training ${res.seconds.train.toFixed(0)} s, total ${res.seconds.total.toFixed(0)} s`);
 for (const [set, s] of Object.entries(res.heldOut)) {

@@ -76,6 +76,27 @@ describe('voice avatar in headless Chromium', () => {
       if (png) pngs.push(png);
       await sleep(80);
     }
+    // Lip sync at B: the NTP instants (the sender's clock, from the SFU's sender reports) of the audio
+    // and of the video B plays out at the same moment. libwebrtc aligns them from the sender reports; a
+    // wrong report clock (werift's whole-second NTP times) made them drift hundreds of ms apart.
+    const syncErrors: number[] = [];
+    for (let i = 0; i < 15; i++) {
+      const e = await b.page.evaluate(async () => {
+        const report = await window.avatarSfu.client()?.receivePeerConnection?.getStats();
+        const playout: Record<string, number> = {};
+        report?.forEach((s: { type: string; kind?: string; estimatedPlayoutTimestamp?: number }) => {
+          if (s.type === 'inbound-rtp' && s.kind && s.estimatedPlayoutTimestamp) playout[s.kind] = s.estimatedPlayoutTimestamp;
+        });
+        return playout['audio'] !== undefined && playout['video'] !== undefined ? playout['audio'] - playout['video'] : null;
+      });
+      if (e !== null) syncErrors.push(e);
+      await sleep(150);
+    }
+    const syncMedian = [...syncErrors].sort((x, y) => x - y)[Math.floor(syncErrors.length / 2)];
+    process.stdout.write(`# B's playout, audio minus video (sender clock): median ${syncMedian?.toFixed(0)} ms of ${syncErrors.map((x) => x.toFixed(0)).join(' ')}\n`);
+    assert.ok(syncErrors.length >= 10, `B reports playout timestamps for A's audio and video (${syncErrors.length})`);
+    assert.ok(Math.abs(syncMedian!) <= 40, `B plays A's voice and lips within one frame of each other (${syncMedian!.toFixed(0)} ms)`);
+
     const openness: number[] = [];
     for (const png of pngs) {
       const img = decodeImage(png);

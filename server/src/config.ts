@@ -58,6 +58,12 @@ export interface Config {
     maxPersonalViews: number;
     /** Generator used by workers ('mesh' is the embedded default). */
     generator: string;
+    /**
+     * How a voice avatar's worker receives the owner's microphone: 'tap' = the Opus packets on a data
+     * channel, decoded by the worker without a playout jitter buffer (lower mic-to-lips latency);
+     * 'track' = an ordinary WebRTC audio track (the worker's libwebrtc jitter buffer, 25–40 ms more).
+     */
+    voiceInput: 'tap' | 'track';
   };
   /** Avatar source photos: enrollment limits and the identity store. */
   avatar: {
@@ -98,6 +104,14 @@ function oneOf<T extends number>(env: Env, key: string, allowed: readonly T[], d
   const raw = env[key];
   if (raw === undefined || raw === '') return def;
   const v = allowed.find((a) => String(a) === raw.trim());
+  if (v === undefined) throw new ConfigError(`${key}=${raw} must be one of ${allowed.join(', ')}`);
+  return v;
+}
+
+function oneOfString<T extends string>(env: Env, key: string, allowed: readonly T[], def: T): T {
+  const raw = str(env, key);
+  if (raw === undefined) return def;
+  const v = allowed.find((a) => a === raw);
   if (v === undefined) throw new ConfigError(`${key}=${raw} must be one of ${allowed.join(', ')}`);
   return v;
 }
@@ -162,6 +176,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       fps: int(env, 'AVATAR_FPS', 25, 1, 60),
       maxPersonalViews: int(env, 'AVATAR_MAX_PERSONAL_VIEWS', 3, 0, 32),
       generator: str(env, 'AVATAR_GENERATOR') ?? 'mesh',
+      voiceInput: oneOfString(env, 'AVATAR_VOICE_INPUT', ['tap', 'track'] as const, 'tap'),
     },
     avatar: {
       dataDir: path.resolve(PROJECT_ROOT, str(env, 'AVATAR_DATA_DIR') ?? 'data'),

@@ -67,6 +67,7 @@ describe('loadConfig', () => {
     assert.equal(c.rtc.announcedIp, undefined);
     assert.equal(c.rtc.portRange, undefined);
     assert.equal(c.rtc.voiceAudioPtimeMs, 10);
+    assert.equal(c.workers.voiceInput, 'tap');
     // Fields checked one by one: other sections and fields may be added to Config.
     assertFields(c.limits, {
       maxPeersPerRoom: 16,
@@ -94,6 +95,7 @@ describe('loadConfig', () => {
       RTC_MIN_PORT: '40000',
       RTC_MAX_PORT: '40100',
       RTC_VOICE_PTIME_MS: '20',
+      AVATAR_VOICE_INPUT: 'track',
       MAX_PEERS_PER_ROOM: '4',
       MAX_ROOMS: '7',
       SIGNALING_MSGS_PER_S: '20',
@@ -111,6 +113,7 @@ describe('loadConfig', () => {
     assert.equal(c.tls.keyFile, path.join(PROJECT_ROOT, 'relative/key.pem'), 'relative paths resolve against the project root');
     assert.equal(c.tls.generateIfMissing, false);
     assertFields(c.rtc, { listenIp: '10.0.0.5', announcedIp: '203.0.113.7', portRange: [40000, 40100], voiceAudioPtimeMs: 20 });
+    assert.equal(c.workers.voiceInput, 'track');
     assertFields(c.limits, {
       maxPeersPerRoom: 4,
       maxRooms: 7,
@@ -176,6 +179,7 @@ describe('loadConfig', () => {
     [{ PACER_BITRATE_BPS: '1000' }, /PACER_BITRATE_BPS=1000 must be an integer in \[100000, /],
     [{ PACER_MAX_QUEUE: 'Infinity' }, /PACER_MAX_QUEUE=Infinity/],
     [{ RTC_VOICE_PTIME_MS: '15' }, /RTC_VOICE_PTIME_MS=15 must be one of 10, 20, 40, 60/],
+    [{ AVATAR_VOICE_INPUT: 'mic' }, /AVATAR_VOICE_INPUT=mic must be one of tap, track/],
   ];
   for (const [env, message] of bad) {
     test(`loadConfig refuses ${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')} with a ConfigError`, () => {

@@ -13,6 +13,7 @@ import { Peer } from '../../server/src/rooms/Peer.ts';
 import { RoomManager } from '../../server/src/rooms/RoomManager.ts';
 import { WebRtcTransport, type WebRtcTransportOptions } from '../../server/src/sfu/WebRtcTransport.ts';
 import { ntpNow, ntpToUnixMs } from '../../server/src/sfu/senderClock.ts';
+import { AUDIO_TAP_LABEL, decodeAudioTapPacket } from '../../protocol/src/audioTap.ts';
 import { WeriftBrowser } from '../helpers/weriftBrowser.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
 
@@ -391,6 +392,44 @@ describe('negotiated peers', () => {
     await Promise.all([vb.waitRecvConnected(), pb.waitRecvConnected()]);
     room.close();
   });
+
+  for (const voiceInput of ['tap', 'track'] as const) {
+    test(`AVATAR_VOICE_INPUT=${voiceInput}: a voice avatar's worker peer gets its owner's microphone ${voiceInput === 'tap' ? 'as audio-tap messages (sequence number, timestamp, payload intact)' : 'as an audio track'}`, async () => {
+      const metrics = newMetrics();
+      const config = configWith();
+      const room = await Room.create({ id: `voice-${voiceInput}`, config: { ...config, workers: { ...config.workers, voiceInput } }, logger, metrics });
+      const owner = await joinAndPublish(room, 'vera');
+      owner.peer.avatar = { identityId: 'id', sessionId: 's', driver: 'voice', state: 'starting', defaultView: { yaw: 0, pitch: 0, roll: 0 } };
+      const worker = await room.join('vera (avatar)', { role: 'avatar', avatarOf: owner.peer });
+      const wb = new WeriftBrowser();
+      browsers.push(owner.browser, wb);
+      const tapMessages: Buffer[] = [];
+      wb.recvPc.onDataChannel.subscribe((channel) => {
+        if (channel.label === AUDIO_TAP_LABEL) channel.onMessage.subscribe((m) => tapMessages.push(m as Buffer));
+      });
+      worker.setOfferSignal((offer) => wb.answer(offer));
+      worker.renegotiate();
+      await wb.waitRecvConnected();
+      const audioConsumers = worker.consumers.filter((c) => c.kind === 'audio').length;
+      const taps = [...worker.recvTransport.dataConsumers.values()].filter((d) => d.label === AUDIO_TAP_LABEL).length;
+      assert.deepEqual({ audioConsumers, taps }, voiceInput === 'tap' ? { audioConsumers: 0, taps: 1 } : { audioConsumers: 1, taps: 0 });
+      if (voiceInput === 'tap') {
+        // the data channel opens after SCTP is up: send until messages arrive
+        for (let seq = 1; seq <= 300 && tapMessages.length < 20; seq++) {
+          owner.browser.sendRtp('audio', seq, 60);
+          await sleep(5);
+        }
+        assert.ok(tapMessages.length >= 20, `tap messages received: ${tapMessages.length}`);
+        const p = decodeAudioTapPacket(tapMessages.at(-1)!);
+        assert.equal(p.codec, 'opus');
+        assert.equal(p.timestamp, (p.sequenceNumber * 960) >>> 0, 'timestamp as the owner sent it');
+        assert.equal(p.payload.length, 60);
+        assert.ok(p.payload.every((b) => b === (p.sequenceNumber & 0xff)), 'payload as the owner sent it');
+      }
+      room.close();
+      assert.deepEqual(await gauges(metrics), ZERO);
+    });
+  }
 
   test('sender reports and abs-send-time on forwarded media carry the wall-clock time to the millisecond (receivers lip-sync from them)', async () => {
     // werift's own NTP times are whole seconds; see server/src/sfu/senderClock.ts.

@@ -10,7 +10,7 @@ import type { Logger } from '../logger.ts';
 import { WebRtcTransport, type OfferSignal, type WebRtcTransportOptions } from '../sfu/WebRtcTransport.ts';
 import type { Producer } from '../sfu/Producer.ts';
 import type { Consumer } from '../sfu/Consumer.ts';
-import type { DataProducer } from '../sfu/DataProducer.ts';
+import type { DataProducer, DataSource } from '../sfu/DataProducer.ts';
 import type { DataConsumer } from '../sfu/DataConsumer.ts';
 import type { MediaKind, PeerInfo, ProducerInfo, SessionDescription, ViewOffsetDeg } from '../../../protocol/src/signaling.ts';
 
@@ -157,7 +157,7 @@ export class Peer extends EnhancedEventEmitter<PeerEvents> {
     if (closed > 0) this.renegotiate();
   }
 
-  consumeData(dataProducer: DataProducer, producerPeerId: string): DataConsumer {
+  consumeData(dataProducer: DataSource, producerPeerId: string): DataConsumer {
     this.#assertOpen();
     const dataConsumer = this.recvTransport.consumeData(dataProducer, producerPeerId);
     dataConsumer.on('producerclose', () => dataConsumer.close());

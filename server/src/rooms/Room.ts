@@ -12,6 +12,7 @@ import type { Config } from '../config.ts';
 import { Peer, type PeerRole } from './Peer.ts';
 import type { Producer } from '../sfu/Producer.ts';
 import type { DataProducer } from '../sfu/DataProducer.ts';
+import { AudioTap } from '../sfu/AudioTap.ts';
 
 export type RoomEvents = {
   close: [];
@@ -40,6 +41,8 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
   readonly id: string;
   readonly createdAt = Date.now();
   readonly #config: Config;
+  /** Voice avatars' microphones as data messages, by producer id (they close with the producer). */
+  readonly #audioTaps = new Map<string, AudioTap>();
   readonly #logger: Logger;
   readonly #metrics: Metrics;
   readonly #peers = new Map<string, Peer>();
@@ -120,7 +123,7 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
       const owner = opts.avatarOf!;
       for (const dp of owner.dataProducers) peer.consumeData(dp, owner.id);
       // A voice avatar listens to its owner's microphone.
-      if (owner.avatar?.driver === 'voice') for (const p of owner.producers) if (p.kind === 'audio') peer.consume(p, owner.id);
+      if (owner.avatar?.driver === 'voice') for (const p of owner.producers) if (p.kind === 'audio') this.#feedVoice(peer, p);
       this.#logger.info({ peerId: peer.id, ownerPeerId: owner.id }, 'avatar peer joined');
     }
     return peer;
@@ -153,10 +156,33 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
     }
     if (producer.kind === 'audio' && owner.avatar?.driver === 'voice') {
       for (const avatar of this.avatarPeersOf(owner)) {
-        avatar.consume(producer, owner.id);
+        this.#feedVoice(avatar, producer);
         avatar.renegotiate();
       }
     }
+  }
+
+  /**
+   * Give a voice avatar's worker its owner's microphone: the Opus packets on an "audio-tap" data
+   * channel (one AudioTap per microphone, shared by the owner's avatar peers), or an audio track
+   * (config workers.voiceInput).
+   */
+  #feedVoice(avatar: Peer, microphone: Producer): void {
+    const owner = avatar.avatarOf!;
+    if (this.#config.workers.voiceInput === 'track') {
+      avatar.consume(microphone, owner.id);
+      return;
+    }
+    let tap = this.#audioTaps.get(microphone.id);
+    if (!tap || tap.closed) {
+      const created = new AudioTap(microphone);
+      created.on('close', () => {
+        if (this.#audioTaps.get(microphone.id) === created) this.#audioTaps.delete(microphone.id);
+      });
+      this.#audioTaps.set(microphone.id, created);
+      tap = created;
+    }
+    avatar.consumeData(tap, owner.id);
   }
 
   #onDataProducer(owner: Peer, dp: DataProducer): void {
@@ -225,6 +251,7 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
     if (this.#closed) return;
     this.#closed = true;
     for (const peer of [...this.#peers.values()]) peer.close();
+    for (const tap of [...this.#audioTaps.values()]) tap.close();
     this.#metrics.rooms.dec();
     this.#logger.info('room closed');
     this.safeEmit('close');

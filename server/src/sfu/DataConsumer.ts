@@ -1,8 +1,8 @@
-/** Forwards a {@link DataProducer}'s messages to one peer over a data channel of its receive transport. */
+/** Forwards a {@link DataSource}'s messages (a DataProducer's, an AudioTap's) to one peer over a data channel of its receive transport. */
 import { randomUUID } from 'node:crypto';
 import type { RTCDataChannel } from 'werift';
 import { EnhancedEventEmitter } from '../util/EnhancedEventEmitter.ts';
-import type { DataProducer } from './DataProducer.ts';
+import type { DataSource } from './DataProducer.ts';
 
 export type DataConsumerEvents = {
   close: [];
@@ -14,7 +14,7 @@ const MAX_BUFFERED_BYTES = 64 * 1024;
 
 export class DataConsumer extends EnhancedEventEmitter<DataConsumerEvents> {
   readonly id = randomUUID().replaceAll('-', '').slice(0, 16);
-  readonly dataProducer: DataProducer;
+  readonly dataProducer: DataSource;
   readonly producerPeerId: string;
   readonly #channel: RTCDataChannel;
   readonly #cleanups: (() => void)[] = [];
@@ -22,7 +22,7 @@ export class DataConsumer extends EnhancedEventEmitter<DataConsumerEvents> {
   sent = 0;
   dropped = 0;
 
-  constructor(opts: { dataProducer: DataProducer; producerPeerId: string; channel: RTCDataChannel }) {
+  constructor(opts: { dataProducer: DataSource; producerPeerId: string; channel: RTCDataChannel }) {
     super();
     this.dataProducer = opts.dataProducer;
     this.producerPeerId = opts.producerPeerId;

@@ -10,6 +10,22 @@ import { InvalidStateError } from '../errors.ts';
 
 export type DataListener = (message: Buffer | string) => void;
 
+/**
+ * What a DataConsumer forwards: a peer's data channel (DataProducer) or messages the SFU makes
+ * itself (AudioTap). It closes through its "close" event.
+ */
+export interface DataSource {
+  readonly id: string;
+  readonly label: string;
+  readonly ordered: boolean;
+  readonly maxRetransmits: number | null;
+  readonly closed: boolean;
+  /** Returns the unsubscribe function. Throws InvalidStateError when closed. */
+  addListener(listener: DataListener): () => void;
+  on(event: 'close', listener: () => void): unknown;
+  off(event: 'close', listener: () => void): unknown;
+}
+
 export type DataProducerEvents = {
   close: [];
   drop: [reason: 'oversized' | 'rate'];
@@ -20,7 +36,7 @@ export interface DataProducerLimits {
   maxMessagesPerSecond: number;
 }
 
-export class DataProducer extends EnhancedEventEmitter<DataProducerEvents> {
+export class DataProducer extends EnhancedEventEmitter<DataProducerEvents> implements DataSource {
   readonly id = randomUUID().replaceAll('-', '').slice(0, 16);
   readonly label: string;
   readonly ordered: boolean;

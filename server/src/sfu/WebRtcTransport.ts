@@ -17,7 +17,7 @@ import { Producer } from './Producer.ts';
 import { Consumer } from './Consumer.ts';
 import { withAudioPtime } from './sdp.ts';
 import { Pacer } from './Pacer.ts';
-import { DataProducer, type DataProducerLimits } from './DataProducer.ts';
+import { DataProducer, type DataProducerLimits, type DataSource } from './DataProducer.ts';
 import { DataConsumer } from './DataConsumer.ts';
 import { sfuCodecs, sfuHeaderExtensions } from './codecs.ts';
 
@@ -169,7 +169,7 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
    * Recv transport: forward a data producer to this peer on a new data channel with the same label and
    * reliability. Needs a negotiation when it is the transport's first data channel.
    */
-  consumeData(dataProducer: DataProducer, producerPeerId: string): DataConsumer {
+  consumeData(dataProducer: DataSource, producerPeerId: string): DataConsumer {
     this.#assertOpen();
     if (this.direction !== 'recv') throw new InvalidStateError('consumeData() on a send transport');
     if (dataProducer.closed) throw new InvalidStateError('data producer closed');

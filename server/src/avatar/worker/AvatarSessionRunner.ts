@@ -11,6 +11,8 @@ import type { AvatarGenerator, EnrolledIdentity, RenderedFrame, ViewOffset } fro
 import { MotionReceiver, type MotionDropReason } from './MotionReceiver.ts';
 import { VoiceDriver, type AudioToExpression } from './VoiceDriver.ts';
 import { FrameScheduler } from './FrameScheduler.ts';
+import { AudioTapReceiver } from './AudioTapReceiver.ts';
+import { AUDIO_TAP_LABEL } from '../../../../protocol/src/audioTap.ts';
 import type { Logger } from '../../logger.ts';
 
 export interface IdentitySource {
@@ -51,9 +53,12 @@ export class AvatarSessionRunner {
   readonly motion: MotionReceiver;
   readonly #views = new Map<string, ViewTrack>();
   #voice: VoiceDriver | undefined;
+  /** Voice sessions: the owner's Opus packets from the SFU's audio tap (preferred over an audio track). */
+  #tap: AudioTapReceiver | undefined;
   #audioTrack: MediaStreamTrack | undefined;
   #sinks: { stop(): void }[] = [];
   #scheduler: FrameScheduler | undefined;
+  #tapActive = false;
   /** The expression of the last rendered frame (voice sessions: decides early frames). */
   readonly #renderedExpression = new Float32Array(12);
   #closed = false;
@@ -90,7 +95,7 @@ export class AvatarSessionRunner {
     try {
       if (assign.driver === 'voice') {
         if (!opts.createAudioModel) throw new Error('this worker has no audio-to-motion model');
-        runner.#startVoice(await opts.createAudioModel());
+        runner.#startVoice(await opts.createAudioModel(), await AudioTapReceiver.create((chunk) => runner.#voice?.pushAudio(chunk)));
       }
       await runner.#run();
     } catch (err) {
@@ -100,7 +105,8 @@ export class AvatarSessionRunner {
     return runner;
   }
 
-  #startVoice(model: AudioToExpression): void {
+  #startVoice(model: AudioToExpression, tap: AudioTapReceiver): void {
+    this.#tap = tap;
     const source = new wrtc.nonstandard.RTCAudioSource();
     this.#audioTrack = source.createTrack() as unknown as MediaStreamTrack;
     this.#voice = new VoiceDriver(model, (chunk) => source.onData({ ...chunk, bitsPerSample: 16 }));
@@ -112,7 +118,10 @@ export class AvatarSessionRunner {
     this.client.on('track', (t) => {
       if (t.kind !== 'audio' || t.peerId !== this.assign.ownerPeerId || !this.#voice) return;
       const sink = new wrtc.nonstandard.RTCAudioSink(t.track as never);
-      sink.ondata = (d: { samples: Int16Array; sampleRate: number; channelCount: number; numberOfFrames: number }) => this.#voice?.pushAudio(d);
+      sink.ondata = (d: { samples: Int16Array; sampleRate: number; channelCount: number; numberOfFrames: number }) => {
+        // a server with AVATAR_VOICE_INPUT=track; the tap wins if both arrive
+        if (!this.#tapActive) this.#voice?.pushAudio(d);
+      };
       this.#sinks.push(sink);
     });
   }
@@ -120,9 +129,15 @@ export class AvatarSessionRunner {
   async #run(): Promise<void> {
     const a = this.assign;
     this.client.on('data', ({ label, channel }) => {
-      if (label !== 'motion') return;
-      channel.binaryType = 'arraybuffer';
-      channel.addEventListener('message', (ev) => this.motion.push((ev as MessageEvent).data as ArrayBuffer));
+      if (label === 'motion') {
+        channel.binaryType = 'arraybuffer';
+        channel.addEventListener('message', (ev) => this.motion.push((ev as MessageEvent).data as ArrayBuffer));
+      } else if (label === AUDIO_TAP_LABEL && this.#tap) {
+        const tap = this.#tap;
+        channel.binaryType = 'arraybuffer';
+        this.#tapActive = true;
+        channel.addEventListener('message', (ev) => tap.push((ev as MessageEvent).data as ArrayBuffer));
+      }
     });
     this.client.on('disconnected', ({ reason }) => {
       this.logger.warn({ reason }, 'avatar peer lost its signaling connection');
@@ -198,6 +213,7 @@ export class AvatarSessionRunner {
     for (const s of this.#sinks) s.stop();
     this.#sinks = [];
     this.#audioTrack?.stop();
+    this.#tap?.close();
     this.#voice?.close();
     void this.client.leave();
     this.generator.close();

@@ -1,6 +1,6 @@
 /**
  * Voice driver of an avatar session: the owner's microphone PCM (any rate, mono or stereo, as
- * @roamhq/wrtc's RTCAudioSink delivers it) → streaming audio-to-motion model → expression (mouth,
+ * AudioTapReceiver or @roamhq/wrtc's RTCAudioSink delivers it) → streaming audio-to-motion model → expression (mouth,
  * brows, blinks come from the model package), plus idle head motion; and the same audio republished through a delay line so that
  * viewers hear it in sync with the rendered lips.
  *

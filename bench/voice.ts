@@ -327,6 +327,8 @@ async function live(o: VoiceOptions, off: OfflineResult, log: (l: string) => voi
       mic_to_lips_ms_max: sorted.length ? Math.round(sorted[sorted.length - 1]!) : null,
       mic_to_lips_rounds: latencies.length,
       mic_to_lips_match_r: median(matches) === null ? null : Number(median(matches)!.toFixed(3)),
+      // long runs (--seconds 300 and more): does the latency creep? last third minus first third of the rounds
+      mic_to_lips_drift_ms: latencies.length >= 6 ? Math.round(median(latencies.slice(-Math.floor(latencies.length / 3)))! - median(latencies.slice(0, Math.floor(latencies.length / 3)))!) : null,
       av_offset_ms: Math.round(best.lag * 10 - intrinsicLagMs),
       av_offset_raw_ms: Math.round(best.lag * 10),
       model_intrinsic_lag_ms: intrinsicLagMs,
@@ -334,6 +336,12 @@ async function live(o: VoiceOptions, off: OfflineResult, log: (l: string) => voi
       viewer_jitter_buffer_ms: jitter,
       viewer_playout_audio_minus_video_ms: median(syncErrors) === null ? null : Math.round(median(syncErrors)!),
       worker_audio_delay_ms: Math.round(Number(/^avatar_voice_audio_delay_ms (\S+)/m.exec(stats)?.[1] ?? NaN)),
+      worker_audio_tap: {
+        decoded: Number(/^avatar_voice_tap_packets_total\{outcome="decoded"\} (\S+)/m.exec(stats)?.[1] ?? 0),
+        late: Number(/^avatar_voice_tap_packets_total\{outcome="late"\} (\S+)/m.exec(stats)?.[1] ?? 0),
+        concealed_ms: Math.round(1000 * Number(/^avatar_voice_tap_concealed_seconds_total (\S+)/m.exec(stats)?.[1] ?? 0)),
+      },
+      worker_early_frames: Number(/^avatar_early_frames_total (\S+)/m.exec(stats)?.[1] ?? 0),
       viewer_video_frames: videoSig.length,
       motion_metrics_ok: /avatar_rendered_frames_total \d+/.test(stats),
     };

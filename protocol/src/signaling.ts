@@ -225,6 +225,17 @@ export const workerRequestSchemas = {
       motionDropped: z.object({ invalid: z.number().int().nonnegative(), oversized: z.number().int().nonnegative(), late: z.number().int().nonnegative(), flood: z.number().int().nonnegative() }),
       views: z.number().int().nonnegative(),
       audioDelayMs: z.number().nonnegative().max(10_000).default(0),
+      /** Voice sessions on the audio tap: packets by outcome, and time filled with silence. */
+      audioTap: z.object({
+        decoded: z.number().int().nonnegative(),
+        late: z.number().int().nonnegative(),
+        duplicate: z.number().int().nonnegative(),
+        invalid: z.number().int().nonnegative(),
+        undecodable: z.number().int().nonnegative(),
+        concealedMs: z.number().nonnegative(),
+      }).strict().optional(),
+      /** Frames rendered ahead of the frame clock because the motion jumped. */
+      earlyFrames: z.number().int().nonnegative().default(0),
     })).max(1000),
   }).strict(),
 } as const;

@@ -9,6 +9,7 @@ import {
   parseRequest,
   requestSchemas,
   type RequestName,
+  workerRequestSchemas,
 } from '../../protocol/src/signaling.ts';
 import { approximateSize } from '../../server/src/signaling/SignalingServer.ts';
 
@@ -232,5 +233,23 @@ describe('approximateSize', () => {
     cyclic['self'] = cyclic;
     assert.equal(approximateSize(cyclic), Number.POSITIVE_INFINITY);
     assert.equal(approximateSize({ n: BigInt(1) }), Number.POSITIVE_INFINITY);
+  });
+});
+
+describe('worker messages', () => {
+  const session = { sessionId: 'abc123', frames: 10, renderMsTotal: 30, motionAccepted: 0, motionDropped: { invalid: 0, oversized: 0, late: 0, flood: 0 }, views: 1 };
+  const tap = { decoded: 500, late: 1, duplicate: 0, invalid: 0, undecodable: 0, concealedMs: 10 };
+
+  test('worker:stats accepts voice sessions with audio-tap counters and early frames, and older workers without them', () => {
+    const parsed = workerRequestSchemas['worker:stats'].parse({ sessions: [{ ...session, audioDelayMs: 60, audioTap: tap, earlyFrames: 7 }, session] });
+    assert.deepEqual(parsed.sessions[0]!.audioTap, tap);
+    assert.equal(parsed.sessions[1]!.earlyFrames, 0, 'defaults to 0');
+    assert.equal(parsed.sessions[1]!.audioTap, undefined);
+  });
+
+  test('worker:stats refuses negative or fractional tap counters and unknown tap fields', () => {
+    for (const bad of [{ ...tap, late: -1 }, { ...tap, decoded: 1.5 }, { ...tap, extra: 1 }]) {
+      assert.equal(workerRequestSchemas['worker:stats'].safeParse({ sessions: [{ ...session, audioTap: bad }] }).success, false, JSON.stringify(bad));
+    }
   });
 });

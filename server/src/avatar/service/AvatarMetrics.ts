@@ -11,6 +11,9 @@ export class AvatarMetrics {
   readonly renderSeconds: Counter;
   readonly motionFrames: Counter<'outcome'>;
   readonly audioDelayMs: Gauge;
+  readonly audioTapPackets: Counter<'outcome'>;
+  readonly audioTapConcealedSeconds: Counter;
+  readonly earlyFrames: Counter;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -22,6 +25,9 @@ export class AvatarMetrics {
     this.renderSeconds = new Counter({ name: 'avatar_render_seconds_total', help: 'Time avatar workers spent rendering', registers });
     this.motionFrames = new Counter({ name: 'avatar_motion_frames_total', help: 'Motion frames received by avatar workers, by outcome', labelNames: ['outcome'] as const, registers });
     this.audioDelayMs = new Gauge({ name: 'avatar_voice_audio_delay_ms', help: 'Largest lip-sync delay applied to a voice avatar\'s republished audio', registers });
+    this.audioTapPackets = new Counter({ name: 'avatar_voice_tap_packets_total', help: 'Owner microphone packets a voice avatar worker received on its audio tap, by outcome', labelNames: ['outcome'] as const, registers });
+    this.audioTapConcealedSeconds = new Counter({ name: 'avatar_voice_tap_concealed_seconds_total', help: 'Audio lost on the audio tap and replaced by silence', registers });
+    this.earlyFrames = new Counter({ name: 'avatar_early_frames_total', help: 'Avatar frames rendered ahead of the frame clock because the motion jumped', registers });
     this.recoverySeconds = new Histogram({ name: 'avatar_session_recovery_seconds', help: 'Renderer lost to avatar video back', buckets: [0.25, 0.5, 1, 2, 4, 8], registers });
   }
 }

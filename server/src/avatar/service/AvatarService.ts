@@ -128,17 +128,24 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       }
     });
     // Counters arrive cumulative per session; export the increments.
-    const last = new Map<string, { frames: number; renderMsTotal: number; motionAccepted: number; dropped: Record<string, number> }>();
+    const last = new Map<string, { frames: number; renderMsTotal: number; motionAccepted: number; dropped: Record<string, number>; tap: Record<string, number>; earlyFrames: number }>();
     socket.on('worker:stats', (payload: unknown) => {
       const parsed = workerRequestSchemas['worker:stats'].safeParse(payload);
       if (!parsed.success) return;
       for (const s of parsed.data.sessions) {
-        const prev = last.get(s.sessionId) ?? { frames: 0, renderMsTotal: 0, motionAccepted: 0, dropped: {} };
+        const prev = last.get(s.sessionId) ?? { frames: 0, renderMsTotal: 0, motionAccepted: 0, dropped: {}, tap: {}, earlyFrames: 0 };
         this.metrics.renderedFrames.inc(Math.max(0, s.frames - prev.frames));
         this.metrics.renderSeconds.inc(Math.max(0, s.renderMsTotal - prev.renderMsTotal) / 1000);
         this.metrics.motionFrames.inc({ outcome: 'accepted' }, Math.max(0, s.motionAccepted - prev.motionAccepted));
         for (const [reason, n] of Object.entries(s.motionDropped)) this.metrics.motionFrames.inc({ outcome: `dropped_${reason}` }, Math.max(0, n - (prev.dropped[reason] ?? 0)));
-        last.set(s.sessionId, { frames: s.frames, renderMsTotal: s.renderMsTotal, motionAccepted: s.motionAccepted, dropped: { ...s.motionDropped } });
+        const tap: Record<string, number> = s.audioTap ?? {};
+        for (const [key, n] of Object.entries(tap)) {
+          const inc = Math.max(0, n - (prev.tap[key] ?? 0));
+          if (key === 'concealedMs') this.metrics.audioTapConcealedSeconds.inc(inc / 1000);
+          else this.metrics.audioTapPackets.inc({ outcome: key }, inc);
+        }
+        this.metrics.earlyFrames.inc(Math.max(0, s.earlyFrames - prev.earlyFrames));
+        last.set(s.sessionId, { frames: s.frames, renderMsTotal: s.renderMsTotal, motionAccepted: s.motionAccepted, dropped: { ...s.motionDropped }, tap: { ...tap }, earlyFrames: s.earlyFrames });
       }
       for (const id of [...last.keys()]) if (!parsed.data.sessions.some((s) => s.sessionId === id)) last.delete(id);
       this.metrics.audioDelayMs.set(Math.max(0, ...parsed.data.sessions.map((s) => s.audioDelayMs)));

@@ -40,6 +40,8 @@ export interface SessionStats {
   motionAccepted: number;
   motionDropped: Record<MotionDropReason, number>;
   views: number;
+  audioTap?: { decoded: number; late: number; duplicate: number; invalid: number; undecodable: number; concealedMs: number };
+  earlyFrames: number;
 }
 
 const DEG = Math.PI / 180;
@@ -200,7 +202,18 @@ export class AvatarSessionRunner {
   }
 
   stats(): SessionStats {
-    return { sessionId: this.assign.sessionId, frames: this.frames, audioDelayMs: this.#voice?.delayMs ?? 0, renderMsTotal: this.renderMsTotal, motionAccepted: this.motion.accepted, motionDropped: { ...this.motion.dropped }, views: this.#views.size };
+    const t = this.#tapActive ? this.#tap?.stats : undefined;
+    return {
+      sessionId: this.assign.sessionId,
+      frames: this.frames,
+      audioDelayMs: this.#voice?.delayMs ?? 0,
+      renderMsTotal: this.renderMsTotal,
+      motionAccepted: this.motion.accepted,
+      motionDropped: { ...this.motion.dropped },
+      views: this.#views.size,
+      ...(t ? { audioTap: { decoded: t.packets - t.late - t.duplicates - t.decodeErrors, late: t.late, duplicate: t.duplicates, invalid: t.invalid, undecodable: t.decodeErrors, concealedMs: t.concealedMs } } : {}),
+      earlyFrames: this.#scheduler?.earlyFrames ?? 0,
+    };
   }
 
   /** Idempotent. */

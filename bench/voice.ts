@@ -40,6 +40,7 @@ import { enrollPhoto as enrollLocal } from '../server/src/avatar/generator/enrol
 import { MeshAvatarGenerator } from '../server/src/avatar/generator/mesh-generator.ts';
 import { createFaceAnalyzer } from '../server/src/avatar/face/human-node.ts';
 import { cleanupOnSignals, startServerProcess } from './serverProcess.ts';
+import { childPids } from './keypoint-util.ts';
 import { enrollPhoto, lumaDiff, VideoProbe, WrtcPeerConnection } from '../test/helpers/avatarPeers.ts';
 import { CallClient } from '../client/src/call/CallClient.ts';
 
@@ -161,6 +162,17 @@ async function offline(o: VoiceOptions, log: (l: string) => void): Promise<Offli
   } };
 }
 
+/** Resident memory of a process (MB), null when it is gone. */
+function rssMb(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const kb = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+    return Number.isFinite(kb) ? Math.round(kb / 102.4) / 10 : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Value of a 10 ms-step series at time `t` (linear interpolation, 0 outside). */
 function sampleAt(series: number[], t0: number, t: number): number {
   const x = (t - t0) / 10;
@@ -222,6 +234,8 @@ async function live(o: VoiceOptions, off: OfflineResult, log: (l: string) => voi
         if (playout['audio'] !== undefined && playout['video'] !== undefined) syncErrors.push(playout['audio'] - playout['video']);
       });
     }, 500);
+    const workerPid = childPids(server.pid, 'worker/main.ts')[0];
+    const rssStart = rssMb(workerPid);
     // Play: (speech, silence) × rounds, in real time, 10 ms per chunk.
     const rounds: { clipStart: number; silentRef?: Uint8Array; silentRefAt?: number }[] = [];
     const signal = new Int16Array(speech.length + gap);
@@ -251,6 +265,7 @@ async function live(o: VoiceOptions, off: OfflineResult, log: (l: string) => voi
     await new Promise((r) => setTimeout(r, 500));
     probe.onFrame = undefined;
     clearInterval(syncPoll);
+    const rssEnd = rssMb(workerPid);
     // Mic-to-lips per round (the first is a warm-up): the delay between the owner sending the clip and
     // the viewer showing the same mouth motion. The viewer's mouth signal (luma difference of the jaw box
     // against the closed mouth seen in the silence before) is cross-correlated with the model's jawOpen
@@ -341,6 +356,7 @@ async function live(o: VoiceOptions, off: OfflineResult, log: (l: string) => voi
         late: Number(/^avatar_voice_tap_packets_total\{outcome="late"\} (\S+)/m.exec(stats)?.[1] ?? 0),
         concealed_ms: Math.round(1000 * Number(/^avatar_voice_tap_concealed_seconds_total (\S+)/m.exec(stats)?.[1] ?? 0)),
       },
+      worker_rss_mb: { start: rssStart, end: rssEnd },
       worker_early_frames: Number(/^avatar_early_frames_total (\S+)/m.exec(stats)?.[1] ?? 0),
       viewer_video_frames: videoSig.length,
       motion_metrics_ok: /avatar_rendered_frames_total \d+/.test(stats),

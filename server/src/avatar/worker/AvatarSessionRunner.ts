@@ -97,7 +97,15 @@ export class AvatarSessionRunner {
     try {
       if (assign.driver === 'voice') {
         if (!opts.createAudioModel) throw new Error('this worker has no audio-to-motion model');
-        runner.#startVoice(await opts.createAudioModel(), await AudioTapReceiver.create((chunk) => runner.#voice?.pushAudio(chunk)));
+        const model = await opts.createAudioModel();
+        let tap: AudioTapReceiver;
+        try {
+          tap = await AudioTapReceiver.create((chunk) => runner.#voice?.pushAudio(chunk));
+        } catch (err) {
+          model.close();
+          throw err;
+        }
+        runner.#startVoice(model, tap);
       }
       await runner.#run();
     } catch (err) {

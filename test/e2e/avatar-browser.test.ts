@@ -55,6 +55,9 @@ describe('keypoint avatar in headless Chromium', () => {
     const rate = (await b.decodeRates(2000)).get(aId);
     assert.ok(rate && rate.fps >= 10, `B decodes A's avatar at ${rate?.fps.toFixed(1)} fps`);
     assert.ok((rate?.audioBytesPerS ?? 0) > 500, "B hears A's microphone");
+    // A keypoint avatar's video is not lip-synced with A's microphone (it would only wait for the audio's jitter buffer).
+    const groups = await b.syncGroups(aId);
+    assert.ok(groups['audio']?.length === 1 && groups['video']?.length === 1 && groups['audio'][0] !== groups['video'][0], `separate sync groups for A's audio and avatar video: ${JSON.stringify(groups)}`);
 
     const aVideoOut = await a.page.evaluate(async () => {
       const pc = window.avatarSfu.client()?.sendPeerConnection;

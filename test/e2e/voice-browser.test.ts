@@ -67,6 +67,8 @@ describe('voice avatar in headless Chromium', () => {
     await waitFor(async () => ((await b.tile(aId))?.framesDecoded ?? 0) > 20, { timeoutMs: 30_000, what: "B decoding A's voice avatar" });
     const rate = (await b.decodeRates(1000)).get(aId);
     assert.ok((rate?.audioBytesPerS ?? 0) > 500, "B hears A (the avatar's lip-synced audio)");
+    const groups = await b.syncGroups(aId);
+    assert.ok(groups['audio']?.length === 1 && groups['video']?.length === 1 && groups['audio'][0] !== '?' && groups['audio'][0] === groups['video'][0], `one sync group for A's voice and avatar video: ${JSON.stringify(groups)}`);
 
     // Grab frames first (the face model is slower than real time here), then measure them.
     const pngs: Uint8Array[] = [];

@@ -80,6 +80,29 @@ export class CallPage {
     return out;
   }
 
+  /**
+   * The receiver's lip-sync groups of a peer's tracks: the MediaStream id (a=msid) of each of its
+   * media sections in the receive transport's remote description, by kind.
+   */
+  async syncGroups(peerId: string): Promise<Record<string, string[]>> {
+    return this.page.evaluate((id) => {
+      const c = window.avatarSfu.client();
+      const sdp = c?.receivePeerConnection?.remoteDescription?.sdp ?? '';
+      const msidByMid = new Map<string, string>();
+      for (const section of sdp.split(/\r\n(?=m=)/)) {
+        const mid = /a=mid:(\S+)/.exec(section)?.[1];
+        const msid = /a=msid:(\S+)/.exec(section)?.[1];
+        if (mid && msid) msidByMid.set(mid, msid);
+      }
+      const out: Record<string, string[]> = {};
+      for (const t of c?.remoteTracks ?? []) {
+        if (t.peerId !== id) continue;
+        (out[t.kind] ??= []).push(msidByMid.get(t.mid) ?? '?');
+      }
+      return out;
+    }, peerId);
+  }
+
   /** The current frame of a peer's tile video as PNG bytes (null while it has none). */
   async grabTile(peerId: string): Promise<Uint8Array | null> {
     const dataUrl = await this.page.evaluate((id) => {

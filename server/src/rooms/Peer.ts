@@ -135,9 +135,9 @@ export class Peer extends EnhancedEventEmitter<PeerEvents> {
    *   closes, so that a replacement can be switched in without renegotiation (avatar videos: a new
    *   worker takes over the session).
    */
-  consume(producer: Producer, producerPeerId: string, opts: { keepOnProducerClose?: boolean } = {}): Consumer {
+  consume(producer: Producer, producerPeerId: string, opts: { keepOnProducerClose?: boolean; syncGroup?: string } = {}): Consumer {
     this.#assertOpen();
-    const consumer = this.recvTransport.consume(producer, producerPeerId);
+    const consumer = this.recvTransport.consume(producer, producerPeerId, opts.syncGroup);
     consumer.on('producerclose', () => {
       if (opts.keepOnProducerClose) return;
       consumer.close();

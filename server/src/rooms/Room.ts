@@ -227,7 +227,7 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
       if (current.producer !== want) current.switchProducer(want);
       return;
     }
-    viewer.consume(want, owner.id, { keepOnProducerClose: true });
+    viewer.consume(want, owner.id, { keepOnProducerClose: true, ...(want.kind === 'video' ? { syncGroup: avatarVideoSyncGroup(owner) } : {}) });
     viewer.renegotiate();
   }
 
@@ -257,4 +257,16 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
     this.safeEmit('close');
     this.removeAllListeners();
   }
+}
+
+/**
+ * The receiver's lip-sync group of an avatar's video. A voice avatar's video goes with its audio (the
+ * worker republishes the voice already aligned with the lips; receivers keep it so). A keypoint
+ * avatar's video is rendered from motion captured ~100 ms before the frame reaches the SFU, which
+ * sender reports cannot express: syncing it with the owner's microphone would only hold the video
+ * back to the audio's jitter buffer without bringing the lips any closer to the voice, so it plays
+ * on its own.
+ */
+function avatarVideoSyncGroup(owner: Peer): string {
+  return owner.avatar?.driver === 'keypoint' ? `peer-${owner.id}-avatar-video` : `peer-${owner.id}`;
 }

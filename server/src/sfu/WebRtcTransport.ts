@@ -151,14 +151,16 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
     return { type: 'answer', sdp: opts.audioPtimeMs ? withAudioPtime(local.sdp, opts.audioPtimeMs) : local.sdp };
   }
 
-  /** Recv transport: start forwarding `producer` to this peer. Takes effect after {@link negotiate}. */
-  consume(producer: Producer, producerPeerId: string): Consumer {
+  /**
+   * Recv transport: start forwarding `producer` to this peer. Takes effect after {@link negotiate}.
+   * `syncGroup` is the MediaStream id (msid) the receiver sees: tracks in one group are lip-synced
+   * from our sender reports. Default: one group per presented peer.
+   */
+  consume(producer: Producer, producerPeerId: string, syncGroup = `peer-${producerPeerId}`): Consumer {
     this.#assertOpen();
     if (this.direction !== 'recv') throw new InvalidStateError('consume() on a send transport');
     if (producer.closed) throw new InvalidStateError('producer closed');
-    // One MediaStream (msid) per presented peer: the receiver lip-syncs that peer's audio and video
-    // (for an avatar: the worker's video with the owner's or the worker's audio) from our RTCP SRs.
-    const transceiver = this.#pc.addTransceiver(producer.kind, { direction: 'sendonly', streams: [new MediaStream({ id: `peer-${producerPeerId}` })] });
+    const transceiver = this.#pc.addTransceiver(producer.kind, { direction: 'sendonly', streams: [new MediaStream({ id: syncGroup })] });
     const consumer = new Consumer({ producer, producerPeerId, transceiver, pacer: this.#pacer, metrics: this.#metrics });
     this.#consumers.set(consumer.id, consumer);
     consumer.on('close', () => this.#consumers.delete(consumer.id));

@@ -431,6 +431,45 @@ describe('negotiated peers', () => {
     });
   }
 
+  test("a viewer keeps one audio consumer for a voice avatar: the worker's republished voice, the owner's microphone while no worker publishes, the next worker's voice", async () => {
+    const metrics = newMetrics();
+    const room = await Room.create({ id: 'voice-failover', config: configWith(), logger, metrics });
+    const owner = await room.join('vera');
+    owner.avatar = { identityId: 'id', sessionId: 's', driver: 'voice', state: 'starting', defaultView: { yaw: 0, pitch: 0, roll: 0 } };
+    const ob = new WeriftBrowser();
+    browsers.push(ob);
+    owner.setOfferSignal((offer) => ob.answer(offer));
+    await ob.applyPublishAnswer((await owner.publish(await ob.publishOffer())).answer);
+    await ob.waitSendConnected();
+    const viewer = await joinAndPublish(room, 'bob');
+    browsers.push(viewer.browser);
+    const mic = owner.producers.find((p) => p.kind === 'audio')!;
+    const audioOf = (): { id: string; producer: string; open: boolean }[] =>
+      viewer.peer.consumers.filter((c) => c.kind === 'audio' && c.producerPeerId === owner.id).map((c) => ({ id: c.id, producer: c.producer.id, open: !c.closed }));
+    const first = audioOf();
+    assert.equal(first.length, 1);
+    assert.equal(first[0]!.producer, mic.id, "before any worker: the owner's microphone");
+    const publishWorker = async (name: string): Promise<Peer> => {
+      const avatar = await room.join(name, { role: 'avatar', avatarOf: owner });
+      const wb = new WeriftBrowser();
+      browsers.push(wb);
+      avatar.setOfferSignal((offer) => wb.answer(offer));
+      await wb.applyPublishAnswer((await avatar.publish(await wb.publishOffer())).answer);
+      await wb.waitSendConnected();
+      return avatar;
+    };
+    const w1 = await publishWorker('worker 1');
+    const voice1 = w1.producers.find((p) => p.kind === 'audio')!;
+    assert.deepEqual(audioOf(), [{ id: first[0]!.id, producer: voice1.id, open: true }], "the worker's voice, same consumer");
+    w1.close();
+    assert.deepEqual(audioOf(), [{ id: first[0]!.id, producer: mic.id, open: true }], "worker gone: back to the owner's microphone, same consumer");
+    const w2 = await publishWorker('worker 2');
+    const voice2 = w2.producers.find((p) => p.kind === 'audio')!;
+    assert.deepEqual(audioOf(), [{ id: first[0]!.id, producer: voice2.id, open: true }], "the next worker's voice, same consumer");
+    room.close();
+    assert.deepEqual(await gauges(metrics), ZERO);
+  });
+
   test('sender reports and abs-send-time on forwarded media carry the wall-clock time to the millisecond (receivers lip-sync from them)', async () => {
     // werift's own NTP times are whole seconds; see server/src/sfu/senderClock.ts.
     const metrics = newMetrics();

@@ -138,8 +138,9 @@ export class Peer extends EnhancedEventEmitter<PeerEvents> {
   consume(producer: Producer, producerPeerId: string, opts: { keepOnProducerClose?: boolean; syncGroup?: string } = {}): Consumer {
     this.#assertOpen();
     const consumer = this.recvTransport.consume(producer, producerPeerId, opts.syncGroup);
+    consumer.keepOnProducerClose = opts.keepOnProducerClose ?? false;
     consumer.on('producerclose', () => {
-      if (opts.keepOnProducerClose) return;
+      if (consumer.keepOnProducerClose) return;
       consumer.close();
       this.renegotiate();
     });

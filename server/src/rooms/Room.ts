@@ -199,7 +199,7 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
   #routeAvatarVideo(avatar: Peer): void {
     const owner = avatar.avatarOf;
     if (!owner || avatar.closed || this.#closed) return;
-    this.#routeAvatarAudio(avatar, owner);
+    this.#routeAvatarAudio(owner);
     const byKey = new Map<string, Producer>();
     for (const p of avatar.producers) if (p.kind === 'video' && !p.closed) byKey.set(viewKeyOf(p), p);
     if (byKey.size === 0) return;
@@ -214,8 +214,9 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
    * Voice avatars republish their owner's microphone delayed to match the rendered lips: viewers
    * (not the owner) hear that stream while it exists, and the owner's own microphone otherwise.
    */
-  #routeAvatarAudio(avatar: Peer, owner: Peer): void {
-    const want = avatar.producers.find((p) => p.kind === 'audio' && !p.closed) ?? owner.producers.find((p) => p.kind === 'audio' && !p.closed);
+  #routeAvatarAudio(owner: Peer): void {
+    const republished = this.avatarPeersOf(owner).flatMap((a) => a.producers).find((p) => p.kind === 'audio' && !p.closed);
+    const want = republished ?? owner.producers.find((p) => p.kind === 'audio' && !p.closed);
     if (!want) return;
     for (const viewer of this.participants) if (viewer !== owner && !viewer.closed) this.#present(viewer, owner, want);
   }
@@ -224,6 +225,8 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
   #present(viewer: Peer, owner: Peer, want: Producer): void {
     const current = viewer.consumers.find((c) => c.kind === want.kind && c.producerPeerId === owner.id && !c.closed);
     if (current) {
+      // From now on it presents an avatar's media: a worker that dies is replaced, not the consumer.
+      current.keepOnProducerClose = true;
       if (current.producer !== want) current.switchProducer(want);
       return;
     }
@@ -236,6 +239,9 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
     this.#metrics.peers.dec();
     if (peer.role === 'avatar') {
       this.#logger.info({ peerId: peer.id, ownerPeerId: peer.avatarOf?.id }, 'avatar peer left');
+      // Its republished voice is gone: viewers hear the owner's microphone until a replacement publishes.
+      const owner = peer.avatarOf;
+      if (owner && !owner.closed && !this.#closed) this.#routeAvatarAudio(owner);
       this.safeEmit('avatarpeerleft', peer);
       return;
     }

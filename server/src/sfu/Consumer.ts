@@ -33,6 +33,11 @@ export class Consumer extends EnhancedEventEmitter<ConsumerEvents> {
   readonly #clock: SenderClock;
   #closed = false;
   packets = 0;
+  /**
+   * Survive the producer's close (frozen until a replacement is switched in): set on consumers that
+   * present an avatar's media, whose worker may be replaced. Read by the owning Peer.
+   */
+  keepOnProducerClose = false;
 
   constructor(opts: { producer: Producer; producerPeerId: string; transceiver: RTCRtpTransceiver; pacer: Pacer; metrics: Metrics }) {
     super();

@@ -9,7 +9,7 @@ import { loadConfig, type Config } from '../../server/src/config.ts';
 import { AppError, InvalidStateError } from '../../server/src/errors.ts';
 import { Metrics } from '../../server/src/metrics.ts';
 import { Room } from '../../server/src/rooms/Room.ts';
-import { Peer } from '../../server/src/rooms/Peer.ts';
+import { Peer, type AvatarState } from '../../server/src/rooms/Peer.ts';
 import { RoomManager } from '../../server/src/rooms/RoomManager.ts';
 import { WebRtcTransport, type WebRtcTransportOptions } from '../../server/src/sfu/WebRtcTransport.ts';
 import { ntpNow, ntpToUnixMs } from '../../server/src/sfu/senderClock.ts';
@@ -77,6 +77,21 @@ async function joinAndPublish(room: Room, name: string): Promise<{ peer: Peer; b
   // What the signaling layer does after join: offer what is already published in the room.
   if (peer.consumers.length > 0) peer.renegotiate();
   return { peer, browser };
+}
+
+/** What AvatarService sets on a participant who joined as a voice avatar. */
+function voiceAvatarState(): AvatarState {
+  return { identityId: 'id', sessionId: 's', driver: 'voice', state: 'starting', defaultView: { yaw: 0, pitch: 0, roll: 0 } };
+}
+
+/** `peer` publishes audio + video from a new werift "browser", which also answers its receive offers. */
+async function publishFromBrowser(peer: Peer): Promise<WeriftBrowser> {
+  const browser = new WeriftBrowser();
+  browsers.push(browser);
+  peer.setOfferSignal((offer) => browser.answer(offer));
+  await browser.applyPublishAnswer((await peer.publish(await browser.publishOffer())).answer);
+  await browser.waitSendConnected();
+  return browser;
 }
 
 const browsers: WeriftBrowser[] = [];
@@ -375,7 +390,7 @@ describe('negotiated peers', () => {
     const room = await Room.create({ id: 'ptime', config: configWith(), logger, metrics });
     const audioPtimes = (sdp: string): string[] => sdp.split(/\r\n(?=m=)/).filter((m) => m.startsWith('m=audio')).map((m) => /a=ptime:(\d+)/.exec(m)?.[1] ?? 'none');
     const voice = await room.join('vera');
-    voice.avatar = { identityId: 'id', sessionId: 's', driver: 'voice', state: 'starting', defaultView: { yaw: 0, pitch: 0, roll: 0 } };
+    voice.avatar = voiceAvatarState();
     const plain = await room.join('paul');
     const vb = new WeriftBrowser();
     const pb = new WeriftBrowser();
@@ -399,7 +414,7 @@ describe('negotiated peers', () => {
       const config = configWith();
       const room = await Room.create({ id: `voice-${voiceInput}`, config: { ...config, workers: { ...config.workers, voiceInput } }, logger, metrics });
       const owner = await joinAndPublish(room, 'vera');
-      owner.peer.avatar = { identityId: 'id', sessionId: 's', driver: 'voice', state: 'starting', defaultView: { yaw: 0, pitch: 0, roll: 0 } };
+      owner.peer.avatar = voiceAvatarState();
       const worker = await room.join('vera (avatar)', { role: 'avatar', avatarOf: owner.peer });
       const wb = new WeriftBrowser();
       browsers.push(owner.browser, wb);
@@ -435,12 +450,8 @@ describe('negotiated peers', () => {
     const metrics = newMetrics();
     const room = await Room.create({ id: 'voice-failover', config: configWith(), logger, metrics });
     const owner = await room.join('vera');
-    owner.avatar = { identityId: 'id', sessionId: 's', driver: 'voice', state: 'starting', defaultView: { yaw: 0, pitch: 0, roll: 0 } };
-    const ob = new WeriftBrowser();
-    browsers.push(ob);
-    owner.setOfferSignal((offer) => ob.answer(offer));
-    await ob.applyPublishAnswer((await owner.publish(await ob.publishOffer())).answer);
-    await ob.waitSendConnected();
+    owner.avatar = voiceAvatarState();
+    await publishFromBrowser(owner);
     const viewer = await joinAndPublish(room, 'bob');
     browsers.push(viewer.browser);
     const mic = owner.producers.find((p) => p.kind === 'audio')!;
@@ -451,11 +462,7 @@ describe('negotiated peers', () => {
     assert.equal(first[0]!.producer, mic.id, "before any worker: the owner's microphone");
     const publishWorker = async (name: string): Promise<Peer> => {
       const avatar = await room.join(name, { role: 'avatar', avatarOf: owner });
-      const wb = new WeriftBrowser();
-      browsers.push(wb);
-      avatar.setOfferSignal((offer) => wb.answer(offer));
-      await wb.applyPublishAnswer((await avatar.publish(await wb.publishOffer())).answer);
-      await wb.waitSendConnected();
+      await publishFromBrowser(avatar);
       return avatar;
     };
     const w1 = await publishWorker('worker 1');

@@ -78,6 +78,10 @@ describe('keypoint avatar in headless Chromium', () => {
     const sims: number[] = [];
     // Grab over two loops of the 6 s driving clip first, analyse afterwards: the face model runs in this
     // process, which also hosts the server, and must not stall its media while A is driving.
+    // A's tab in front, like the owner's own call page: Chromium renders only the front page at full
+    // rate, and the tracker is paced by requestVideoFrameCallback (~1 analysed frame/s in a page it
+    // does not render, which made this test flaky once page B had opened in front of A).
+    await a.page.bringToFront();
     const pngs: Uint8Array[] = [];
     for (let i = 0; i < 16; i++) {
       const png = await b.grabTile(aId);

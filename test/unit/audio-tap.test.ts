@@ -86,6 +86,7 @@ test('in-order Opus packets come out at once as 10 ms 48 kHz chunks of the speec
   for (const v of all) peak = Math.max(peak, Math.abs(v));
   assert.ok(peak > 3000, `decoded speech, not silence (peak ${peak})`);
   assert.equal(r.stats.decodeErrors, 0);
+  assert.equal(r.stats.decoded, PACKETS.length);
   assert.equal(r.stats.concealedMs, 0);
 });
 

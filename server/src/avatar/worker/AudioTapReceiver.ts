@@ -31,6 +31,7 @@ export interface AudioTapReceiverOptions {
 
 export interface AudioTapStats {
   packets: number;
+  decoded: number;
   decodedMs: number;
   concealedMs: number;
   silenceMs: number;
@@ -46,7 +47,7 @@ interface Pending {
 }
 
 export class AudioTapReceiver {
-  readonly stats: AudioTapStats = { packets: 0, decodedMs: 0, concealedMs: 0, silenceMs: 0, late: 0, duplicates: 0, invalid: 0, decodeErrors: 0 };
+  readonly stats: AudioTapStats = { packets: 0, decoded: 0, decodedMs: 0, concealedMs: 0, silenceMs: 0, late: 0, duplicates: 0, invalid: 0, decodeErrors: 0 };
   readonly #decoder: OpusDecoder<48000>;
   readonly #onAudio: (chunk: AudioChunk) => void;
   readonly #maxWait: number;
@@ -174,6 +175,7 @@ export class AudioTapReceiver {
     }
     if (!pcm) return;
     this.#expectedTs = (packet.timestamp + pcm.length) >>> 0;
+    this.stats.decoded++;
     this.stats.decodedMs += (pcm.length / RATE) * 1000;
     for (let i = 0; i < pcm.length; i++) {
       const v = pcm[i]!;

@@ -219,7 +219,7 @@ export class AvatarSessionRunner {
       motionAccepted: this.motion.accepted,
       motionDropped: { ...this.motion.dropped },
       views: this.#views.size,
-      ...(t ? { audioTap: { decoded: t.packets - t.late - t.duplicates - t.decodeErrors, late: t.late, duplicate: t.duplicates, invalid: t.invalid, undecodable: t.decodeErrors, concealedMs: t.concealedMs } } : {}),
+      ...(t ? { audioTap: { decoded: t.decoded, late: t.late, duplicate: t.duplicates, invalid: t.invalid, undecodable: t.decodeErrors, concealedMs: t.concealedMs } } : {}),
       earlyFrames: this.#scheduler?.earlyFrames ?? 0,
     };
   }

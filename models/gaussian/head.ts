@@ -1,0 +1,169 @@
+/**
+ * GaussianHead: one identity's fitted model (scaffold from its source frame, the Gaussians, the
+ * background plate of its crop) and a per-size renderer that allocates nothing per frame.
+ */
+import { EXPRESSION_SIZE, type HeadPose } from '../face/expression-code.ts';
+import { allocParams, allocSplats, deform, DeformScratch, layoutGaussians, restAngles, TriangleFrames, type GaussianParams } from './gaussians.ts';
+import { RasterState, renderSplats, type SplatInput } from './rasterize.ts';
+import { Scaffold } from './scaffold.ts';
+
+export interface HeadMotion {
+  pose: HeadPose;
+  expression: ArrayLike<number>;
+}
+
+export interface ViewAngles {
+  yaw: number;
+  pitch: number;
+  roll: number;
+}
+
+export class GaussianHead {
+  readonly scaffold: Scaffold;
+  readonly params: GaussianParams;
+  /** RGB float, baseSize² */
+  readonly background: Float32Array;
+  private renderers = new Map<number, HeadRenderer>();
+
+  constructor(readonly baseSize: number, sourceLandmarks: Float32Array, params: GaussianParams, background: Float32Array) {
+    if (background.length !== baseSize * baseSize * 3) throw new TypeError(`background must be ${baseSize}²×3 floats`);
+    this.scaffold = new Scaffold(sourceLandmarks, baseSize);
+    for (let i = 0; i < params.count; i++) if (params.tri[i]! >= this.scaffold.triangleCount) throw new TypeError(`Gaussian ${i} bound to triangle ${params.tri[i]} of ${this.scaffold.triangleCount}`);
+    this.params = params;
+    this.background = background;
+  }
+
+  /**
+   * A fresh model: Gaussians laid out on the scaffold of `sourceLandmarks` (budget ≈ count),
+   * coloured from `sourceRgba` (the source frame's crop, baseSize² RGBA) where they project,
+   * background initialised to `background` (or the source frame).
+   */
+  static initialize(baseSize: number, sourceLandmarks: Float32Array, sourceRgba: Uint8Array, budget: number, background?: Float32Array): GaussianHead {
+    const sc = new Scaffold(sourceLandmarks, baseSize);
+    const { tri, bary, n } = layoutGaussians(sc, budget);
+    const gp = allocParams(tri.length);
+    gp.tri.set(tri);
+    gp.bary.set(bary);
+    const rest = restAngles(sc);
+    const V = sc.pose({ pose: { ...rest, tx: 0, ty: 0, scale: 1 }, expression: new Float32Array(EXPRESSION_SIZE) }, baseSize);
+    const frames = new TriangleFrames(sc.triangleCount);
+    frames.compute(sc.triangles, V);
+    const tris = sc.triangles;
+    for (let i = 0; i < gp.count; i++) {
+      const t = tri[i]!;
+      const a = tris[t * 3]! * 3, b = tris[t * 3 + 1]! * 3, c = tris[t * 3 + 2]! * 3;
+      const e1 = Math.hypot(V[b]! - V[a]!, V[b + 1]! - V[a + 1]!, V[b + 2]! - V[a + 2]!);
+      const e2 = Math.hypot(V[c]! - V[a]!, V[c + 1]! - V[a + 1]!, V[c + 2]! - V[a + 2]!);
+      const e3 = Math.hypot(V[c]! - V[b]!, V[c + 1]! - V[b + 1]!, V[c + 2]! - V[b + 2]!);
+      const s = (e1 + e2 + e3) / 3 || 1;
+      // in-plane spacing of the grid relative to the triangle scale; thin along the normal
+      const spacing = 0.55 / n[t]!;
+      gp.p.logScale.set([Math.log(spacing), Math.log(spacing), Math.log(spacing * 0.35)], i * 3);
+      gp.p.quat[i * 4] = 1;
+      gp.p.opacity[i] = 2.2; // sigmoid → 0.9
+      const x = bary[i * 3]! * V[a]! + bary[i * 3 + 1]! * V[b]! + bary[i * 3 + 2]! * V[c]!;
+      const y = bary[i * 3]! * V[a + 1]! + bary[i * 3 + 1]! * V[b + 1]! + bary[i * 3 + 2]! * V[c + 1]!;
+      const px = Math.max(0, Math.min(baseSize - 1, Math.floor(x))), py = Math.max(0, Math.min(baseSize - 1, Math.floor(y)));
+      const q = (py * baseSize + px) * 4;
+      if (sc.triangleRegion[t] === 2) {
+        gp.p.color.set([0.25, 0.12, 0.12], i * 3); // mouth interior starts dark
+      } else {
+        gp.p.color.set([sourceRgba[q]! / 255, sourceRgba[q + 1]! / 255, sourceRgba[q + 2]! / 255], i * 3);
+      }
+      void s;
+    }
+    let bg = background;
+    if (!bg) {
+      bg = new Float32Array(baseSize * baseSize * 3);
+      for (let p = 0; p < baseSize * baseSize; p++) for (let c = 0; c < 3; c++) bg[p * 3 + c] = sourceRgba[p * 4 + c]! / 255;
+    }
+    return new GaussianHead(baseSize, sourceLandmarks, gp, bg);
+  }
+
+  get count(): number {
+    return this.params.count;
+  }
+
+  /** Render one frame at `size` (multiple of 16). Returns the renderer's RGB float image (reused). */
+  render(m: HeadMotion, view: ViewAngles | undefined, size: number, translationGain = 1): Float32Array {
+    let r = this.renderers.get(size);
+    if (!r) {
+      r = new HeadRenderer(this, size);
+      this.renderers.set(size, r);
+    }
+    return r.render(m, view, translationGain);
+  }
+
+  /** landmarks (478 × x, y) of the last render at `size`, output pixels */
+  lastVertices(size: number): Float32Array | undefined {
+    return this.renderers.get(size)?.V;
+  }
+
+  /** Invalidate cached per-size state (after parameters or the background changed). */
+  invalidate(): void {
+    for (const r of this.renderers.values()) r.resetBackground();
+  }
+}
+
+/** Per-size render state. */
+export class HeadRenderer {
+  readonly V: Float32Array;
+  private readonly frames: TriangleFrames;
+  readonly world: SplatInput;
+  readonly st: RasterState;
+  private readonly scratch = new DeformScratch();
+  private bg: Float32Array;
+
+  constructor(private readonly head: GaussianHead, readonly size: number) {
+    const sc = head.scaffold;
+    this.V = new Float32Array(sc.vertexCount * 3);
+    this.frames = new TriangleFrames(sc.triangleCount);
+    this.world = allocSplats(head.count);
+    this.st = new RasterState(size, head.count);
+    this.bg = resizeRgb(head.background, head.baseSize, size);
+  }
+
+  resetBackground(): void {
+    this.bg = resizeRgb(this.head.background, this.head.baseSize, this.size);
+  }
+
+  render(m: HeadMotion, view: ViewAngles | undefined, translationGain: number): Float32Array {
+    const sc = this.head.scaffold;
+    sc.pose({ pose: m.pose, expression: m.expression, view, translationGain }, this.size, this.V);
+    this.frames.compute(sc.triangles, this.V);
+    deform(this.head.params, this.frames, sc.triangles, this.V, m.expression, this.world, this.scratch);
+    return renderSplats(this.world, this.st, this.bg);
+  }
+}
+
+/** Bilinear resize of an RGB float image (identity when sizes match). */
+export function resizeRgb(src: Float32Array, from: number, to: number): Float32Array {
+  if (from === to) return src;
+  const out = new Float32Array(to * to * 3);
+  const k = from / to;
+  for (let y = 0; y < to; y++) {
+    const sy = Math.max(0, Math.min(from - 1, (y + 0.5) * k - 0.5));
+    const y0 = Math.floor(sy), y1 = Math.min(from - 1, y0 + 1), fy = sy - y0;
+    for (let x = 0; x < to; x++) {
+      const sx = Math.max(0, Math.min(from - 1, (x + 0.5) * k - 0.5));
+      const x0 = Math.floor(sx), x1 = Math.min(from - 1, x0 + 1), fx = sx - x0;
+      for (let c = 0; c < 3; c++) {
+        const a = src[(y0 * from + x0) * 3 + c]!, b = src[(y0 * from + x1) * 3 + c]!;
+        const d = src[(y1 * from + x0) * 3 + c]!, e = src[(y1 * from + x1) * 3 + c]!;
+        out[(y * to + x) * 3 + c] = (a + (b - a) * fx) * (1 - fy) + (d + (e - d) * fx) * fy;
+      }
+    }
+  }
+  return out;
+}
+
+/** RGB float [0, 1] → RGBA bytes. */
+export function rgbToRgbaBytes(rgb: Float32Array, n: number, out = new Uint8ClampedArray(n * 4)): Uint8ClampedArray {
+  for (let p = 0; p < n; p++) {
+    out[p * 4] = rgb[p * 3]! * 255 + 0.5;
+    out[p * 4 + 1] = rgb[p * 3 + 1]! * 255 + 0.5;
+    out[p * 4 + 2] = rgb[p * 3 + 2]! * 255 + 0.5;
+    out[p * 4 + 3] = 255;
+  }
+  return out;
+}

@@ -1,6 +1,10 @@
 /** Versioned binary asset container for per-identity models (models/gaussian/asset.ts, assetFile.ts). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import {
   ASSET_MAGIC,
   ASSET_VERSION,
@@ -16,6 +20,7 @@ import {
   type AssetTensorInput,
   type Quant,
 } from '../../models/gaussian/asset.ts';
+import { readAssetFile, writeAssetFile } from '../../models/gaussian/assetFile.ts';
 
 /** deterministic uniform [0, 1) */
 function rng(seed = 1): () => number {
@@ -359,6 +364,62 @@ test('encodeAsset refuses NaN/Inf, mismatched shapes, bad integers and non-JSON 
   cyclic.self = cyclic;
   assert.throws(() => encodeAsset('k', cyclic, []), TypeError);
   assert.equal(decodeAsset(encodeAsset('empty', {}, [])).tensors.size, 0);
+});
+
+test('writeAssetFile replaces the target atomically and cleans up; readAssetFile caps the size before reading', async () => {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'avgs-'));
+  try {
+    const file = path.join(dir, 'alice.avgs');
+    const oldBytes = encodeAsset('gaussian-head', { v: 'old' }, [{ name: 'x', shape: [1000, 8], data: matrix(1000, 8, 1), quant: 'f32' }]);
+    const newBytes = encodeAsset('gaussian-head', { v: 'new' }, [{ name: 'x', shape: [3000, 8], data: matrix(3000, 8, 2), quant: 'q16' }]);
+    await writeAssetFile(file, oldBytes);
+    assert.deepEqual(fs.readdirSync(dir), ['alice.avgs'], 'no temp file after success');
+    assert.equal((await readAssetFile(file)).metadata.v, 'old');
+
+    // mid-write: the complete new content sits in a temp file while the target is still the old one
+    await writeAssetFile(file, newBytes, {
+      beforeRename: async (temp) => {
+        assert.equal(path.dirname(temp), dir, 'temp file is in the target directory (same filesystem)');
+        assert.deepEqual(new Uint8Array(await fsp.readFile(temp)), newBytes);
+        assert.equal((await readAssetFile(file)).metadata.v, 'old');
+      },
+    });
+    assert.equal((await readAssetFile(file, { kind: 'gaussian-head' })).metadata.v, 'new');
+    assert.deepEqual(fs.readdirSync(dir), ['alice.avgs']);
+
+    // a failed write leaves the old file intact and removes its temp file
+    await assert.rejects(writeAssetFile(file, oldBytes, { beforeRename: () => { throw new Error('disk full'); } }), /disk full/);
+    assert.deepEqual(new Uint8Array(await fsp.readFile(file)), newBytes);
+    assert.deepEqual(fs.readdirSync(dir), ['alice.avgs']);
+    // bytes that would not load are never written
+    await assert.rejects(writeAssetFile(file, newBytes.subarray(0, 100)), (e: unknown) => e instanceof AssetFormatError && e.code === 'TRUNCATED');
+    await assert.rejects(writeAssetFile(path.join(dir, 'missing', 'x.avgs'), newBytes), { code: 'ENOENT' });
+    assert.deepEqual(new Uint8Array(await fsp.readFile(file)), newBytes);
+
+    // readers running alongside repeated writes only ever see one complete version or the other
+    const seen = new Set<unknown>();
+    let writing = true;
+    const reader = (async () => {
+      while (writing) seen.add((await readAssetFile(file)).metadata.v);
+    })();
+    for (let i = 0; i < 12; i++) await writeAssetFile(file, i % 2 ? newBytes : oldBytes);
+    writing = false;
+    await reader;
+    assert.ok([...seen].every((v) => v === 'old' || v === 'new'), [...seen].join());
+    assert.deepEqual(fs.readdirSync(dir), ['alice.avgs']);
+
+    // size cap, checked via fstat: a 1 GiB sparse file is refused without reading (or allocating) it
+    const sparse = path.join(dir, 'huge.avgs');
+    await fsp.truncate(await (await fsp.open(sparse, 'w')).close().then(() => sparse), 1 << 30);
+    const t0 = performance.now();
+    await assert.rejects(readAssetFile(sparse), (e: unknown) => e instanceof AssetFormatError && e.code === 'TOO_LARGE' && /1073741824 bytes/.test(e.message));
+    assert.ok(performance.now() - t0 < 500);
+    await assert.rejects(readAssetFile(file, undefined, { maxBytes: newBytes.length - 1 }), (e: unknown) => e instanceof AssetFormatError && e.code === 'TOO_LARGE');
+    assert.equal((await readAssetFile(file, undefined, { maxBytes: newBytes.length })).kind, 'gaussian-head');
+    await assert.rejects(readAssetFile(dir), TypeError);
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
 });
 
 test('a 30 000 × 60 model fits in 5 MB at q16/f16 and a ~4 MB asset decodes well under a second', () => {

@@ -158,7 +158,7 @@ export function resizeRgb(src: Float32Array, from: number, to: number): Float32A
 }
 
 /** RGB float [0, 1] → RGBA bytes. */
-export function rgbToRgbaBytes(rgb: Float32Array, n: number, out = new Uint8ClampedArray(n * 4)): Uint8ClampedArray {
+export function rgbToRgbaBytes(rgb: Float32Array, n: number, out: Uint8ClampedArray = new Uint8ClampedArray(n * 4)): Uint8ClampedArray {
   for (let p = 0; p < n; p++) {
     out[p * 4] = rgb[p * 3]! * 255 + 0.5;
     out[p * 4 + 1] = rgb[p * 3 + 1]! * 255 + 0.5;

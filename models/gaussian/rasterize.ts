@@ -96,9 +96,9 @@ export class RasterState {
   readonly bLastC: Float32Array;
 
   constructor(size: number, capacity = 0, alloc: Alloc = PLAIN_ALLOC, fixed = false) {
-    if (!Number.isInteger(size) || size < BAND || size % BAND !== 0) throw new TypeError(`RasterState: size must be a multiple of ${BAND}, got ${size}`);
+    if (!Number.isInteger(size) || size < 8 || size > 4096) throw new TypeError(`RasterState: size must be an integer in [8, 4096], got ${size}`);
     this.size = size;
-    this.bands = size / BAND;
+    this.bands = Math.ceil(size / BAND);
     this.alloc = alloc;
     this.fixed = false;
     this.bandStart = alloc.i32(this.bands + 1);
@@ -267,7 +267,7 @@ export function bin(st: RasterState): void {
 export function compositeBand(g: Pick<SplatInput, 'opacity' | 'color'>, st: RasterViews, background: Float32Array | null, band: number): void {
   const { size, mean2, conic, thr, rect, bandStart, bandItems, image, trans, last, done } = st;
   const opacity = g.opacity, color = g.color;
-  const by0 = band * BAND, by1 = by0 + BAND;
+  const by0 = band * BAND, by1 = Math.min(size, by0 + BAND);
   const p0 = by0 * size, p1 = by1 * size;
   trans.fill(1, p0, p1);
   image.fill(0, p0 * 3, p1 * 3);
@@ -364,7 +364,7 @@ export function backwardBand(
   const { size, mean2, conic, thr, rect, bandStart, bandItems, trans, last, bT, bAcc, bLastA, bLastC } = st;
   const opacity = g.opacity, color = g.color;
   const gMean = gr.mean2, gConic = gr.conic, gOp = gr.opacity, gCol = gr.color;
-  const by0 = band * BAND, by1 = by0 + BAND;
+  const by0 = band * BAND, by1 = Math.min(size, by0 + BAND);
   const p0 = by0 * size, p1 = by1 * size;
   for (let p = p0; p < p1; p++) bT[p] = trans[p]!;
   bAcc.fill(0, p0 * 3, p1 * 3);

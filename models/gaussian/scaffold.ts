@@ -155,7 +155,7 @@ export class Scaffold {
   }
 
   /** Scaffold vertex positions (pixels at `size`) for one motion. `out`: vertexCount × 3. */
-  pose(m: ScaffoldPose, size: number, out = new Float32Array(this.vertexCount * 3)): Float32Array {
+  pose(m: ScaffoldPose, size: number, out: Float32Array = new Float32Array(this.vertexCount * 3)): Float32Array {
     const expr = m.expression;
     const H = applyExpression(this.rig, expr.length >= EXPRESSION_SIZE ? expr : padExpr(expr), this.H);
     const neutral = this.rig.neutral;

@@ -66,10 +66,25 @@ export interface GeneratorCapabilities {
   expressionSize: number;
 }
 
+/**
+ * What a generator is initialised from: the mesh generator takes an enrolled photo; asset-based
+ * generators take their own per-identity asset (the Gaussian head: the file `npm run train --
+ * gaussian` writes). A generator given a source it cannot use throws a TypeError.
+ */
+export interface GeneratorAsset {
+  kind: string;
+  bytes: Uint8Array;
+}
+export type GeneratorSource = EnrolledIdentity | GeneratorAsset;
+
+export function isGeneratorAsset(s: GeneratorSource): s is GeneratorAsset {
+  return typeof (s as GeneratorAsset).kind === 'string' && (s as GeneratorAsset).bytes instanceof Uint8Array;
+}
+
 export interface AvatarGenerator {
   readonly kind: string;
   readonly capabilities: GeneratorCapabilities;
-  initialize(source: EnrolledIdentity): Promise<void>;
+  initialize(source: GeneratorSource): Promise<void>;
   render(motion: AvatarMotion, view?: ViewOffset, out?: RenderOptions): RenderedFrame;
   close(): void;
 }

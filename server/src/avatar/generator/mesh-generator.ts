@@ -21,8 +21,8 @@ import {
   type ExpressionRig, type HeadFrame,
 } from '../../../../models/face/expression-code.ts';
 import {
-  clampView, NO_VIEW_OFFSET, VIEW_LIMITS,
-  type AvatarGenerator, type AvatarMotion, type GeneratorCapabilities, type RenderOptions, type RenderedFrame, type ViewOffset,
+  clampView, isGeneratorAsset, NO_VIEW_OFFSET, VIEW_LIMITS,
+  type AvatarGenerator, type GeneratorSource, type AvatarMotion, type GeneratorCapabilities, type RenderOptions, type RenderedFrame, type ViewOffset,
 } from './generator.ts';
 import type { EnrolledIdentity } from './enroll.ts';
 import { drawMouthTriangle, drawTexturedTriangle, resampleRegion, rgbaToI420, type MouthShader, type Target, type Texture } from './raster.ts';
@@ -114,7 +114,9 @@ export class MeshAvatarGenerator implements AvatarGenerator {
     };
   }
 
-  async initialize(source: EnrolledIdentity): Promise<void> {
+  async initialize(input: GeneratorSource): Promise<void> {
+    if (input && isGeneratorAsset(input)) throw new TypeError(`the mesh generator renders an enrolled photo, not a ${input.kind} asset`);
+    const source = input as EnrolledIdentity;
     if (!source || source.landmarks.length < 478 * 3) throw new Error('initialize: enrolled identity without 478 landmarks');
     this.src = source;
     this.sizes.clear();

@@ -256,8 +256,10 @@ export async function prepareClip(opts: PrepareClipOptions): Promise<PreparedCli
     log(`prepareClip: ${file}: ${info.width}×${info.height}, ${fps.toFixed(3)} fps, ${frameCount} frames, ${fmt(duration)} s; cuts at [${cuts.map(fmt).join(', ')}] s; shots ${shotsText} s`);
 
     // ---- 3. ranges (in frame numbers; a frame belongs to [s, e) when its time lies in it, with a
-    // quarter-frame tolerance so that times copied from a player or from `cuts` select what was meant)
-    const tol = 0.25 / fps;
+    // tolerance of 5 ms (at most a quarter frame) so that times rounded to two decimals, as copied
+    // from a player or from a log line, select what was meant: Megamind's cut at 4.12913 s is in
+    // [4.13, …), and not in [… , 6.46) for its cut at 6.4648 s)
+    const tol = Math.min(0.25 / fps, 0.005);
     const framesIn = (r: [number, number], name: string): { first: number; last: number } => {
       const [s, e] = r;
       if (!(e > s)) throw new ClipError('BAD_RANGE', `${name} range [${s}, ${e}) is empty or reversed`);

@@ -13,33 +13,12 @@ import { MeshAvatarGenerator } from '../server/src/avatar/generator/mesh-generat
 import { resampleRegion } from '../server/src/avatar/generator/raster.ts';
 import type { AvatarMotion, RenderedFrame } from '../server/src/avatar/generator/generator.ts';
 import { computeNeutralReference, landmarksToMotion, EXPR, EXPRESSION_SIZE, type NeutralReference } from '../models/face/expression-code.ts';
-import { decodeMotionFrame, encodeMotionFrame, MOTION_LIMITS } from '../protocol/src/motion.ts';
+import { quantizeMotion } from '../protocol/src/motion.ts';
 import { benchRender } from './keypoint-render.ts';
 import { decodeVideo, mean, psnrRgba, quantile, rgbaToLuma, rgbToRgba, ssimLuma } from './keypoint-util.ts';
 
-/** What the avatar worker gets: the motion after the wire format's clamping and quantisation. */
-export function throughWire(m: AvatarMotion, seq = 0): AvatarMotion {
-  const c = (v: number, l: number): number => (Number.isFinite(v) ? Math.max(-l, Math.min(l, v)) : 0);
-  const expression = new Float32Array(EXPRESSION_SIZE);
-  for (let i = 0; i < EXPRESSION_SIZE; i++) expression[i] = c(m.expression[i] ?? 0, MOTION_LIMITS.expression);
-  const p = m.pose;
-  const d = decodeMotionFrame(
-    encodeMotionFrame({
-      seq,
-      captureMs: 0,
-      pose: {
-        yaw: c(p.yaw, MOTION_LIMITS.angle),
-        pitch: c(p.pitch, MOTION_LIMITS.angle),
-        roll: c(p.roll, MOTION_LIMITS.angle),
-        tx: c(p.tx, MOTION_LIMITS.translation),
-        ty: c(p.ty, MOTION_LIMITS.translation),
-        scale: Math.exp(c(Math.log(p.scale > 0 ? p.scale : 1), MOTION_LIMITS.logScale)),
-      },
-      expression,
-    }),
-  );
-  return { pose: d.pose, expression: d.expression };
-}
+/** What the avatar worker gets (kept as an alias of the protocol's quantizeMotion for existing importers). */
+export const throughWire: (m: AvatarMotion, seq?: number) => AvatarMotion = quantizeMotion;
 
 export interface QualityOptions {
   /** source photo; undefined = self-reenactment (the driving video's first frame is the source) */

@@ -146,6 +146,35 @@ export function decodeMotionFrame(bytes: Uint8Array): DecodedMotionFrame {
   return { version, seq, captureMs, pose, expression };
 }
 
+/**
+ * What a receiver gets for a motion: clamped to the wire format's ranges (non-finite values → 0,
+ * scale ≤ 0 → 1), then encoded and decoded, so the quantisation is exactly the wire's. Used where
+ * motion from an offline tracker must look the same as motion that crossed the network (benchmarks,
+ * training data), so that a model never trains on precision it will not get at run time.
+ */
+export function quantizeMotion(m: { pose: MotionPose; expression: ArrayLike<number> }, seq = 0): { pose: MotionPose; expression: Float32Array } {
+  const c = (v: number, l: number): number => (Number.isFinite(v) ? Math.max(-l, Math.min(l, v)) : 0);
+  const expression = new Float32Array(MOTION_EXPRESSION_SIZE);
+  for (let i = 0; i < MOTION_EXPRESSION_SIZE; i++) expression[i] = c(m.expression[i] ?? 0, MOTION_LIMITS.expression);
+  const p = m.pose;
+  const d = decodeMotionFrame(
+    encodeMotionFrame({
+      seq,
+      captureMs: 0,
+      pose: {
+        yaw: c(p.yaw, MOTION_LIMITS.angle),
+        pitch: c(p.pitch, MOTION_LIMITS.angle),
+        roll: c(p.roll, MOTION_LIMITS.angle),
+        tx: c(p.tx, MOTION_LIMITS.translation),
+        ty: c(p.ty, MOTION_LIMITS.translation),
+        scale: Math.exp(c(Math.log(p.scale > 0 ? p.scale : 1), MOTION_LIMITS.logScale)),
+      },
+      expression,
+    }),
+  );
+  return { pose: d.pose, expression: d.expression };
+}
+
 /** Signed distance b − a between uint32 sequence numbers (wrap-aware). */
 export function seqDelta(a: number, b: number): number {
   return ((b - a) | 0);

@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pack } from 'msgpackr';
 import {
-  encodeMotionFrame, decodeMotionFrame, seqDelta, wrapDeltaMs,
-  MOTION_ERROR_BOUND, MOTION_MAX_BYTES, MOTION_EXPRESSION_SIZE, MOTION_PAYLOAD_BYTES, MotionFrameError,
+  encodeMotionFrame, decodeMotionFrame, quantizeMotion, seqDelta, wrapDeltaMs,
+  MOTION_ERROR_BOUND, MOTION_LIMITS, MOTION_MAX_BYTES, MOTION_EXPRESSION_SIZE, MOTION_PAYLOAD_BYTES, MotionFrameError,
   type MotionFrame,
 } from '../../protocol/src/motion.ts';
 import { EXPRESSION_SIZE, rotationFromEuler, eulerFromRotation } from '../../models/face/expression-code.ts';
@@ -112,4 +112,29 @@ test('euler angles round-trip through the rotation matrix', () => {
     const e = eulerFromRotation(rotationFromEuler(yaw, pitch, roll));
     assert.ok(Math.abs(e.yaw - yaw) < 1e-9 && Math.abs(e.pitch - pitch) < 1e-9 && Math.abs(e.roll - roll) < 1e-9);
   }
+});
+
+test('quantizeMotion gives what crosses the wire: clamped, non-finite values zeroed, quantised like encode and decode', () => {
+  const r = rng(11);
+  for (let n = 0; n < 50; n++) {
+    const f = randomFrame(r);
+    const q = quantizeMotion(f, f.seq);
+    const d = decodeMotionFrame(encodeMotionFrame(f));
+    assert.deepEqual(q.pose, d.pose);
+    assert.deepEqual(Array.from(q.expression), Array.from(d.expression));
+  }
+  const expression = new Float32Array(MOTION_EXPRESSION_SIZE);
+  expression[0] = 3;
+  expression[1] = -2;
+  expression[2] = NaN;
+  const q = quantizeMotion({ pose: { yaw: 9, pitch: -Infinity, roll: NaN, tx: 100, ty: -0.25, scale: 0 }, expression });
+  assert.equal(q.pose.yaw, MOTION_LIMITS.angle);
+  assert.equal(q.pose.pitch, 0);
+  assert.equal(q.pose.roll, 0);
+  assert.equal(q.pose.tx, MOTION_LIMITS.translation);
+  assert.equal(q.pose.ty, -0.25);
+  assert.equal(q.pose.scale, 1);
+  assert.deepEqual(Array.from(q.expression.slice(0, 4)), [1, -1, 0, 0]);
+  // a short expression array is padded with zeros rather than refused
+  assert.equal(quantizeMotion({ pose: q.pose, expression: [0.5] }).expression.length, MOTION_EXPRESSION_SIZE);
 });

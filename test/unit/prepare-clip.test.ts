@@ -37,13 +37,16 @@ before(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'prepare-clip-'));
   // start Human while ffmpeg makes the clips
   const trackerP = ClipTracker.create({ threads: Math.min(2, os.availableParallelism()) });
-  ffmpeg([...still(1.5), '-vf', WINDOW, ...x264, clip('static.mp4')]);
+  ffmpeg([...still(1), '-vf', WINDOW, ...x264, clip('static.mp4')]);
   // the window pans 20 px/s to the right: the face moves 40 px left over the clip
   ffmpeg([...still(2), '-vf', "crop=320:240:x='45+20*t':y=10", ...x264, clip('pan.mp4')]);
   // 1.5 s of the window, then a hard cut to 1 s of a closer, mirrored framing (scene score ≈ 0.55)
   ffmpeg([...still(1.5), ...still(1), '-filter_complex', `[0]${WINDOW},setsar=1[a];[1]crop=240:180:115:40,scale=320:240,hflip,setsar=1[b];[a][b]concat=n=2:v=1`, ...x264, clip('cut.mp4')]);
   ffmpeg(['-f', 'lavfi', '-i', `color=c=0x4080c0:s=320x240:r=${FPS}:d=0.5`, ...x264, clip('noface.mp4')]);
   ffmpeg([...still(0.5), '-filter_complex', `[0]${WINDOW},split[a][b];[a][b]hstack`, ...x264, clip('two.mp4')]);
+  // a phone-style clip: frames stored sideways, with a display rotation that makes them upright
+  ffmpeg([...still(0.5), '-vf', `${WINDOW},transpose=2`, ...x264, clip('sideways.mp4')]);
+  ffmpeg(['-i', clip('sideways.mp4'), '-c', 'copy', '-metadata:s:v:0', 'rotate=270', clip('rotated.mp4')]);
   fs.writeFileSync(clip('garbage.mp4'), createHash('sha512').update('not a video').digest().toString('hex').repeat(64));
   tracker = await trackerP;
 });
@@ -95,29 +98,27 @@ function ffmpegChildren(): number[] {
 
 test('a still clip gives the default 70/30 split of its one shot, one crop per frame, landmarks on the face and near-neutral motion', async () => {
   const lines: string[] = [];
-  // no tracker passed: prepareClip starts and terminates its own workers
-  const r = await prepareClip({ file: clip('static.mp4'), minTrainFrames: 10, log: (l) => lines.push(l) });
+  const r = await prepareClip({ file: clip('static.mp4'), tracker, minTrainFrames: 8, log: (l) => lines.push(l) });
   assert.equal(r.fps, FPS);
   assert.equal(r.width, 320);
   assert.equal(r.height, 240);
-  assert.equal(r.frameCount, 18);
+  assert.equal(r.frameCount, 12);
   assert.deepEqual(r.cuts, []);
   assert.deepEqual(r.shots, [{ start: 0, end: r.duration }]);
-  assert.ok(Math.abs(r.duration - 1.5) < 1e-3, String(r.duration));
+  assert.ok(Math.abs(r.duration - 1) < 1e-3, String(r.duration));
   assert.equal(r.sha256, createHash('sha256').update(fs.readFileSync(clip('static.mp4'))).digest('hex'));
-  // 70 % of 18 frames = 13 training frames (0..12), 5 held-out (13..17)
-  assert.equal(r.train.length, 13);
-  assert.equal(r.test.length, 5);
-  assert.deepEqual(r.train.map((f) => f.index), [...Array(13).keys()]);
-  assert.deepEqual(r.test.map((f) => f.index), [...Array(5).keys()].map((i) => i + 13));
-  assert.ok(Math.abs(r.trainRange[1] - 13 / FPS) < 1e-3 && r.trainRange[0] === 0);
-  assert.ok(r.testRange && Math.abs(r.testRange[0] - 13 / FPS) < 1e-3 && Math.abs(r.testRange[1] - 1.5) < 1e-3);
+  // 70 % of 12 frames = 8 training frames (0..7), 4 held-out (8..11)
+  assert.deepEqual(r.train.map((f) => f.index), [...Array(8).keys()]);
+  assert.deepEqual(r.test.map((f) => f.index), [8, 9, 10, 11]);
+  assert.ok(Math.abs(r.trainRange[1] - 8 / FPS) < 1e-3 && r.trainRange[0] === 0);
+  assert.ok(r.testRange && Math.abs(r.testRange[0] - 8 / FPS) < 1e-3 && Math.abs(r.testRange[1] - 1) < 1e-3);
   for (const f of [...r.train, ...r.test]) assert.ok(Math.abs(f.t - f.index / FPS) < 1e-3);
-  assert.equal(r.stats.framesTracked, 18);
+  assert.equal(r.stats.framesTracked, 12);
   assert.equal(r.stats.framesWithoutFace, 0);
   assert.equal(r.stats.multiFaceFrames, 0);
-  assert.ok(r.stats.loadMs > 0 && r.stats.trackMs > 0 && r.stats.decodeMs > 0);
-  assert.ok(lines.some((l) => /tracking worker/.test(l)), 'logs through the callback');
+  // the caller's tracker: no workers started here
+  assert.ok(r.stats.loadMs === 0 && r.stats.trackMs > 0 && r.stats.decodeMs > 0);
+  assert.ok(lines.some((l) => /training 0\.000–0\.667 s/.test(l)), 'logs through the callback');
 
   const f = r.train[0]!;
   assert.equal(r.size, 256);
@@ -183,13 +184,13 @@ test('a hard cut is found, splits the clip into shots, and a training range acro
   const err = await rejectsWith(prepareClip({ file: clip('cut.mp4'), tracker, train: [1, 2] }), 'CUT_IN_RANGE', /cut at 1\.500 s/);
   assert.match(err.message, /0\.000–1\.500, 1\.500–2\.500/);
   // a training range in one shot with held-out frames in the other shot is fine
-  const r = await prepareClip({ file: clip('cut.mp4'), tracker, train: [0.5, 1.5], test: [1.5, 2], minTrainFrames: 10 });
+  const r = await prepareClip({ file: clip('cut.mp4'), tracker, train: [0.5, 1.5], test: [1.5, 2], minTrainFrames: 6, frameStep: 2 });
   assert.equal(r.cuts.length, 1);
   assert.ok(Math.abs(r.cuts[0]! - 1.5) < 1e-3);
   assert.deepEqual(r.shots.map((s) => [s.start, s.end].map((v) => Math.round(v * 1000) / 1000)), [[0, 1.5], [1.5, 2.5]]);
-  assert.equal(r.train.length, 12);
+  assert.deepEqual(r.train.map((f) => f.index), [6, 8, 10, 12, 14, 16]);
   assert.ok(r.train.every((f) => f.shot === 0));
-  assert.equal(r.test.length, 6);
+  assert.deepEqual(r.test.map((f) => f.index), [18, 20, 22]);
   assert.ok(r.test.every((f) => f.shot === 1));
   // the closer shot gives a bigger face in the source, so a bigger crop; crops never mix the shots
   assert.ok(r.test[0]!.crop.side > 1.2 * r.train[r.train.length - 1]!.crop.side);
@@ -202,6 +203,20 @@ test('default ranges come from the longest shot', async () => {
   assert.deepEqual(r.test.map((f) => f.index), [13, 15, 17]);
   assert.ok([...r.train, ...r.test].every((f) => f.shot === 0));
   assert.ok(r.testRange && Math.abs(r.testRange[1] - 1.5) < 1e-3);
+});
+
+test('a clip with a display rotation is decoded upright, at its displayed size', async () => {
+  // no tracker passed: prepareClip starts (and at the end terminates) its own worker
+  const r = await prepareClip({ file: clip('rotated.mp4'), threads: 1, train: [0, 0.5], minTrainFrames: 6 });
+  assert.ok(r.stats.loadMs > 0);
+  assert.equal(r.stats.threads, 1);
+  assert.equal(r.width, 320);
+  assert.equal(r.height, 240);
+  assert.equal(r.train.length, 6);
+  // upright: the head is not rolled by 90°, and the crop sits where the face is in the upright frame
+  for (const f of r.train) assert.ok(Math.abs(f.motion.pose.roll) < 0.15, `roll ${f.motion.pose.roll}`);
+  const c = r.train[0]!.crop;
+  assert.ok(Math.abs(c.x + c.side / 2 - 160) < 20, `crop centre x ${c.x + c.side / 2}`);
 });
 
 test('a clip without a face fails with NO_FACE', async () => {

@@ -253,7 +253,7 @@ export async function prepareClip(opts: PrepareClipOptions): Promise<PreparedCli
     const shots = shotsFromCuts(cuts, duration);
     const shotOf = shotOfFrames(frameCount, scan.cutFrames);
     const shotsText = shots.map((s) => `${fmt(s.start)}–${fmt(s.end)}`).join(', ');
-    log(`prepareClip: ${file}: ${info.width}×${info.height}, ${fps.toFixed(3)} fps, ${frameCount} frames, ${fmt(duration)} s; cuts at [${cuts.map(fmt).join(', ')}] s; shots ${shotsText} s`);
+    log(`prepareClip: ${file}: ${info.width}×${info.height}${info.rotation ? ` (displayed rotated by ${info.rotation}°)` : ''}, ${fps.toFixed(3)} fps, ${frameCount} frames, ${fmt(duration)} s; cuts at [${cuts.map(fmt).join(', ')}] s; shots ${shotsText} s`);
 
     // ---- 3. ranges (in frame numbers; a frame belongs to [s, e) when its time lies in it, with a
     // tolerance of 5 ms (at most a quarter frame) so that times rounded to two decimals, as copied

@@ -14,6 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
 import { ClipError, ClipTracker, prepareClip, type ClipErrorCode } from '../../server/src/avatar/training/prepareClip.ts';
+import { gaussianSmooth, localLinearSmooth } from '../../server/src/avatar/training/clipSmoothing.ts';
 import { EXPR, IDX } from '../../models/face/expression-code.ts';
 
 const PHOTO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/astronaut.png');
@@ -278,4 +279,37 @@ test('an abort stops decoding and tracking with ABORTED and leaves no ffmpeg run
   assert.deepEqual(ffmpegChildren(), []);
   // an already aborted signal fails before any work
   await rejectsWith(prepareClip({ file: clip('static.mp4'), tracker, signal: AbortSignal.abort() }), 'ABORTED');
+});
+
+test('crop smoothing keeps a steady pan exactly, even at the ends of a shot, and never mixes two shots', () => {
+  // two shots of 10 frames at 10 fps: a ramp, then a constant far away; frame 4 missing (no face)
+  const t: number[] = [], segment: number[] = [], values: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    if (i === 4) continue;
+    t.push(i / 10);
+    segment.push(i < 10 ? 0 : 1);
+    values.push(i < 10 ? 100 + 30 * (i / 10) : 500);
+  }
+  const out = localLinearSmooth({ t, segment, values, dim: 1 }, 0.3);
+  for (let j = 0; j < t.length; j++) {
+    const want = segment[j] === 0 ? 100 + 30 * t[j]! : 500;
+    assert.ok(Math.abs(out[j]! - want) < 1e-6, `sample ${j}: ${out[j]} vs ${want}`);
+  }
+  // a plain weighted mean lags at the ends of the ramp; the local line does not
+  const mean = gaussianSmooth({ t, segment, values, dim: 1 }, 0.3);
+  assert.ok(mean[0]! > 100 + 3, `the mean pulls the first sample inwards (${mean[0]})`);
+});
+
+test('landmark smoothing averages frame-to-frame jitter within a shot only', () => {
+  const t: number[] = [], segment: number[] = [], values: number[] = [];
+  for (let i = 0; i < 24; i++) {
+    t.push(i / 12);
+    segment.push(i < 12 ? 0 : 1);
+    values.push(i % 2 ? 1 : -1, i < 12 ? 0 : 10);
+  }
+  const out = gaussianSmooth({ t, segment, values, dim: 2 }, 1 / 12);
+  for (let i = 2; i < 10; i++) assert.ok(Math.abs(out[i * 2]!) < 0.3, `jitter left ${out[i * 2]}`);
+  for (let i = 0; i < 24; i++) assert.equal(out[i * 2 + 1], i < 12 ? 0 : 10);
+  assert.throws(() => gaussianSmooth({ t, segment, values, dim: 3 }, 0.1), TypeError);
+  assert.throws(() => gaussianSmooth({ t, segment, values, dim: 2 }, 0), TypeError);
 });

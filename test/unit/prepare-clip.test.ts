@@ -80,6 +80,15 @@ function faceCentre(lm: Float32Array): [number, number] {
   return [(x0 + x1) / 2, (y0 + y1) / 2];
 }
 
+/** OS threads of this process (a worker thread adds some while it runs). */
+const threadCount = (): number => fs.readdirSync('/proc/self/task').length;
+
+/** Wait until this process has at most `n` threads (terminated workers' threads end asynchronously). */
+async function threadsBackTo(n: number): Promise<number> {
+  for (let i = 0; i < 50 && threadCount() > n; i++) await new Promise((r) => setTimeout(r, 20));
+  return threadCount();
+}
+
 /** ffmpeg processes that are children of this test process. */
 function ffmpegChildren(): number[] {
   const out: number[] = [];
@@ -208,7 +217,9 @@ test('default ranges come from the longest shot', async () => {
 
 test('a clip with a display rotation is decoded upright, at its displayed size', async () => {
   // no tracker passed: prepareClip starts (and at the end terminates) its own worker
+  const threads = threadCount();
   const r = await prepareClip({ file: clip('rotated.mp4'), threads: 1, train: [0, 0.5], minTrainFrames: 6 });
+  assert.ok((await threadsBackTo(threads)) <= threads, 'the worker thread is gone');
   assert.ok(r.stats.loadMs > 0);
   assert.equal(r.stats.threads, 1);
   assert.equal(r.width, 320);
@@ -266,6 +277,7 @@ test('a missing file fails with NOT_FOUND, garbage bytes with DECODE_FAILED, bad
 
 test('an abort stops decoding and tracking with ABORTED and leaves no ffmpeg running', async () => {
   const ac = new AbortController();
+  const threads = threadCount();
   const p = prepareClip({
     file: clip('static.mp4'),
     threads: 1,
@@ -277,6 +289,7 @@ test('an abort stops decoding and tracking with ABORTED and leaves no ffmpeg run
   // SIGKILLed children are reaped asynchronously
   for (let i = 0; i < 50 && ffmpegChildren().length > 0; i++) await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(ffmpegChildren(), []);
+  assert.ok((await threadsBackTo(threads)) <= threads, 'the worker thread is gone');
   // an already aborted signal fails before any work
   await rejectsWith(prepareClip({ file: clip('static.mp4'), tracker, signal: AbortSignal.abort() }), 'ABORTED');
 });

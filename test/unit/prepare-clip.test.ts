@@ -14,6 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
 import { ClipError, ClipTracker, prepareClip, type ClipErrorCode } from '../../server/src/avatar/training/prepareClip.ts';
+import { gaussianSmooth, localLinearSmooth } from '../../server/src/avatar/training/clipSmoothing.ts';
 import { EXPR, IDX } from '../../models/face/expression-code.ts';
 
 const PHOTO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/astronaut.png');
@@ -37,13 +38,16 @@ before(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'prepare-clip-'));
   // start Human while ffmpeg makes the clips
   const trackerP = ClipTracker.create({ threads: Math.min(2, os.availableParallelism()) });
-  ffmpeg([...still(1.5), '-vf', WINDOW, ...x264, clip('static.mp4')]);
+  ffmpeg([...still(1), '-vf', WINDOW, ...x264, clip('static.mp4')]);
   // the window pans 20 px/s to the right: the face moves 40 px left over the clip
   ffmpeg([...still(2), '-vf', "crop=320:240:x='45+20*t':y=10", ...x264, clip('pan.mp4')]);
   // 1.5 s of the window, then a hard cut to 1 s of a closer, mirrored framing (scene score ≈ 0.55)
   ffmpeg([...still(1.5), ...still(1), '-filter_complex', `[0]${WINDOW},setsar=1[a];[1]crop=240:180:115:40,scale=320:240,hflip,setsar=1[b];[a][b]concat=n=2:v=1`, ...x264, clip('cut.mp4')]);
   ffmpeg(['-f', 'lavfi', '-i', `color=c=0x4080c0:s=320x240:r=${FPS}:d=0.5`, ...x264, clip('noface.mp4')]);
   ffmpeg([...still(0.5), '-filter_complex', `[0]${WINDOW},split[a][b];[a][b]hstack`, ...x264, clip('two.mp4')]);
+  // a phone-style clip: frames stored sideways, with a display rotation that makes them upright
+  ffmpeg([...still(0.5), '-vf', `${WINDOW},transpose=2`, ...x264, clip('sideways.mp4')]);
+  ffmpeg(['-i', clip('sideways.mp4'), '-c', 'copy', '-metadata:s:v:0', 'rotate=270', clip('rotated.mp4')]);
   fs.writeFileSync(clip('garbage.mp4'), createHash('sha512').update('not a video').digest().toString('hex').repeat(64));
   tracker = await trackerP;
 });
@@ -76,6 +80,15 @@ function faceCentre(lm: Float32Array): [number, number] {
   return [(x0 + x1) / 2, (y0 + y1) / 2];
 }
 
+/** OS threads of this process (a worker thread adds some while it runs). */
+const threadCount = (): number => fs.readdirSync('/proc/self/task').length;
+
+/** Wait until this process has at most `n` threads (terminated workers' threads end asynchronously). */
+async function threadsBackTo(n: number): Promise<number> {
+  for (let i = 0; i < 50 && threadCount() > n; i++) await new Promise((r) => setTimeout(r, 20));
+  return threadCount();
+}
+
 /** ffmpeg processes that are children of this test process. */
 function ffmpegChildren(): number[] {
   const out: number[] = [];
@@ -95,29 +108,27 @@ function ffmpegChildren(): number[] {
 
 test('a still clip gives the default 70/30 split of its one shot, one crop per frame, landmarks on the face and near-neutral motion', async () => {
   const lines: string[] = [];
-  // no tracker passed: prepareClip starts and terminates its own workers
-  const r = await prepareClip({ file: clip('static.mp4'), minTrainFrames: 10, log: (l) => lines.push(l) });
+  const r = await prepareClip({ file: clip('static.mp4'), tracker, minTrainFrames: 8, log: (l) => lines.push(l) });
   assert.equal(r.fps, FPS);
   assert.equal(r.width, 320);
   assert.equal(r.height, 240);
-  assert.equal(r.frameCount, 18);
+  assert.equal(r.frameCount, 12);
   assert.deepEqual(r.cuts, []);
   assert.deepEqual(r.shots, [{ start: 0, end: r.duration }]);
-  assert.ok(Math.abs(r.duration - 1.5) < 1e-3, String(r.duration));
+  assert.ok(Math.abs(r.duration - 1) < 1e-3, String(r.duration));
   assert.equal(r.sha256, createHash('sha256').update(fs.readFileSync(clip('static.mp4'))).digest('hex'));
-  // 70 % of 18 frames = 13 training frames (0..12), 5 held-out (13..17)
-  assert.equal(r.train.length, 13);
-  assert.equal(r.test.length, 5);
-  assert.deepEqual(r.train.map((f) => f.index), [...Array(13).keys()]);
-  assert.deepEqual(r.test.map((f) => f.index), [...Array(5).keys()].map((i) => i + 13));
-  assert.ok(Math.abs(r.trainRange[1] - 13 / FPS) < 1e-3 && r.trainRange[0] === 0);
-  assert.ok(r.testRange && Math.abs(r.testRange[0] - 13 / FPS) < 1e-3 && Math.abs(r.testRange[1] - 1.5) < 1e-3);
+  // 70 % of 12 frames = 8 training frames (0..7), 4 held-out (8..11)
+  assert.deepEqual(r.train.map((f) => f.index), [...Array(8).keys()]);
+  assert.deepEqual(r.test.map((f) => f.index), [8, 9, 10, 11]);
+  assert.ok(Math.abs(r.trainRange[1] - 8 / FPS) < 1e-3 && r.trainRange[0] === 0);
+  assert.ok(r.testRange && Math.abs(r.testRange[0] - 8 / FPS) < 1e-3 && Math.abs(r.testRange[1] - 1) < 1e-3);
   for (const f of [...r.train, ...r.test]) assert.ok(Math.abs(f.t - f.index / FPS) < 1e-3);
-  assert.equal(r.stats.framesTracked, 18);
+  assert.equal(r.stats.framesTracked, 12);
   assert.equal(r.stats.framesWithoutFace, 0);
   assert.equal(r.stats.multiFaceFrames, 0);
-  assert.ok(r.stats.loadMs > 0 && r.stats.trackMs > 0 && r.stats.decodeMs > 0);
-  assert.ok(lines.some((l) => /tracking worker/.test(l)), 'logs through the callback');
+  // the caller's tracker: no workers started here
+  assert.ok(r.stats.loadMs === 0 && r.stats.trackMs > 0 && r.stats.decodeMs > 0);
+  assert.ok(lines.some((l) => /training 0\.000–0\.667 s/.test(l)), 'logs through the callback');
 
   const f = r.train[0]!;
   assert.equal(r.size, 256);
@@ -183,13 +194,13 @@ test('a hard cut is found, splits the clip into shots, and a training range acro
   const err = await rejectsWith(prepareClip({ file: clip('cut.mp4'), tracker, train: [1, 2] }), 'CUT_IN_RANGE', /cut at 1\.500 s/);
   assert.match(err.message, /0\.000–1\.500, 1\.500–2\.500/);
   // a training range in one shot with held-out frames in the other shot is fine
-  const r = await prepareClip({ file: clip('cut.mp4'), tracker, train: [0.5, 1.5], test: [1.5, 2], minTrainFrames: 10 });
+  const r = await prepareClip({ file: clip('cut.mp4'), tracker, train: [0.5, 1.5], test: [1.5, 2], minTrainFrames: 6, frameStep: 2 });
   assert.equal(r.cuts.length, 1);
   assert.ok(Math.abs(r.cuts[0]! - 1.5) < 1e-3);
   assert.deepEqual(r.shots.map((s) => [s.start, s.end].map((v) => Math.round(v * 1000) / 1000)), [[0, 1.5], [1.5, 2.5]]);
-  assert.equal(r.train.length, 12);
+  assert.deepEqual(r.train.map((f) => f.index), [6, 8, 10, 12, 14, 16]);
   assert.ok(r.train.every((f) => f.shot === 0));
-  assert.equal(r.test.length, 6);
+  assert.deepEqual(r.test.map((f) => f.index), [18, 20, 22]);
   assert.ok(r.test.every((f) => f.shot === 1));
   // the closer shot gives a bigger face in the source, so a bigger crop; crops never mix the shots
   assert.ok(r.test[0]!.crop.side > 1.2 * r.train[r.train.length - 1]!.crop.side);
@@ -202,6 +213,22 @@ test('default ranges come from the longest shot', async () => {
   assert.deepEqual(r.test.map((f) => f.index), [13, 15, 17]);
   assert.ok([...r.train, ...r.test].every((f) => f.shot === 0));
   assert.ok(r.testRange && Math.abs(r.testRange[1] - 1.5) < 1e-3);
+});
+
+test('a clip with a display rotation is decoded upright, at its displayed size', async () => {
+  // no tracker passed: prepareClip starts (and at the end terminates) its own worker
+  const threads = threadCount();
+  const r = await prepareClip({ file: clip('rotated.mp4'), threads: 1, train: [0, 0.5], minTrainFrames: 6 });
+  assert.ok((await threadsBackTo(threads)) <= threads, 'the worker thread is gone');
+  assert.ok(r.stats.loadMs > 0);
+  assert.equal(r.stats.threads, 1);
+  assert.equal(r.width, 320);
+  assert.equal(r.height, 240);
+  assert.equal(r.train.length, 6);
+  // upright: the head is not rolled by 90°, and the crop sits where the face is in the upright frame
+  for (const f of r.train) assert.ok(Math.abs(f.motion.pose.roll) < 0.15, `roll ${f.motion.pose.roll}`);
+  const c = r.train[0]!.crop;
+  assert.ok(Math.abs(c.x + c.side / 2 - 160) < 20, `crop centre x ${c.x + c.side / 2}`);
 });
 
 test('a clip without a face fails with NO_FACE', async () => {
@@ -250,6 +277,7 @@ test('a missing file fails with NOT_FOUND, garbage bytes with DECODE_FAILED, bad
 
 test('an abort stops decoding and tracking with ABORTED and leaves no ffmpeg running', async () => {
   const ac = new AbortController();
+  const threads = threadCount();
   const p = prepareClip({
     file: clip('static.mp4'),
     threads: 1,
@@ -261,6 +289,40 @@ test('an abort stops decoding and tracking with ABORTED and leaves no ffmpeg run
   // SIGKILLed children are reaped asynchronously
   for (let i = 0; i < 50 && ffmpegChildren().length > 0; i++) await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(ffmpegChildren(), []);
+  assert.ok((await threadsBackTo(threads)) <= threads, 'the worker thread is gone');
   // an already aborted signal fails before any work
   await rejectsWith(prepareClip({ file: clip('static.mp4'), tracker, signal: AbortSignal.abort() }), 'ABORTED');
+});
+
+test('crop smoothing keeps a steady pan exactly, even at the ends of a shot, and never mixes two shots', () => {
+  // two shots of 10 frames at 10 fps: a ramp, then a constant far away; frame 4 missing (no face)
+  const t: number[] = [], segment: number[] = [], values: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    if (i === 4) continue;
+    t.push(i / 10);
+    segment.push(i < 10 ? 0 : 1);
+    values.push(i < 10 ? 100 + 30 * (i / 10) : 500);
+  }
+  const out = localLinearSmooth({ t, segment, values, dim: 1 }, 0.3);
+  for (let j = 0; j < t.length; j++) {
+    const want = segment[j] === 0 ? 100 + 30 * t[j]! : 500;
+    assert.ok(Math.abs(out[j]! - want) < 1e-6, `sample ${j}: ${out[j]} vs ${want}`);
+  }
+  // a plain weighted mean lags at the ends of the ramp; the local line does not
+  const mean = gaussianSmooth({ t, segment, values, dim: 1 }, 0.3);
+  assert.ok(mean[0]! > 100 + 3, `the mean pulls the first sample inwards (${mean[0]})`);
+});
+
+test('landmark smoothing averages frame-to-frame jitter within a shot only', () => {
+  const t: number[] = [], segment: number[] = [], values: number[] = [];
+  for (let i = 0; i < 24; i++) {
+    t.push(i / 12);
+    segment.push(i < 12 ? 0 : 1);
+    values.push(i % 2 ? 1 : -1, i < 12 ? 0 : 10);
+  }
+  const out = gaussianSmooth({ t, segment, values, dim: 2 }, 1 / 12);
+  for (let i = 2; i < 10; i++) assert.ok(Math.abs(out[i * 2]!) < 0.3, `jitter left ${out[i * 2]}`);
+  for (let i = 0; i < 24; i++) assert.equal(out[i * 2 + 1], i < 12 ? 0 : 10);
+  assert.throws(() => gaussianSmooth({ t, segment, values, dim: 3 }, 0.1), TypeError);
+  assert.throws(() => gaussianSmooth({ t, segment, values, dim: 2 }, 0), TypeError);
 });

@@ -6,6 +6,10 @@
  * interpreted. Every child is killed with SIGKILL on every exit path (end, error, abort, or the
  * consumer stopping early), and an AbortSignal kills it at once.
  *
+ * Frames are decoded upright: ffmpeg applies the stream's display rotation (phones record portrait
+ * video as landscape frames plus a rotation), and probeClip reports the rotated size. Human finds
+ * few faces lying on their side, so honouring the rotation matters for phone clips.
+ *
  * Frames are chosen by their decode number `n` (ffmpeg's select filter), not by seeking to a time:
  * time-based seeking is not frame-accurate on real files. On Debian's Megamind.avi (MPEG-4 part 2
  * in AVI, the first frame has pts 1) `-ss` to frame 100 returned frame 98. Selecting by number
@@ -19,8 +23,11 @@ import fs from 'node:fs';
 import { abortedError, ClipError } from './clipErrors.ts';
 
 export interface ClipInfo {
+  /** displayed size (after the stream's rotation), the size of decoded frames */
   width: number;
   height: number;
+  /** display rotation of the stream in degrees (0, ±90, 180), applied when decoding */
+  rotation: number;
   /** average frame rate of the first video stream */
   fps: number;
   /** seconds (container duration, else the stream's, else NaN) */
@@ -88,12 +95,15 @@ function rate(v: string | undefined): number {
 export async function probeClip(file: string, signal?: AbortSignal): Promise<ClipInfo> {
   const r = await runTool('ffprobe', [
     '-v', 'error', '-select_streams', 'v:0',
-    '-show_entries', 'stream=width,height,avg_frame_rate,r_frame_rate,duration,nb_frames:format=duration,start_time',
+    '-show_entries', 'stream=width,height,avg_frame_rate,r_frame_rate,duration,nb_frames:stream_tags=rotate:stream_side_data=rotation:format=duration,start_time',
     '-of', 'json', file,
   ], { signal });
   if (r.code !== 0) throw new ClipError('DECODE_FAILED', `ffprobe cannot read ${file}: ${r.stderr.trim() || `exit ${r.code ?? r.signal}`}`);
   type Probe = {
-    streams?: { width?: number; height?: number; avg_frame_rate?: string; r_frame_rate?: string; duration?: string; nb_frames?: string }[];
+    streams?: {
+      width?: number; height?: number; avg_frame_rate?: string; r_frame_rate?: string; duration?: string; nb_frames?: string;
+      tags?: { rotate?: string }; side_data_list?: { rotation?: number }[];
+    }[];
     format?: { duration?: string; start_time?: string };
   };
   let p: Probe;
@@ -110,9 +120,14 @@ export async function probeClip(file: string, signal?: AbortSignal): Promise<Cli
   const fmtDur = Number(p.format?.duration);
   const streamDur = Number(s.duration);
   const start = Number(p.format?.start_time);
+  // the display matrix (side data) is what ffmpeg applies; the old 'rotate' tag is a fallback
+  const sideRot = s.side_data_list?.find((d) => typeof d.rotation === 'number')?.rotation;
+  const rotation = Number(sideRot ?? s.tags?.rotate ?? 0) || 0;
+  const quarter = Math.abs(Math.round(rotation / 90)) % 2 === 1;
   return {
-    width: s.width,
-    height: s.height,
+    width: quarter ? s.height : s.width,
+    height: quarter ? s.width : s.height,
+    rotation,
     fps,
     duration: Number.isFinite(fmtDur) && fmtDur > 0 ? fmtDur : Number.isFinite(streamDur) && streamDur > 0 ? streamDur : NaN,
     startTime: Number.isFinite(start) ? start : 0,
@@ -164,7 +179,7 @@ export async function* decodeFrames(
     .map((s) => (s.step === 1 ? `between(n,${s.first},${s.last})` : `between(n,${s.first},${s.last})*not(mod(n-${s.first},${s.step}))`))
     .join('+');
   const args = [
-    '-v', 'error', '-nostdin', '-noautorotate', '-i', file, '-an', '-sn', '-dn',
+    '-v', 'error', '-nostdin', '-i', file, '-an', '-sn', '-dn',
     '-vf', `select='${expr}'`,
     // passthrough: without it ffmpeg duplicates frames to fill the gaps select leaves
     '-fps_mode', 'passthrough',

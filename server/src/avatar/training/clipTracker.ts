@@ -50,16 +50,19 @@ interface Slot {
 
 export class ClipTracker {
   readonly threads: number;
-  /** wall time until every worker had loaded Human, ms */
-  readonly loadMs: number;
   private readonly slots: Slot[];
   private nextId = 1;
   private closed = false;
+  private loaded = 0;
 
-  private constructor(slots: Slot[], loadMs: number) {
+  private constructor(slots: Slot[]) {
     this.slots = slots;
     this.threads = slots.length;
-    this.loadMs = loadMs;
+  }
+
+  /** wall time until every worker had loaded Human, ms */
+  get loadMs(): number {
+    return this.loaded;
   }
 
   /** Start the workers and resolve once every one has loaded Human's models (~1-2 s). */
@@ -69,11 +72,12 @@ export class ClipTracker {
     const maxFaces = opts.maxFaces ?? 4;
     if (!Number.isInteger(maxFaces) || maxFaces < 1) throw new TypeError(`maxFaces must be a positive integer, got ${String(maxFaces)}`);
     const t0 = performance.now();
-    const workers: Worker[] = [];
+    const slots: Slot[] = [];
     const ready: Promise<void>[] = [];
     for (let i = 0; i < threads; i++) {
       const w = new Worker(BOOTSTRAP, { workerData: { entry: ENTRY, maxFaces }, execArgv: [], name: `clip-track-${i}` });
-      workers.push(w);
+      const slot: Slot = { worker: w, jobs: new Map(), dead: null };
+      slots.push(slot);
       ready.push(new Promise<void>((resolve, reject) => {
         const onMessage = (m: FromTrackWorker): void => {
           if (m.type === 'ready') { cleanup(); resolve(); }
@@ -83,14 +87,18 @@ export class ClipTracker {
         const onExit = (code: number): void => { cleanup(); reject(new Error(`clip tracker worker exited (${code}) while starting`)); };
         const cleanup = (): void => { w.off('message', onMessage); w.off('error', onError); w.off('exit', onExit); };
         w.on('message', onMessage);
-        w.once('error', onError);
-        w.once('exit', onExit);
+        w.on('error', onError);
+        w.on('exit', onExit);
       }));
     }
+    // the permanent handlers go on at once: a worker 'error' with no listener would crash the process
+    const tracker = new ClipTracker(slots);
+    for (const slot of slots) tracker.watch(slot);
     let timer: NodeJS.Timeout | undefined;
     let onAbort: (() => void) | undefined;
+    const startTimeoutMs = opts.startTimeoutMs ?? 60000;
     const stop = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`clip tracker workers did not load Human within ${opts.startTimeoutMs ?? 60000} ms`)), opts.startTimeoutMs ?? 60000);
+      timer = setTimeout(() => reject(new Error(`clip tracker workers did not load Human within ${startTimeoutMs} ms`)), startTimeoutMs);
       onAbort = () => reject(Object.assign(new Error('clip tracker start aborted'), { name: 'AbortError' }));
       if (opts.signal?.aborted) onAbort();
       else opts.signal?.addEventListener('abort', onAbort, { once: true });
@@ -98,16 +106,15 @@ export class ClipTracker {
     try {
       await Promise.race([Promise.all(ready), stop]);
     } catch (e) {
-      await Promise.all(workers.map((w) => w.terminate()));
+      await tracker.close();
       throw e;
     } finally {
       clearTimeout(timer);
       if (onAbort) opts.signal?.removeEventListener('abort', onAbort);
       stop.catch(() => undefined);
+      for (const r of ready) r.catch(() => undefined);
     }
-    const slots: Slot[] = workers.map((worker) => ({ worker, jobs: new Map(), dead: null }));
-    const tracker = new ClipTracker(slots, performance.now() - t0);
-    for (const slot of slots) tracker.watch(slot);
+    tracker.loaded = performance.now() - t0;
     return tracker;
   }
 

@@ -253,7 +253,7 @@ export async function prepareClip(opts: PrepareClipOptions): Promise<PreparedCli
     const shots = shotsFromCuts(cuts, duration);
     const shotOf = shotOfFrames(frameCount, scan.cutFrames);
     const shotsText = shots.map((s) => `${fmt(s.start)}–${fmt(s.end)}`).join(', ');
-    log(`prepareClip: ${file}: ${info.width}×${info.height}, ${fps.toFixed(3)} fps, ${frameCount} frames, ${fmt(duration)} s; cuts at [${cuts.map(fmt).join(', ')}] s; shots ${shotsText} s`);
+    log(`prepareClip: ${file}: ${info.width}×${info.height}${info.rotation ? ` (displayed rotated by ${info.rotation}°)` : ''}, ${fps.toFixed(3)} fps, ${frameCount} frames, ${fmt(duration)} s; cuts at [${cuts.map(fmt).join(', ')}] s; shots ${shotsText} s`);
 
     // ---- 3. ranges (in frame numbers; a frame belongs to [s, e) when its time lies in it, with a
     // tolerance of 5 ms (at most a quarter frame) so that times rounded to two decimals, as copied
@@ -307,7 +307,7 @@ export async function prepareClip(opts: PrepareClipOptions): Promise<PreparedCli
     if (cutInside !== undefined) {
       throw new ClipError('CUT_IN_RANGE', `training range [${trainRange[0]}, ${trainRange[1]}) s contains a shot cut at ${fmt(frameTimes[cutInside]!)} s; the shots are ${shotsText} s: choose a training range inside one shot`);
     }
-    log(`prepareClip: training ${fmt(trainRange[0])}–${fmt(trainRange[1])} s (frames ${trainFrames.first}..${trainFrames.last}), held-out ${testRange ? `${fmt(testRange[0])}–${fmt(testRange[1])} s (frames ${testFrames!.first}..${testFrames!.last})` : 'none'}, every ${frameStep === 1 ? '' : `${frameStep}th `}frame`);
+    log(`prepareClip: training ${fmt(trainRange[0])}–${fmt(trainRange[1])} s (frames ${trainFrames.first}..${trainFrames.last}), held-out ${testRange ? `${fmt(testRange[0])}–${fmt(testRange[1])} s (frames ${testFrames!.first}..${testFrames!.last})` : 'none'}, ${frameStep === 1 ? 'every frame' : `one frame in ${frameStep}`}`);
     const spans: FrameSpan[] = [{ ...trainFrames, step: frameStep }];
     if (testFrames) spans.push({ ...testFrames, step: frameStep });
     const inTrain = (i: number): boolean => i >= trainFrames.first && i <= trainFrames.last;
@@ -331,18 +331,23 @@ export async function prepareClip(opts: PrepareClipOptions): Promise<PreparedCli
     const tracks: FrameTrack[] = [];
     const inflight = new Set<Promise<void>>();
     let failure: unknown;
+    let done = 0;
+    // two frames per worker in flight: one being analysed, one waiting, so no worker idles while
+    // the next frame is decoded and posted; more would only hold more decoded frames in memory
     const maxInflight = 2 * trk.threads;
     for await (const f of decodeFrames(file, info, spans, { channels: 3, signal })) {
       if (failure) throw failure;
       const rec: FrameTrack = { index: f.index, range: inTrain(f.index) ? 0 : 1, faces: [] };
       tracks.push(rec);
       const p: Promise<void> = trk.detect(f.pixels, info.width, info.height, 3).then(
-        (faces) => void (rec.faces = faces),
+        (faces) => {
+          rec.faces = faces;
+          if (++done % 50 === 0) log(`prepareClip: tracked ${done}/${wanted} frames`);
+        },
         (e: unknown) => void (failure ??= e),
       ).finally(() => inflight.delete(p));
       inflight.add(p);
       while (inflight.size >= maxInflight) await race(Promise.race(inflight));
-      if (tracks.length % 50 === 0) log(`prepareClip: tracked ${tracks.length - inflight.size}/${wanted} frames`);
     }
     await race(Promise.all(inflight));
     if (failure) throw failure;

@@ -37,7 +37,7 @@ export async function scanClip(file: string, info: Pick<ClipInfo, 'fps' | 'start
   let times: number[] = [];
   const cutTimes: number[] = [];
   const r = await runTool('ffmpeg', [
-    '-hide_banner', '-nostats', '-nostdin', '-loglevel', 'info', '-noautorotate', '-i', file, '-an', '-sn', '-dn',
+    '-hide_banner', '-nostats', '-nostdin', '-loglevel', 'info', '-i', file, '-an', '-sn', '-dn',
     '-vf', `showinfo,select='gt(scene,${threshold})',showinfo`,
     '-fps_mode', 'passthrough', '-f', 'null', '-',
   ], {

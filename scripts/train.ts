@@ -1,6 +1,14 @@
 /**
  * `npm run train -- <model> [options]`: trains one of our own models from scratch.
  *
+ *   npm run train -- gaussian --clip VIDEO [--train A:B] [--test C:D] [--out FILE] [--minutes M]
+ *                             [--iterations N] [--size N] [--gaussians N] [--seed S] [--threads T]
+ *
+ * gaussian: fits a per-identity 3D Gaussian head to a 5–10 s clip of one person talking
+ * (server/src/avatar/training/gaussianPipeline.ts; times in seconds within the clip; default: the
+ * longest shot, 70 % training / 30 % held out) and writes one asset file (default
+ * data/avatars/<clip>-<hash>.avgs). Prints progress (iteration, loss, held-out PSNR, ETA).
+ *
  *   npm run train -- audio2motion [--tiny] [--out DIR] [--cache DIR] [--steps N] [--no-real]
  *                                 [--future N] [--write-fixture]
  *
@@ -19,15 +27,23 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 function usage(code: number): never {
-  process.stderr.write('usage: npm run train -- audio2motion [--tiny] [--out DIR] [--cache DIR] [--steps N] [--no-real] [--future N] [--write-fixture]\n');
+  process.stderr.write([
+    'usage: npm run train -- audio2motion [--tiny] [--out DIR] [--cache DIR] [--steps N] [--no-real] [--future N] [--write-fixture]',
+    '       npm run train -- gaussian --clip VIDEO [--train A:B] [--test C:D] [--out FILE] [--minutes M] [--iterations N] [--size N] [--gaussians N] [--seed S] [--threads T]',
+    '',
+  ].join('\n'));
   process.exit(code);
 }
 
 const args = process.argv.slice(2);
 const model = args.shift();
 if (!model || model === '--help' || model === '-h') usage(model ? 0 : 2);
+if (model === 'gaussian') {
+  const { trainGaussianCli } = await import('./train-gaussian.ts');
+  process.exit(await trainGaussianCli(args));
+}
 if (model !== 'audio2motion') {
-  process.stderr.write(`unknown model "${model}" (known: audio2motion)\n`);
+  process.stderr.write(`unknown model "${model}" (known: audio2motion, gaussian)\n`);
   process.exit(2);
 }
 const opts: { tiny: boolean; out?: string; cache?: string; steps?: number; future?: number; noReal: boolean; fixture: boolean } = { tiny: false, noReal: false, fixture: false };

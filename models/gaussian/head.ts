@@ -6,10 +6,13 @@ import { EXPRESSION_SIZE, type HeadPose } from '../face/expression-code.ts';
 import { allocParams, allocSplats, deform, DeformScratch, layoutGaussians, restAngles, TriangleFrames, type GaussianParams } from './gaussians.ts';
 import { RasterState, renderSplats, type SplatInput } from './rasterize.ts';
 import { Scaffold } from './scaffold.ts';
+import { detailCode, detailResidual, type DetailBasis } from './detail.ts';
 
 export interface HeadMotion {
   pose: HeadPose;
   expression: ArrayLike<number>;
+  /** clip-specific detail code (detail.ts) */
+  detail?: ArrayLike<number>;
 }
 
 export interface ViewAngles {
@@ -84,6 +87,25 @@ export class GaussianHead {
     return this.params.count;
   }
 
+  get detail(): DetailBasis {
+    return this.scaffold.detail;
+  }
+
+  set detail(b: DetailBasis) {
+    if (b.mean.length !== 478 * 3 || b.comps.length !== b.k * 478 * 3 || b.k < 0 || b.k > 16) throw new TypeError('detail basis: bad shape');
+    this.scaffold.detail = b;
+  }
+
+  /**
+   * The detail code a tracker measures for tracked landmarks (478×3, crop pixels at baseSize
+   * framing, pixel-unit z) with their 12-coefficient expression; undefined without a basis.
+   */
+  detailCode(landmarks: Float32Array, expression: ArrayLike<number>): Float32Array | undefined {
+    const b = this.scaffold.detail;
+    if (b.k === 0) return undefined;
+    return detailCode(b, detailResidual(this.scaffold.rig, landmarks, expression));
+  }
+
   /** Render one frame at `size` (multiple of 16). Returns the renderer's RGB float image (reused). */
   render(m: HeadMotion, view: ViewAngles | undefined, size: number, translationGain = 1): Float32Array {
     let r = this.renderers.get(size);
@@ -129,7 +151,7 @@ export class HeadRenderer {
 
   render(m: HeadMotion, view: ViewAngles | undefined, translationGain: number): Float32Array {
     const sc = this.head.scaffold;
-    sc.pose({ pose: m.pose, expression: m.expression, view, translationGain }, this.size, this.V);
+    sc.pose({ pose: m.pose, expression: m.expression, detail: m.detail, view, translationGain }, this.size, this.V);
     this.frames.compute(sc.triangles, this.V);
     deform(this.head.params, this.frames, sc.triangles, this.V, m.expression, this.world, this.scratch);
     return renderSplats(this.world, this.st, this.bg);

@@ -7,6 +7,8 @@
  *   bary, offset, logScale, quat, opacity, color   q16 [N, k]
  *   dPos, dColor    q8  [N, 36]     expression deltas (12 coefficients × xyz / rgb)
  *   background      q8  [S², 3]
+ *   detailMean      f32 [1434, 1]   clip-specific detail basis (detail.ts): mean correction of the rig
+ *   detailComps     f32 [k, 1434]   and its k PCA components (absent when k = 0)
  * Metadata (validated with zod): format version of this layout, baseSize, count, the code version
  * that wrote it, and what training recorded (clip hash, frame ranges, iterations, seconds,
  * held-out scores, seed).
@@ -45,6 +47,7 @@ const HeadMetadata = z.object({
   codeVersion: z.string(),
   baseSize: z.number().int().min(64).max(1024).refine((v) => v % 16 === 0, 'baseSize must be a multiple of 16'),
   count: z.number().int().positive().max(1_000_000),
+  detailSize: z.number().int().min(0).max(16),
   expressionSize: z.literal(E),
   training: HeadTrainingInfo,
 }).strict();
@@ -52,13 +55,15 @@ export type HeadMetadata = z.infer<typeof HeadMetadata>;
 
 export function encodeHeadAsset(head: GaussianHead, training: HeadTrainingInfo): Uint8Array {
   const N = head.count, S = head.baseSize;
-  const meta: HeadMetadata = { format: HEAD_FORMAT, codeVersion: HEAD_CODE_VERSION, baseSize: S, count: N, expressionSize: E, training: HeadTrainingInfo.parse(training) };
+  const meta: HeadMetadata = { format: HEAD_FORMAT, codeVersion: HEAD_CODE_VERSION, baseSize: S, count: N, detailSize: head.detail.k, expressionSize: E, training: HeadTrainingInfo.parse(training) };
   const tensors: AssetTensorInput[] = [
     { name: 'sourceLandmarks', shape: [478, 3], data: head.scaffold.source, quant: 'f32' },
     { name: 'tri', shape: [N], data: Uint16Array.from(head.params.tri), quant: 'u16' },
     { name: 'bary', shape: [N, 3], data: head.params.bary, quant: 'q16' },
     ...PARAM_NAMES.map((k): AssetTensorInput => ({ name: k, shape: [N, PARAM_LAYOUT[k]], data: head.params.p[k], quant: QUANT[k] })),
     { name: 'background', shape: [S * S, 3], data: head.background, quant: 'q8' },
+    { name: 'detailMean', shape: [478 * 3, 1], data: head.detail.mean, quant: 'f32' },
+    ...(head.detail.k > 0 ? [{ name: 'detailComps', shape: [head.detail.k, 478 * 3], data: head.detail.comps, quant: 'f32' as const }] : []),
   ];
   return encodeAsset(HEAD_ASSET_KIND, meta as unknown as Record<string, unknown>, tensors);
 }
@@ -108,5 +113,9 @@ function headFromContents(contents: ReturnType<typeof decodeAsset>): { head: Gau
   } catch (err) {
     throw new AssetFormatError('BAD_LAYOUT', `gaussian-head: ${(err as Error).message}`);
   }
+  const K = meta.detailSize;
+  const mean = get('detailMean', [478 * 3, 1]) as Float32Array;
+  const comps = K > 0 ? (get('detailComps', [K, 478 * 3]) as Float32Array) : new Float32Array(0);
+  head.detail = { k: K, mean: Float32Array.from(mean), comps: Float32Array.from(comps) };
   return { head, metadata: meta };
 }

@@ -23,6 +23,7 @@ import {
   type ExpressionRig, type HeadFrame, type HeadPose,
 } from '../face/expression-code.ts';
 import { FACE_TRIANGLES } from '../face/topology.ts';
+import { applyDetail, emptyDetailBasis, type DetailBasis } from './detail.ts';
 
 export const RING_F = [1.18, 1.45, 1.85, 2.6] as const;
 const RING_W_TOP = [1, 1, 0.9, 0.4];
@@ -42,6 +43,8 @@ export interface ScaffoldPose {
   view?: { yaw: number; pitch: number; roll: number };
   /** share of the driver's tx/ty applied (1 = faithful) */
   translationGain?: number;
+  /** clip-specific detail code (detail.ts); absent = the mean correction only */
+  detail?: ArrayLike<number>;
 }
 
 export class Scaffold {
@@ -67,6 +70,9 @@ export class Scaffold {
   private readonly hs: Float32Array;
   private readonly R = new Float64Array(9);
   private readonly Rv = new Float64Array(9);
+
+  /** the person's own shape detail beyond the rig (mean correction + PCA components) */
+  detail: DetailBasis = emptyDetailBasis();
 
   constructor(sourceLandmarks: Float32Array, baseSize: number) {
     if (!(sourceLandmarks instanceof Float32Array) || sourceLandmarks.length !== FACE_VERTS * 3) throw new TypeError('Scaffold: 478×3 landmarks expected');
@@ -158,6 +164,7 @@ export class Scaffold {
   pose(m: ScaffoldPose, size: number, out: Float32Array = new Float32Array(this.vertexCount * 3)): Float32Array {
     const expr = m.expression;
     const H = applyExpression(this.rig, expr.length >= EXPRESSION_SIZE ? expr : padExpr(expr), this.H);
+    applyDetail(this.detail, m.detail, H);
     const neutral = this.rig.neutral;
     const hs = this.hs;
     hs.set(H);

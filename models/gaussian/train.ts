@@ -16,6 +16,7 @@ import { allocParams, deform, deformBackward, DeformScratch, PARAM_LAYOUT, PARAM
 import { GaussianHead, type HeadMotion } from './head.ts';
 import { LossState } from './loss.ts';
 import { mulberry32 } from './random.ts';
+import { detailCode, detailResidual, fitDetailBasis } from './detail.ts';
 import { backwardBand, bin, compositeBand, project, projectBackward, RasterState, SHARED_ALLOC, SplatGrads, sortByDepth, type SplatInput } from './rasterize.ts';
 import type { CompositeWorkerData } from './compositeWorker.ts';
 
@@ -51,6 +52,8 @@ export interface TrainOptions {
   mouthWeight?: number;
   /** D-SSIM share λ (default 0.2) */
   ssimLambda?: number;
+  /** largest detail-code size (detail.ts), default 16; 0 = the 12-coefficient code only */
+  detailSize?: number;
   log?: (line: string) => void;
   signal?: AbortSignal;
 }
@@ -102,7 +105,8 @@ export class TrainingAborted extends Error {
 
 /** Fit a Gaussian head to the frames. */
 export async function trainGaussianHead(opts: TrainOptions): Promise<TrainResult> {
-  const { size, frames } = opts;
+  const { size } = opts;
+  let frames = opts.frames;
   if (!Number.isInteger(size) || size % 16 !== 0 || size < 64) throw new TypeError('size must be a multiple of 16, ≥ 64');
   if (!Array.isArray(frames) || frames.length === 0) throw new TypeError('no training frames');
   for (const f of frames) if (f.rgba.length !== size * size * 4) throw new TypeError(`training frame is not ${size}² RGBA`);
@@ -127,6 +131,12 @@ export async function trainGaussianHead(opts: TrainOptions): Promise<TrainResult
   background.set(init.background);
   const head = new GaussianHead(size, src.landmarks, gp, background);
   const sc = head.scaffold;
+  // the person's own detail beyond the rig: fitted on the training frames, measured on each frame
+  const basis = fitDetailBasis(frames.map((f) => detailResidual(sc.rig, f.landmarks, f.motion.expression)), opts.detailSize ?? 16);
+  head.detail = basis;
+  const withDetail = (f: TrainingFrame): TrainingFrame => ({ ...f, motion: { ...f.motion, detail: head.detailCode(f.landmarks, f.motion.expression) } });
+  frames = frames.map(withDetail);
+  log(`detail code: ${basis.k} components`);
 
   const world: SplatInput = { count: N, mean: new Float32Array(N * 3), w: new Float32Array(N * 6), opacity: SHARED_ALLOC.f32(N), color: SHARED_ALLOC.f32(N * 3) };
   const st = new RasterState(size, N, SHARED_ALLOC, true);
@@ -174,7 +184,7 @@ export async function trainGaussianHead(opts: TrainOptions): Promise<TrainResult
     }
   };
   const forward = (m: HeadMotion): Float32Array => {
-    sc.pose({ pose: m.pose, expression: m.expression }, size, V);
+    sc.pose({ pose: m.pose, expression: m.expression, detail: m.detail }, size, V);
     tf.compute(sc.triangles, V);
     deform(gp, tf, sc.triangles, V, m.expression, world, scratch);
     project(world, st);
@@ -195,7 +205,7 @@ export async function trainGaussianHead(opts: TrainOptions): Promise<TrainResult
   const lambda = opts.ssimLambda ?? 0.2;
   let wRect: [number, number, number, number] | null = null;
 
-  const heldOut = opts.heldOut ?? [];
+  const heldOut = (opts.heldOut ?? []).map(withDetail);
   const curve: CurvePoint[] = [];
   const evaluate = (): number => {
     if (heldOut.length === 0) return NaN;
@@ -287,8 +297,10 @@ export async function trainGaussianHead(opts: TrainOptions): Promise<TrainResult
   out.tri.set(gp.tri);
   out.bary.set(gp.bary);
   for (const k of PARAM_NAMES) out.p[k].set(gp.p[k]);
+  const result = new GaussianHead(size, src.landmarks, out, Float32Array.from(background));
+  result.detail = basis;
   return {
-    head: new GaussianHead(size, src.landmarks, out, Float32Array.from(background)),
+    head: result,
     iterations: it,
     seconds,
     threads,

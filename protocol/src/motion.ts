@@ -2,20 +2,24 @@
  * Motion frame wire format (browser tracker → server, keypoint avatar).
  *
  * One frame = msgpack array of 4 items:
- *   [ version: uint (=1), seq: uint32, captureMs: uint32, payload: bin ]
- * payload (little endian, 12 + MOTION_EXPRESSION_SIZE bytes):
+ *   [ version: uint (1 or 2), seq: uint32, captureMs: uint32, payload: bin ]
+ * payload (little endian, 12 + MOTION_EXPRESSION_SIZE bytes, + k detail bytes in version 2):
  *   int16 yaw, pitch, roll   radians × 10000          (range ±3.2767 rad)
  *   int16 tx, ty             neutral IODs × 4096       (range ±8)
  *   int16 logScale           ln(scale) × 4096          (scale e^±8)
  *   int8 × 12 expression     coefficient × 127         (range [−1, 1]; −128 is invalid)
- * Coefficient order: models/face/expression-code.ts EXPRESSION_NAMES.
+ *   int8 × k detail          (version 2 only, 1 ≤ k ≤ 16) coefficient × 127: a personal avatar's
+ *                            clip-specific detail code (models/gaussian/detail.ts), meaningful only
+ *                            to the avatar whose basis produced it; renderers without one ignore it
+ * Coefficient order: models/face/expression-code.ts EXPRESSION_NAMES. Senders without a detail
+ * code send version 1 (byte-identical to before); receivers accept both.
  *
  * seq wraps at 2^32 (compare with `seqDelta`). captureMs is the sender's capture time in
  * milliseconds modulo 2^32 (e.g. `Math.round(performance.timeOrigin + performance.now()) >>> 0`);
  * only differences are meaningful (`wrapDeltaMs`).
  *
  * Size: 1 (array) + 1 (version) + ≤5 (seq) + ≤5 (captureMs) + 2 (bin header) + 24 = ≤ 38 bytes,
- * i.e. ≤ 9.1 kbit/s at 30 fps before transport overhead.
+ * i.e. ≤ 9.1 kbit/s at 30 fps before transport overhead (version 2: ≤ 54 bytes).
  *
  * Pure TypeScript (msgpackr runs in browsers and Node).
  */
@@ -23,11 +27,14 @@ import { Packr, Unpackr } from 'msgpackr';
 import type { HeadPose } from '../../models/face/expression-code.ts';
 
 export const MOTION_VERSION = 1;
+/** frames that carry a detail code */
+export const MOTION_VERSION_DETAIL = 2;
 export const MOTION_EXPRESSION_SIZE = 12;
+export const MOTION_DETAIL_MAX = 16;
 export const MOTION_POSE_BYTES = 12;
 export const MOTION_PAYLOAD_BYTES = MOTION_POSE_BYTES + MOTION_EXPRESSION_SIZE;
 /** Largest valid encoded frame; anything longer is rejected before parsing. */
-export const MOTION_MAX_BYTES = 38;
+export const MOTION_MAX_BYTES = 38 + MOTION_DETAIL_MAX;
 
 export const ANGLE_SCALE = 10000;
 export const TRANSLATION_SCALE = 4096;
@@ -61,6 +68,8 @@ export interface MotionFrame {
   captureMs: number;
   pose: MotionPose;
   expression: Float32Array;
+  /** optional detail code (1..16 values in [−1, 1]) → version 2 */
+  detail?: Float32Array;
 }
 
 export interface DecodedMotionFrame extends MotionFrame {
@@ -96,8 +105,12 @@ export function encodeMotionFrame(frame: MotionFrame): Uint8Array {
   if (!p || typeof p !== 'object') throw new MotionFrameError('pose missing');
   const e = frame.expression;
   if (!e || e.length !== MOTION_EXPRESSION_SIZE) throw new MotionFrameError(`expression must have ${MOTION_EXPRESSION_SIZE} values`);
-  const payload = new Uint8Array(MOTION_PAYLOAD_BYTES);
+  const d = frame.detail;
+  const k = d ? d.length : 0;
+  if (d && (k < 1 || k > MOTION_DETAIL_MAX)) throw new MotionFrameError(`detail must have 1..${MOTION_DETAIL_MAX} values, got ${k}`);
+  const payload = new Uint8Array(MOTION_PAYLOAD_BYTES + k);
   const dv = new DataView(payload.buffer);
+  for (let i = 0; i < k; i++) dv.setInt8(MOTION_PAYLOAD_BYTES + i, quant(`detail[${i}]`, d![i]!, EXPRESSION_QUANT, MOTION_LIMITS.expression));
   dv.setInt16(0, quant('yaw', p.yaw, ANGLE_SCALE, MOTION_LIMITS.angle), true);
   dv.setInt16(2, quant('pitch', p.pitch, ANGLE_SCALE, MOTION_LIMITS.angle), true);
   dv.setInt16(4, quant('roll', p.roll, ANGLE_SCALE, MOTION_LIMITS.angle), true);
@@ -108,7 +121,7 @@ export function encodeMotionFrame(frame: MotionFrame): Uint8Array {
   for (let i = 0; i < MOTION_EXPRESSION_SIZE; i++) {
     dv.setInt8(MOTION_POSE_BYTES + i, quant(`expression[${i}]`, e[i], EXPRESSION_QUANT, MOTION_LIMITS.expression));
   }
-  return packr.pack([MOTION_VERSION, frame.seq, frame.captureMs, payload]);
+  return packr.pack([k ? MOTION_VERSION_DETAIL : MOTION_VERSION, frame.seq, frame.captureMs, payload]);
 }
 
 export function decodeMotionFrame(bytes: Uint8Array): DecodedMotionFrame {
@@ -123,11 +136,13 @@ export function decodeMotionFrame(bytes: Uint8Array): DecodedMotionFrame {
   }
   if (!Array.isArray(v) || v.length !== 4) throw new MotionFrameError('expected a 4-item array');
   const [version, seq, captureMs, payload] = v as unknown[];
-  if (version !== MOTION_VERSION) throw new MotionFrameError(`unsupported version ${String(version)}`);
+  if (version !== MOTION_VERSION && version !== MOTION_VERSION_DETAIL) throw new MotionFrameError(`unsupported version ${String(version)}`);
   if (!isUint32(seq)) throw new MotionFrameError('seq is not a uint32');
   if (!isUint32(captureMs)) throw new MotionFrameError('captureMs is not a uint32');
   if (!(payload instanceof Uint8Array)) throw new MotionFrameError('payload is not binary');
-  if (payload.length !== MOTION_PAYLOAD_BYTES) throw new MotionFrameError(`payload has ${payload.length} bytes, expected ${MOTION_PAYLOAD_BYTES}`);
+  const k = payload.length - MOTION_PAYLOAD_BYTES;
+  if (version === MOTION_VERSION && k !== 0) throw new MotionFrameError(`payload has ${payload.length} bytes, expected ${MOTION_PAYLOAD_BYTES}`);
+  if (version === MOTION_VERSION_DETAIL && (k < 1 || k > MOTION_DETAIL_MAX)) throw new MotionFrameError(`version 2 payload has ${payload.length} bytes, expected ${MOTION_PAYLOAD_BYTES + 1}..${MOTION_PAYLOAD_BYTES + MOTION_DETAIL_MAX}`);
   const dv = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
   const pose: MotionPose = {
     yaw: dv.getInt16(0, true) / ANGLE_SCALE,
@@ -143,7 +158,14 @@ export function decodeMotionFrame(bytes: Uint8Array): DecodedMotionFrame {
     if (q === -128) throw new MotionFrameError(`expression[${i}] out of range`);
     expression[i] = q / EXPRESSION_QUANT;
   }
-  return { version, seq, captureMs, pose, expression };
+  if (k === 0) return { version, seq, captureMs, pose, expression };
+  const detail = new Float32Array(k);
+  for (let i = 0; i < k; i++) {
+    const q = dv.getInt8(MOTION_PAYLOAD_BYTES + i);
+    if (q === -128) throw new MotionFrameError(`detail[${i}] out of range`);
+    detail[i] = q / EXPRESSION_QUANT;
+  }
+  return { version, seq, captureMs, pose, expression, detail };
 }
 
 /**

@@ -17,6 +17,8 @@ export interface AvatarMotion {
   pose: HeadPose;
   /** EXPRESSION_NAMES order, each in [−1, 1] */
   expression: ArrayLike<number>;
+  /** a personal avatar's clip-specific detail code (motion protocol version 2); others ignore it */
+  detail?: ArrayLike<number>;
 }
 
 /** Free-view offset chosen by the viewer, radians, added to the driving pose. */

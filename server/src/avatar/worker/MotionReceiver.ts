@@ -61,7 +61,7 @@ export class MotionReceiver {
 
   /** Motion to render now. */
   current(now = performance.now()): AvatarMotion {
-    if (this.#latest && now - this.#latestAt < STALE_MS) return { pose: this.#latest.pose, expression: this.#latest.expression };
+    if (this.#latest && now - this.#latestAt < STALE_MS) return { pose: this.#latest.pose, expression: this.#latest.expression, ...(this.#latest.detail ? { detail: this.#latest.detail } : {}) };
     return this.#idleMotion(now);
   }
 

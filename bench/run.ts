@@ -19,6 +19,7 @@ const SUITES: Record<string, () => Promise<Suite>> = {
   call: async () => (await import('./call.ts')).callSuite,
   keypoint: async () => (await import('./keypoint.ts')).keypointSuite,
   voice: async () => (await import('./voice.ts')).voiceSuite,
+  gaussian: async () => (await import('./gaussian.ts')).gaussianSuite,
 };
 
 const COMMON_OPTIONS: OptionSpec = {

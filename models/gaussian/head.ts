@@ -60,7 +60,7 @@ export class GaussianHead {
       const e3 = Math.hypot(V[c]! - V[b]!, V[c + 1]! - V[b + 1]!, V[c + 2]! - V[b + 2]!);
       const s = (e1 + e2 + e3) / 3 || 1;
       // in-plane spacing of the grid relative to the triangle scale; thin along the normal
-      const spacing = 0.55 / n[t]!;
+      const spacing = 0.5 / n[t]!;
       gp.p.logScale.set([Math.log(spacing), Math.log(spacing), Math.log(spacing * 0.35)], i * 3);
       gp.p.quat[i * 4] = 1;
       gp.p.opacity[i] = 2.2; // sigmoid → 0.9
@@ -142,6 +142,7 @@ export class HeadRenderer {
     this.frames = new TriangleFrames(sc.triangleCount);
     this.world = allocSplats(head.count);
     this.st = new RasterState(size, head.count);
+    this.st.tMin = 1 / 255; // live rendering: stop where the rest cannot change an 8-bit pixel
     this.bg = resizeRgb(head.background, head.baseSize, size);
   }
 

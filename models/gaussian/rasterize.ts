@@ -80,6 +80,11 @@ export class RasterState {
   visibleCount = 0;
   /** α below which a Gaussian is skipped at a pixel (3DGS: 1/255); tests lower it so that the cut-off's boundary term vanishes from finite differences */
   alphaMin = ALPHA_MIN;
+  /**
+   * transmittance below which a pixel stops (3DGS: 1e-4). Training keeps 1e-4; the live renderer
+   * may stop at 1/255, where what is behind can no longer change the 8-bit output by more than 1.
+   */
+  tMin = T_MIN;
   readonly bandStart: Int32Array;
   bandItems: Int32Array = new Int32Array(0);
   /** RGB float image, composited */
@@ -89,6 +94,9 @@ export class RasterState {
   /** index (within the pixel's band list) of the last contributing Gaussian, −1 if none */
   readonly last: Int32Array;
   readonly done: Uint8Array;
+  /** per row: pixels not yet done (forward early-out), then the row's largest `last` (backward early-out) */
+  readonly rowLeft: Int32Array;
+  readonly rowLast: Int32Array;
   // backward scratch (per pixel)
   readonly bT: Float32Array;
   readonly bAcc: Float32Array;
@@ -107,6 +115,8 @@ export class RasterState {
     this.trans = alloc.f32(n);
     this.last = alloc.i32(n);
     this.done = alloc.u8(n);
+    this.rowLeft = alloc.i32(size);
+    this.rowLast = alloc.i32(size);
     this.bT = alloc.f32(n);
     this.bAcc = alloc.f32(n * 3);
     this.bLastA = alloc.f32(n);
@@ -144,8 +154,9 @@ export class RasterState {
   /** The buffers a compositing worker needs (shared states only). */
   sharedViews(): RasterViews {
     return {
-      size: this.size, alphaMin: this.alphaMin, mean2: this.mean2, conic: this.conic, thr: this.thr, rect: this.rect,
+      size: this.size, alphaMin: this.alphaMin, tMin: this.tMin, mean2: this.mean2, conic: this.conic, thr: this.thr, rect: this.rect,
       bandStart: this.bandStart, bandItems: this.bandItems, image: this.image, trans: this.trans, last: this.last, done: this.done,
+      rowLeft: this.rowLeft, rowLast: this.rowLast,
       bT: this.bT, bAcc: this.bAcc, bLastA: this.bLastA, bLastC: this.bLastC,
     };
   }
@@ -155,9 +166,11 @@ export class RasterState {
 export interface RasterViews {
   size: number;
   alphaMin: number;
+  tMin: number;
   mean2: Float32Array; conic: Float32Array; thr: Float32Array; rect: Int32Array;
   bandStart: Int32Array; bandItems: Int32Array;
   image: Float32Array; trans: Float32Array; last: Int32Array; done: Uint8Array;
+  rowLeft: Int32Array; rowLast: Int32Array;
   bT: Float32Array; bAcc: Float32Array; bLastA: Float32Array; bLastC: Float32Array;
 }
 
@@ -265,16 +278,19 @@ export function bin(st: RasterState): void {
  * (RGB float per pixel, or null = black).
  */
 export function compositeBand(g: Pick<SplatInput, 'opacity' | 'color'>, st: RasterViews, background: Float32Array | null, band: number): void {
-  const { size, mean2, conic, thr, rect, bandStart, bandItems, image, trans, last, done } = st;
-  const opacity = g.opacity, color = g.color;
+  const { size, mean2, conic, thr, rect, bandStart, bandItems, image, trans, last, done, rowLeft, rowLast } = st;
+  const opacity = g.opacity, color = g.color, tMin = st.tMin;
   const by0 = band * BAND, by1 = Math.min(size, by0 + BAND);
   const p0 = by0 * size, p1 = by1 * size;
   trans.fill(1, p0, p1);
   image.fill(0, p0 * 3, p1 * 3);
   last.fill(-1, p0, p1);
   done.fill(0, p0, p1);
+  rowLeft.fill(size, by0, by1);
+  // once every pixel of the band is done, the remaining (farther) Gaussians cannot contribute
+  let bandLeft = (by1 - by0) * size;
   const start = bandStart[band]!, count = bandStart[band + 1]! - start;
-  for (let k = 0; k < count; k++) {
+  for (let k = 0; k < count && bandLeft > 0; k++) {
     const gi = bandItems[start + k]!;
     const r4 = gi * 4;
     const x0 = rect[r4]!, x1 = rect[r4 + 2]!;
@@ -284,6 +300,7 @@ export function compositeBand(g: Pick<SplatInput, 'opacity' | 'color'>, st: Rast
     const o = opacity[gi]!, th = thr[gi]!;
     const cr = color[gi * 3]!, cg = color[gi * 3 + 1]!, cb = color[gi * 3 + 2]!;
     for (let y = y0; y < y1; y++) {
+      if (rowLeft[y] === 0) continue;
       const dy = y + 0.5 - my;
       const hy = -0.5 * C * dy * dy;
       const by = B * dy;
@@ -303,7 +320,7 @@ export function compositeBand(g: Pick<SplatInput, 'opacity' | 'color'>, st: Rast
         if (alpha > ALPHA_MAX) alpha = ALPHA_MAX;
         const t = trans[p]!;
         const nt = t * (1 - alpha);
-        if (nt < T_MIN) { done[p] = 1; continue; }
+        if (nt < tMin) { done[p] = 1; rowLeft[y]--; bandLeft--; continue; }
         const wgt = alpha * t;
         const q = p * 3;
         image[q] += wgt * cr;
@@ -313,6 +330,11 @@ export function compositeBand(g: Pick<SplatInput, 'opacity' | 'color'>, st: Rast
         last[p] = k;
       }
     }
+  }
+  for (let y = by0; y < by1; y++) {
+    let m = -1;
+    for (let p = y * size, e = p + size; p < e; p++) if (last[p]! > m) m = last[p]!;
+    rowLast[y] = m;
   }
   if (background) {
     for (let p = p0; p < p1; p++) {
@@ -361,7 +383,7 @@ export function backwardBand(
   g: Pick<SplatInput, 'opacity' | 'color'>, st: RasterViews, background: Float32Array | null, dImage: Float32Array,
   gr: Pick<SplatGrads, 'mean2' | 'conic' | 'opacity' | 'color'>, gradBackground: Float32Array | null, band: number,
 ): void {
-  const { size, mean2, conic, thr, rect, bandStart, bandItems, trans, last, bT, bAcc, bLastA, bLastC } = st;
+  const { size, mean2, conic, thr, rect, bandStart, bandItems, trans, last, rowLast, bT, bAcc, bLastA, bLastC } = st;
   const opacity = g.opacity, color = g.color;
   const gMean = gr.mean2, gConic = gr.conic, gOp = gr.opacity, gCol = gr.color;
   const by0 = band * BAND, by1 = Math.min(size, by0 + BAND);
@@ -379,7 +401,9 @@ export function backwardBand(
     }
   }
   const start = bandStart[band]!, count = bandStart[band + 1]! - start;
-  for (let k = count - 1; k >= 0; k--) {
+  let bandLast = -1;
+  for (let y = by0; y < by1; y++) if (rowLast[y]! > bandLast) bandLast = rowLast[y]!;
+  for (let k = Math.min(count - 1, bandLast); k >= 0; k--) {
     const gi = bandItems[start + k]!;
     const r4 = gi * 4;
     const x0 = rect[r4]!, x1 = rect[r4 + 2]!;
@@ -390,6 +414,7 @@ export function backwardBand(
     const cr = color[gi * 3]!, cg = color[gi * 3 + 1]!, cb = color[gi * 3 + 2]!;
     let gmx = 0, gmy = 0, gA = 0, gB = 0, gC = 0, go = 0, gr_ = 0, gg = 0, gb = 0;
     for (let y = y0; y < y1; y++) {
+      if (k > rowLast[y]!) continue;
       const dy = y + 0.5 - my;
       const hy = -0.5 * C * dy * dy;
       const by = B * dy;

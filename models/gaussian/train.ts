@@ -194,6 +194,8 @@ export async function trainGaussianHead(opts: TrainOptions): Promise<TrainResult
     return st.image;
   };
 
+  // each Gaussian's initial log-scale: the size of its grid cell on its triangle
+  const lsInit = gp.p.logScale.slice();
   const grad = {} as Record<ParamName, Float32Array>;
   for (const k of PARAM_NAMES) grad[k] = new Float32Array(N * PARAM_LAYOUT[k]);
   const adams = PARAM_NAMES.map((k) => ({ k, adam: new Adam(gp.p[k], grad[k]) }));
@@ -271,7 +273,7 @@ export async function trainGaussianHead(opts: TrainOptions): Promise<TrainResult
       projectBackward(world, st, mainGrads, dMean, dW);
       for (const k of PARAM_NAMES) grad[k].fill(0);
       deformBackward(gp, tf, f.motion.expression, world, dMean, dW, mainGrads.color, mainGrads.opacity, grad, scratch);
-      regularise(gp.p, grad, N, progress);
+      regularise(gp.p, grad, N, progress, lsInit);
       for (const { k, adam } of adams) {
         const lr = k === 'offset' ? LR[k] * 0.1 ** progress : LR[k];
         adam.step(it, lr);
@@ -328,13 +330,14 @@ export function mouthBox(lm: Float32Array, size: number): [number, number, numbe
 /**
  * Regularisers, added straight to the gradients (their values are never needed):
  * - offsets beyond 1.5 triangle scales: λ·(|o| − 1.5)² (Gaussians stay near their triangle);
- * - log-scales above ln 2 (relative to the triangle): λ·(ls − ln 2)² (no Gaussian grows into a blob);
+ * - log-scales more than ln 1.5 above the Gaussian's initial one (its grid cell): λ·(ls − ls₀ − ln 1.5)²,
+ *   so no Gaussian grows into a blob that overlaps many others (rendering cost follows covered pixels);
  * - expression deltas: small L2 (the 12-code is all we have; large bases over-fit the clip);
  * - opacity: after 30 % of the run, binary-entropy-like o·(1 − o) pushes opacities to 0 or 1.
  */
-function regularise(p: Record<ParamName, Float32Array>, g: Record<ParamName, Float32Array>, N: number, progress: number): void {
-  const kOff = 2e-4, kScale = 2e-4, kDelta = 2e-6, kOp = progress > 0.3 ? 2e-6 : 0;
-  const lnMax = Math.LN2;
+function regularise(p: Record<ParamName, Float32Array>, g: Record<ParamName, Float32Array>, N: number, progress: number, lsInit: Float32Array): void {
+  const kOff = 2e-4, kScale = 2e-3, kDelta = 2e-6, kOp = progress > 0.3 ? 2e-6 : 0;
+  const lnGrow = Math.log(1.5);
   for (let i = 0; i < N; i++) {
     const ox = p.offset[i * 3]!, oy = p.offset[i * 3 + 1]!, oz = p.offset[i * 3 + 2]!;
     const r = Math.hypot(ox, oy, oz);
@@ -343,8 +346,8 @@ function regularise(p: Record<ParamName, Float32Array>, g: Record<ParamName, Flo
       g.offset[i * 3] += k * ox; g.offset[i * 3 + 1] += k * oy; g.offset[i * 3 + 2] += k * oz;
     }
     for (let c = 0; c < 3; c++) {
-      const ls = p.logScale[i * 3 + c]!;
-      if (ls > lnMax) g.logScale[i * 3 + c] += 2 * kScale * (ls - lnMax);
+      const ls = p.logScale[i * 3 + c]!, lim = lsInit[i * 3 + c]! + lnGrow;
+      if (ls > lim) g.logScale[i * 3 + c] += 2 * kScale * (ls - lim);
     }
     if (kOp) {
       const o = 1 / (1 + Math.exp(-p.opacity[i]!));

@@ -6,6 +6,18 @@ import { MeshAvatarGenerator } from '../generator/mesh-generator.ts';
 import { AvatarWorker } from './AvatarWorker.ts';
 import { StreamingAudio2Motion } from '../../../../models/audio2motion/Audio2Motion.ts';
 
+/**
+ * Started by the WorkerSupervisor, the worker has an IPC channel to the server; the channel closing
+ * means the server is gone, even when it was SIGKILLed. Watched before anything async, and checked
+ * for having closed already (while this module's imports loaded), so a server that dies while its
+ * worker starts up does not leave the worker running (it would retry connecting forever).
+ */
+let onServerGone: () => void = () => process.exit(0);
+if (typeof process.send === 'function') {
+  if (!process.connected) process.exit(0);
+  process.on('disconnect', () => onServerGone());
+}
+
 async function main(): Promise<void> {
   let config;
   try {
@@ -38,8 +50,8 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  // The supervisor's IPC channel closing means the server is gone.
-  process.on('disconnect', stop);
+  onServerGone = stop;
+  if (typeof process.send === 'function' && !process.connected) stop();
 }
 
 main().catch((err: unknown) => {

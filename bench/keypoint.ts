@@ -96,7 +96,7 @@ async function runKeypoint(o: KeypointOptions, log: (line: string) => void): Pro
       driving = o.driving;
       drivingLabel = o.driving;
       cameraY4m = path.join(tmp, 'camera.y4m');
-      videoToY4m(o.driving, cameraY4m, o.cameraSize, o.fps, 20);
+      await videoToY4m(o.driving, cameraY4m, o.cameraSize, o.fps, 20);
     } else {
       // own cache file: the shared cache directory prunes clips of the same size made with other options
       const out = path.join(os.tmpdir(), 'avatar-sfu-kpbench-cache', `driving-${o.cameraSize}-${o.fps}x180-nocode.y4m`);

@@ -2,8 +2,8 @@
  * Process lifetime of a benchmark run: whatever ends the bench, what it started ends too.
  *
  * - Teardowns (`onTeardown`: stop the server, close Chromium, remove temp dirs) run once on SIGINT,
- *   SIGTERM and, with `installFatalHandlers` (bench/run.ts), on uncaught exceptions and unhandled
- *   rejections; then the process exits non-zero (130, 143, 1) after telling `setFailureReporter`'s
+ *   SIGTERM, SIGHUP and, with `installFatalHandlers` (bench/run.ts), on uncaught exceptions and
+ *   unhandled rejections; then the process exits non-zero (130, 143, 129, 1) after telling `setFailureReporter`'s
  *   reporter why (run.ts prints `{"suite":…,"error":…}` as the last stdout line with --json).
  * - A SIGKILLed bench runs no code at all, so every child also watches its parent on its own:
  *   Node children we start (the server, the bench re-executed in a network namespace) get
@@ -118,22 +118,28 @@ export function forwardSignals(child: { kill(signal: NodeJS.Signals): boolean })
   };
 }
 
-function onSignal(signal: 'SIGINT' | 'SIGTERM'): void {
+const SIGNALS = { SIGINT: [130, 'interrupted by SIGINT'], SIGTERM: [143, 'terminated by SIGTERM'], SIGHUP: [129, 'hung up (SIGHUP)'] } as const;
+
+function onSignal(signal: keyof typeof SIGNALS): void {
   if (forwardTo) {
     forwardTo.kill(signal);
     return;
   }
   // A Ctrl-C reaches a netns-wrapped bench twice (terminal and forwarded by the parent): the second
   // copy finds `exiting` set and is ignored.
-  if (signal === 'SIGINT') teardownAndExit(130, 'interrupted by SIGINT');
-  else teardownAndExit(143, 'terminated by SIGTERM');
+  const [code, reason] = SIGNALS[signal];
+  teardownAndExit(code, reason);
 }
 
+/**
+ * SIGINT, SIGTERM and SIGHUP tear down and exit. SIGHUP too because playwright-core, once it has
+ * launched Chromium, listens to it (closing the browser), which would otherwise leave the bench
+ * running without its browser when its terminal goes away.
+ */
 function installSignalHandlers(): void {
   if (signalsInstalled) return;
   signalsInstalled = true;
-  process.on('SIGINT', () => onSignal('SIGINT'));
-  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  for (const signal of Object.keys(SIGNALS) as (keyof typeof SIGNALS)[]) process.on(signal, () => onSignal(signal));
 }
 
 function describe(err: unknown): string {

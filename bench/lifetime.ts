@@ -1,10 +1,11 @@
 /**
  * `lifetime`: a test helper, not a measurement (test/e2e/process-lifetime.test.ts). It starts the
  * kinds of children the real suites start, through the same helpers: the server (startServerProcess)
- * with one avatar worker, headless Chromium (launchChromium) with a page on the server, and an ffmpeg
- * decode (decodeVideo) left blocked on its output pipe. Then it logs `ready …` and holds for
- * `--hold` seconds, or fails on purpose (`--fault`) the way a real suite can: a thrown error, an
- * uncaught exception, an unhandled rejection. Whatever ends it, none of those processes may remain.
+ * with one avatar worker (its process started; it may still be loading), headless Chromium
+ * (launchChromium) with a page on the server, and an ffmpeg decode (decodeVideo) left blocked on its
+ * output pipe. Then it logs `ready …`, holds for `--hold` seconds and returns, or fails on purpose
+ * (`--fault`) the way a real suite can: a thrown error, an uncaught exception, an unhandled rejection.
+ * Whatever ends it, none of those processes may remain.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -40,16 +41,18 @@ async function runLifetime(o: LifetimeOptions, log: (line: string) => void): Pro
   };
   const unregister = onTeardown(cleanup);
   try {
-    const server = await startServerProcess({ AVATAR_WORKERS: '1' }, path.join(tmp, 'data'), log);
-    cleanups.push(() => server.stop());
-    const worker = await waitFor(() => childPids(server.pid, 'worker/main.ts')[0], { timeoutMs: 20_000, intervalMs: 50, what: 'the avatar worker process' });
-    await waitFor(async () => /^avatar_workers 1$/m.test(await (await fetch(`${server.url}/metrics`)).text()), { timeoutMs: 30_000, what: 'the worker to register' });
-
-    const { browser, close } = await launchChromium();
-    cleanups.push(close);
-    const page = await browser.newPage();
-    await page.goto(`${server.url}/api/health`);
-
+    // Started side by side: the tests run this suite several times on a busy 2-core machine.
+    const serverUp = (async () => {
+      const server = await startServerProcess({ AVATAR_WORKERS: '1' }, path.join(tmp, 'data'), log);
+      cleanups.push(() => server.stop());
+      const worker = await waitFor(() => childPids(server.pid, 'worker/main.ts')[0], { timeoutMs: 20_000, intervalMs: 50, what: 'the avatar worker process' });
+      return { server, worker };
+    })();
+    const chromiumUp = (async () => {
+      const { browser, close } = await launchChromium();
+      cleanups.push(close);
+      return browser.newPage();
+    })();
     const clip = path.join(tmp, 'clip.y4m');
     writeClip(clip);
     let firstFrame!: () => void;
@@ -59,9 +62,11 @@ async function runLifetime(o: LifetimeOptions, log: (line: string) => void): Pro
       firstFrame();
       return new Promise<void>(() => undefined);
     }).catch(() => undefined);
-    await decoding;
+    const [{ server, worker }, page] = await Promise.all([serverUp, chromiumUp, decoding]);
+    await page.goto(`${server.url}/api/health`);
 
-    log(`ready: server ${server.pid}, worker ${worker}, Chromium, ffmpeg; fault ${o.fault}`);
+    log(`ready: server ${server.pid}, worker ${worker}, Chromium, ffmpeg; fault ${o.fault} after ${o.hold} s`);
+    await sleep(o.hold * 1000);
     if (o.fault === 'throw') throw new Error('lifetime: thrown on purpose (--fault throw)');
     if (o.fault === 'uncaught') {
       setTimeout(() => {
@@ -69,7 +74,8 @@ async function runLifetime(o: LifetimeOptions, log: (line: string) => void): Pro
       }, 0);
     }
     if (o.fault === 'rejection') void Promise.reject(new TypeError('lifetime: rejected on purpose (--fault rejection)'));
-    await sleep(o.hold * 1000);
+    // the process-wide handlers (bench/lifecycle.ts) end the run from here
+    if (o.fault !== 'none') await sleep(60_000);
     const result = { suite: 'lifetime', held_s: o.hold, server_pid: server.pid, worker_pid: worker };
     return { result, summary: [`lifetime: held ${o.hold} s with server ${server.pid}, worker ${worker}, Chromium and ffmpeg`] };
   } finally {
@@ -80,10 +86,10 @@ async function runLifetime(o: LifetimeOptions, log: (line: string) => void): Pro
 
 export const lifetimeSuite: Suite<LifetimeOptions> = {
   name: 'lifetime',
-  summary: 'test helper: starts a server with a worker, Chromium and ffmpeg, then holds or fails on purpose (test/e2e/process-lifetime.test.ts)',
+  summary: 'test helper: starts a server with a worker, Chromium and ffmpeg, holds, then returns or fails on purpose (test/e2e/process-lifetime.test.ts)',
   needsLoopbackNetns: true,
   options: { hold: { type: 'string' }, fault: { type: 'string' } },
-  usage: ['--hold S     seconds to hold once everything runs (default 60)', `--fault F    ${FAULTS.join(' | ')}: how to fail once everything runs (default none)`],
+  usage: ['--hold S     seconds to hold once everything runs (default 60)', `--fault F    ${FAULTS.join(' | ')}: how to fail after the hold (default none: return)`],
   parse(values) {
     const fault = (values['fault'] ?? 'none') as Fault;
     if (!FAULTS.includes(fault)) throw new UsageError(`--fault must be one of ${FAULTS.join(', ')}`);

@@ -104,7 +104,7 @@ describe('everything a benchmark starts ends with it', () => {
     ['rejection', /^unhandled rejection: TypeError: lifetime: rejected on purpose/],
   ] as const) {
     test(`a bench that fails with ${fault === 'throw' ? 'a thrown error' : fault === 'uncaught' ? 'an uncaught exception' : 'an unhandled rejection'} exits 1 with a JSON error line, and none of its processes remain 5 s later`, BENCH_TIMEOUT, async () => {
-      const run = startBench(['--fault', fault]);
+      const run = startBench(['--fault', fault, '--hold', '3']); // fails 3 s after `ready`: time to see its processes
       await run.ready;
       assertEverythingRuns(run);
       const { code } = await run.exited;
@@ -116,16 +116,20 @@ describe('everything a benchmark starts ends with it', () => {
     });
   }
 
-  test('a bench sent SIGTERM exits 143 with a JSON error line, and none of its processes remain 5 s later', BENCH_TIMEOUT, async () => {
-    const run = startBench([]);
-    await run.ready;
-    assertEverythingRuns(run);
-    run.child.kill('SIGTERM');
-    assert.deepEqual(await run.procs.waitGone(5000), []);
-    const { code } = await run.exited;
-    assert.equal(code, 143);
-    assert.deepEqual(lastJsonLine(run), { suite: 'lifetime', error: 'terminated by SIGTERM' });
-  });
+  for (const [signal, code, error] of [
+    ['SIGTERM', 143, 'terminated by SIGTERM'],
+    ['SIGINT', 130, 'interrupted by SIGINT'],
+  ] as const) {
+    test(`a bench sent ${signal} exits ${code} with a JSON error line, and none of its processes remain 5 s later`, BENCH_TIMEOUT, async () => {
+      const run = startBench([]);
+      await run.ready;
+      assertEverythingRuns(run);
+      run.child.kill(signal);
+      assert.deepEqual(await run.procs.waitGone(5000), []);
+      assert.equal((await run.exited).code, code);
+      assert.deepEqual(lastJsonLine(run), { suite: 'lifetime', error });
+    });
+  }
 
   test('a SIGKILLed bench leaves none of its processes (netns re-exec, server, worker, Chromium, ffmpeg) 5 s later', BENCH_TIMEOUT, async () => {
     const run = startBench([]);

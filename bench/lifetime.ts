@@ -65,7 +65,7 @@ async function runLifetime(o: LifetimeOptions, log: (line: string) => void): Pro
     const [{ server, worker }, page] = await Promise.all([serverUp, chromiumUp, decoding]);
     await page.goto(`${server.url}/api/health`);
 
-    log(`ready: server ${server.pid}, worker ${worker}, Chromium, ffmpeg; fault ${o.fault} after ${o.hold} s`);
+    log(`ready: server ${server.pid}, worker ${worker}, Chromium, ffmpeg; temp dir ${tmp}; fault ${o.fault} after ${o.hold} s`);
     await sleep(o.hold * 1000);
     if (o.fault === 'throw') throw new Error('lifetime: thrown on purpose (--fault throw)');
     if (o.fault === 'uncaught') {

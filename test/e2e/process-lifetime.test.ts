@@ -18,8 +18,12 @@ import { waitFor } from '../helpers/wait.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const markers: string[] = [];
+/** Temp dirs a killed bench could not remove (its own, Chromium's profile): the test removes them. */
+const leftDirs = new Set<string>();
 afterEach(() => {
   for (const m of markers.splice(0)) killMarked(m);
+  for (const dir of leftDirs) fs.rmSync(dir, { recursive: true, force: true });
+  leftDirs.clear();
 });
 
 interface BenchRun {
@@ -46,7 +50,11 @@ function startBench(args: string[]): BenchRun {
   const ready = new Promise<void>((resolve, reject) => {
     child.stderr!.setEncoding('utf8').on('data', (d: string) => {
       err += d;
-      if (/\[bench lifetime\] ready/.test(err)) resolve();
+      const m = /\[bench lifetime\] ready: .*; temp dir (\S+);/.exec(err);
+      if (m) {
+        leftDirs.add(m[1]!);
+        resolve();
+      }
     });
     void exited.then(({ code, signal }) => reject(new Error(`bench exited (${code ?? signal}) before it was ready; stderr: ${err.slice(-3000)}`)));
   });
@@ -65,6 +73,10 @@ function lastJsonLine(run: BenchRun): { suite?: string; error?: string } {
 /** Every kind of child the bench starts is running (and its group remembered) before the test acts. */
 function assertEverythingRuns(run: BenchRun): void {
   const cmds = run.procs.list().map((p) => p.cmdline);
+  for (const c of cmds) {
+    const profile = /--user-data-dir=(\S*avatar-sfu-chromium-\S+)/.exec(c)?.[1];
+    if (profile) leftDirs.add(profile);
+  }
   for (const [what, re] of [['server', /server\/src\/main\.ts/], ['avatar worker', /worker\/main\.ts/], ['Chromium', /chromium/], ['Chromium renderer', /--type=renderer/], ['ffmpeg', /^\S*ffmpeg /]] as const) {
     assert.ok(cmds.some((c) => re.test(c)), `no ${what} among the bench's processes: ${cmds.join(' | ')}`);
   }

@@ -39,7 +39,8 @@ import { launchChromium } from '../test/helpers/browser.ts';
 import { CallPage, type RemoteStats } from '../test/helpers/callPage.ts';
 import { waitFor, sleep } from '../test/helpers/wait.ts';
 import { intOption, UsageError, type Suite } from './suite.ts';
-import { cleanupOnSignals, startServerProcess, type ServerProcess } from './serverProcess.ts';
+import { onTeardown } from './lifecycle.ts';
+import { startServerProcess, type ServerProcess } from './serverProcess.ts';
 import { quantile } from './keypoint-util.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -286,7 +287,7 @@ async function runCall(opts: CallOptions, log: (line: string) => void): Promise<
   const cleanup = async (): Promise<void> => {
     await Promise.allSettled(cleanups.splice(0).map((fn) => fn()));
   };
-  const unregisterSignals = cleanupOnSignals(cleanup, log);
+  const unregisterSignals = onTeardown(cleanup);
   try {
     log('building the client');
     await buildClient();

@@ -6,6 +6,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -203,11 +204,28 @@ export async function decodeVideo(file: string, maxFrames: number, onFrame: (rgb
   return { frames: index, info };
 }
 
-/** Convert any video to a .y4m for Chromium's fake camera: square crop to `size`, `fps`, at most `seconds`. */
-export function videoToY4m(file: string, out: string, size: number, fps: number, seconds: number): void {
+/**
+ * Convert any video to a .y4m for Chromium's fake camera: square crop to `size`, `fps`, at most `seconds`.
+ * ffmpeg writes into a pipe that this process copies to `out`: if the bench dies (even SIGKILLed),
+ * ffmpeg's next write fails (EPIPE/SIGPIPE) and it exits instead of converting on alone.
+ */
+export async function videoToY4m(file: string, out: string, size: number, fps: number, seconds: number): Promise<void> {
   const vf = `crop='min(iw,ih)':'min(iw,ih)',scale=${size}:${size},fps=${fps},format=yuv420p`;
-  const r = spawnSync('ffmpeg', ['-v', 'error', '-nostdin', '-y', '-i', file, '-t', String(seconds), '-vf', vf, '-an', '-f', 'yuv4mpegpipe', out], { encoding: 'utf8' });
-  if (r.error || r.status !== 0) throw new Error(`ffmpeg → y4m failed: ${r.error?.message ?? r.stderr.trim()}`);
+  const child = spawn('ffmpeg', ['-v', 'error', '-nostdin', '-i', file, '-t', String(seconds), '-vf', vf, '-an', '-f', 'yuv4mpegpipe', 'pipe:1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => void (stderr = (stderr + d).slice(-2000)));
+  const exited = new Promise<{ code: number | null; error?: Error }>((resolve) => {
+    child.once('error', (error) => resolve({ code: null, error }));
+    child.once('close', (code) => resolve({ code }));
+  });
+  try {
+    await pipeline(child.stdout!, fs.createWriteStream(out));
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+  const { code, error } = await exited;
+  if (error) throw new Error(`ffmpeg → y4m failed: ${error.message} (install Debian ffmpeg)`);
+  if (code !== 0) throw new Error(`ffmpeg → y4m failed (${code}): ${stderr.trim()}`);
 }
 
 // ---------------------------------------------------------------- /proc

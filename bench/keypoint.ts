@@ -28,7 +28,7 @@ import { runQuality, measureRenderCost, type QualityResult, type RenderCost } fr
 import { runBrowserPhase, runNodePhase, type BrowserPhaseResult, type NodePhaseResult } from './keypoint-live.ts';
 import { machineLoad, newestMtime, num, quantile, ROOT, sampleMachine, startServerProcess, videoToY4m, type MachineSample } from './keypoint-util.ts';
 import { intOption, UsageError, type Suite } from './suite.ts';
-import { cleanupOnSignals } from './serverProcess.ts';
+import { onTeardown } from './lifecycle.ts';
 
 export const KEYPOINT_DEFAULTS = { seconds: 10, cameraSize: 480, fps: 30, warmup: 4, maxFrames: 180, freeviewRepeats: 3, renderSize: 256 } as const;
 
@@ -81,7 +81,7 @@ async function runKeypoint(o: KeypointOptions, log: (line: string) => void): Pro
   const cleanup = async (): Promise<void> => {
     for (const fn of cleanups.splice(0).reverse()) await fn().catch(() => undefined);
   };
-  const unregisterSignals = cleanupOnSignals(cleanup, log);
+  const unregisterSignals = onTeardown(cleanup);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'avatar-sfu-kpbench-'));
   cleanups.push(async () => fs.rmSync(tmp, { recursive: true, force: true }));
   const started = performance.now();
@@ -96,7 +96,7 @@ async function runKeypoint(o: KeypointOptions, log: (line: string) => void): Pro
       driving = o.driving;
       drivingLabel = o.driving;
       cameraY4m = path.join(tmp, 'camera.y4m');
-      videoToY4m(o.driving, cameraY4m, o.cameraSize, o.fps, 20);
+      await videoToY4m(o.driving, cameraY4m, o.cameraSize, o.fps, 20);
     } else {
       // own cache file: the shared cache directory prunes clips of the same size made with other options
       const out = path.join(os.tmpdir(), 'avatar-sfu-kpbench-cache', `driving-${o.cameraSize}-${o.fps}x180-nocode.y4m`);

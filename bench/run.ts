@@ -8,10 +8,17 @@
  * private network namespace that has only `lo` when run as root with `unshare` and `ip` available
  * (like scripts/test.ts), so media can't leave the machine. Set AVATAR_SFU_NO_NETNS=1 to skip that.
  *
+ * Failures: an error from the suite, an uncaught exception, an unhandled rejection, SIGINT or SIGTERM
+ * stop what the suite started (bench/lifecycle.ts), exit non-zero (1, 130, 143) and, with `--json`,
+ * print `{"suite":…,"error":…}` as the last stdout line. Children also end when the bench is
+ * SIGKILLed (they watch it); the re-executed bench watches the outer one the same way.
+ *
  * Adding a suite: write a module exporting a `Suite` (bench/suite.ts) and add one line to SUITES.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { exitWithParent, forwardSignals, installFatalHandlers, isExiting, parentWatchEnv, setFailureReporter, teardownAndExit } from './lifecycle.ts';
 import { UsageError, type OptionSpec, type OptionValues, type Suite } from './suite.ts';
 
 /** Suite registry: name → lazy loader (suites import heavy things only when chosen). */
@@ -20,6 +27,8 @@ const SUITES: Record<string, () => Promise<Suite>> = {
   keypoint: async () => (await import('./keypoint.ts')).keypointSuite,
   voice: async () => (await import('./voice.ts')).voiceSuite,
   gaussian: async () => (await import('./gaussian.ts')).gaussianSuite,
+  /** Test helper (test/e2e/process-lifetime.test.ts): starts what suites start, then waits or fails on purpose. */
+  lifetime: async () => (await import('./lifetime.ts')).lifetimeSuite,
 };
 
 const COMMON_OPTIONS: OptionSpec = {
@@ -50,27 +59,43 @@ function has(cmd: string): boolean {
 
 const NETNS_ENV = 'AVATAR_SFU_BENCH_IN_NETNS';
 
-/** Re-exec this CLI as `unshare -n sh -c 'ip link set lo up && exec "$@"' sh node … run.ts …`; resolves to the exit code. */
-function reexecInNetns(): Promise<number> {
+/**
+ * Re-exec this CLI as `unshare -n sh -c 'ip link set lo up && exec "$@"' sh node … run.ts …`; resolves to
+ * the exit code. The inner bench watches this process (`parentWatchEnv`) and tears down when it ends,
+ * even by SIGKILL. When the inner one is killed by a signal it could not report, this one prints the
+ * JSON error line for it.
+ */
+function reexecInNetns(report: (reason: string) => void): Promise<number> {
   const args = ['-n', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh', process.execPath, ...process.execArgv, process.argv[1]!, ...process.argv.slice(2)];
-  const child = spawn('unshare', args, { stdio: 'inherit', env: { ...process.env, [NETNS_ENV]: '1' } });
-  // Forward signals; the child cleans up (Chromium, server) and exits. It ignores a second copy of a
-  // Ctrl-C that also reached it through the terminal's process group.
-  const onSigint = (): void => void child.kill('SIGINT');
-  const onSigterm = (): void => void child.kill('SIGTERM');
-  process.on('SIGINT', onSigint);
-  process.on('SIGTERM', onSigterm);
+  const child = spawn('unshare', args, { stdio: 'inherit', env: { ...process.env, [NETNS_ENV]: '1', ...parentWatchEnv() } });
+  // Signals go to the child: it cleans up (Chromium, server), reports and exits; it ignores a second
+  // copy of a Ctrl-C that also reached it through the terminal's process group.
+  const unforward = forwardSignals(child);
   return new Promise((resolve) => {
     child.on('error', (err) => {
       process.stderr.write(`bench: could not start unshare: ${err.message}\n`);
+      unforward();
+      report(`could not start unshare: ${err.message}`);
       resolve(1);
     });
     child.on('exit', (code, signal) => {
-      process.off('SIGINT', onSigint);
-      process.off('SIGTERM', onSigterm);
-      resolve(code ?? (signal === 'SIGINT' ? 130 : 1));
+      unforward();
+      if (code !== null) return resolve(code);
+      // Killed before it could say anything (SIGKILL, or a signal it does not handle).
+      report(`the bench in the network namespace was killed by ${signal}`);
+      resolve(128 + (os.constants.signals[signal as NodeJS.Signals] ?? 0));
     });
   });
+}
+
+/** Prints, once, why the bench failed: stderr always, the JSON error line on stdout with --json. */
+function failureReporter(suite: string, json: boolean): (reason: string) => void {
+  let reported = false;
+  return (reason) => {
+    if (reported) return;
+    reported = true;
+    if (json) process.stdout.write(`${JSON.stringify({ suite, error: reason })}\n`);
+  };
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -102,10 +127,12 @@ async function main(argv: string[]): Promise<number> {
     if (err instanceof UsageError) fail(`${suite.name}: ${err.message}`);
     throw err;
   }
+  const report = failureReporter(suite.name, values['json'] === true);
+  setFailureReporter(report);
 
   const isRoot = process.getuid?.() === 0;
   if (suite.needsLoopbackNetns && process.env[NETNS_ENV] !== '1' && process.env['AVATAR_SFU_NO_NETNS'] !== '1') {
-    if (isRoot && has('unshare') && has('ip')) return reexecInNetns();
+    if (isRoot && has('unshare') && has('ip')) return reexecInNetns(report);
     process.stderr.write('note: not root or no unshare/ip: the benchmark uses the host network (loopback addresses only)\n');
   }
 
@@ -116,10 +143,16 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
+installFatalHandlers();
+// Started by another bench (the netns re-exec): end with it, even when it was SIGKILLed.
+exitWithParent(() => teardownAndExit(1, 'the parent bench process ended'));
+setFailureReporter(failureReporter(process.argv[2] ?? '', process.argv.includes('--json')));
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  (code) => {
+    if (!isExiting()) process.exit(code);
+  },
   (err: unknown) => {
     process.stderr.write(`bench: failed: ${(err as Error)?.stack ?? String(err)}\n`);
-    process.exit(1);
+    teardownAndExit(1, err instanceof Error ? `${err.name}: ${err.message}` : String(err));
   },
 );

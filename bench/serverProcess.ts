@@ -2,7 +2,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { onTeardown, parentWatchEnv } from './lifecycle.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -28,9 +29,13 @@ export function stopChild(child: ChildProcess): Promise<void> {
 /**
  * The real server (`node --import tsx server/src/main.ts`) on 127.0.0.1, a free port, HTTPS off,
  * with its own avatar data dir (removed by stop()) and `env` on top (e.g. AVATAR_WORKERS).
+ * It ends with this process whatever the reason: stop() on the normal path, a teardown (lifecycle.ts)
+ * on signals and crashes, SIGTERM from the 'exit' handler, and for a SIGKILLed bench the server's
+ * own watch of its parent (bench/exit-with-parent.ts, preloaded); its workers follow it.
  */
 export async function startServerProcess(env: Record<string, string>, dataDir: string, log: (l: string) => void): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'server/src/main.ts')], {
+  const preload = pathToFileURL(path.join(ROOT, 'bench/exit-with-parent.ts')).href;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--import', preload, path.join(ROOT, 'server/src/main.ts')], {
     cwd: ROOT,
     env: {
       ...process.env,
@@ -42,6 +47,7 @@ export async function startServerProcess(env: Record<string, string>, dataDir: s
       LOG_LEVEL: 'warn',
       AVATAR_DATA_DIR: dataDir,
       ...env,
+      ...parentWatchEnv(),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -53,7 +59,9 @@ export async function startServerProcess(env: Record<string, string>, dataDir: s
   // last resort when the bench exits without stop(): SIGTERM lets the server stop its workers
   const onExit = (): void => void (child.exitCode === null && child.signalCode === null && child.kill('SIGTERM'));
   process.on('exit', onExit);
+  const unregister = onTeardown(() => stop());
   const stop = async (): Promise<void> => {
+    unregister();
     await stopChild(child);
     process.off('exit', onExit);
     fs.rmSync(dataDir, { recursive: true, force: true });
@@ -85,28 +93,4 @@ export async function startServerProcess(env: Record<string, string>, dataDir: s
     await stop();
     throw err;
   }
-}
-
-/**
- * On SIGINT/SIGTERM run `cleanup` once (Ctrl-C reaches a netns-wrapped bench twice: from the terminal
- * and forwarded by the parent), then exit 130/143; a hard exit after 15 s. Returns the unregister function.
- */
-export function cleanupOnSignals(cleanup: () => Promise<void>, log: (l: string) => void): () => void {
-  let stopping = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (stopping) return;
-    stopping = true;
-    log(`${signal}: stopping Chromium and the server`);
-    const hard = setTimeout(() => process.exit(130), 15_000);
-    void cleanup().finally(() => {
-      clearTimeout(hard);
-      process.exit(signal === 'SIGINT' ? 130 : 143);
-    });
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  return () => {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  };
 }

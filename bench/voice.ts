@@ -39,7 +39,7 @@ import { pearson } from '../models/audio2motion/evaluate.ts';
 import { enrollPhoto as enrollLocal } from '../server/src/avatar/generator/enroll.ts';
 import { MeshAvatarGenerator } from '../server/src/avatar/generator/mesh-generator.ts';
 import { createFaceAnalyzer } from '../server/src/avatar/face/human-node.ts';
-import { cleanupOnSignals, startServerProcess } from './serverProcess.ts';
+import { startServerProcess } from './serverProcess.ts';
 import { childPids } from './keypoint-util.ts';
 import { enrollPhoto, lumaDiff, VideoProbe, WrtcPeerConnection } from '../test/helpers/avatarPeers.ts';
 import { CallClient } from '../client/src/call/CallClient.ts';
@@ -195,7 +195,6 @@ async function live(o: VoiceOptions, off: OfflineResult, log: (l: string) => voi
   const gap = 48000 * 1.5;
   // The real server in its own process (its own event loop, as deployed), one avatar worker.
   const server = await startServerProcess({ AVATAR_WORKERS: '1' }, fs.mkdtempSync(path.join(os.tmpdir(), 'voice-bench-data-')), log);
-  const cleanup = cleanupOnSignals(() => server.stop(), log);
   const sinks: { stop(): void }[] = [];
   try {
     const identityId = await enrollPhoto(server.url, o.photo);
@@ -364,7 +363,6 @@ async function live(o: VoiceOptions, off: OfflineResult, log: (l: string) => voi
   } finally {
     for (const s of sinks) s.stop();
     await server.stop();
-    cleanup();
   }
 }
 

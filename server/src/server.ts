@@ -112,9 +112,13 @@ export async function createAvatarServer(config: Config, logger: Logger = getLog
         rooms.close();
         enrollment.close();
         identities.close();
-        await Promise.all(ios.map((io) => new Promise<void>((r) => io.close(() => r()))));
+        // Stop listening and end every HTTP connection first: socket.io's close() waits for its HTTP
+        // server to close, which waits for open connections (a browser's keep-alive or preconnected
+        // sockets), so ending them only afterwards made shutdown hang until a timeout or the hard exit.
+        const stopped = servers.map((s) => new Promise<void>((r) => (s.listening ? s.close(() => r()) : r())));
         for (const s of servers) s.closeAllConnections?.();
-        await Promise.all(servers.map((s) => new Promise<void>((r) => (s.listening ? s.close(() => r()) : r()))));
+        await Promise.all(ios.map((io) => new Promise<void>((r) => io.close(() => r()))));
+        await Promise.all(stopped);
       })();
       return closing;
     },

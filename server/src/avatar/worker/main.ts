@@ -1,12 +1,26 @@
 /** Entry point of an avatar worker process (started by WorkerSupervisor, or by hand on another host). */
-import { ConfigError, loadWorkerConfig } from '../../config.ts';
-import { configureLogger } from '../../logger.ts';
-import { IdentityStore } from '../identity/IdentityStore.ts';
-import { MeshAvatarGenerator } from '../generator/mesh-generator.ts';
-import { AvatarWorker } from './AvatarWorker.ts';
-import { StreamingAudio2Motion } from '../../../../models/audio2motion/Audio2Motion.ts';
+
+/**
+ * Started by the WorkerSupervisor, the worker has an IPC channel to the server; the channel closing
+ * means the server is gone, even when it was SIGKILLed. Watched before anything else, and checked for
+ * having closed already, so a server that dies while its worker starts up does not leave the worker
+ * running (it would retry connecting forever). The heavy modules (wrtc, onnxruntime, the renderer) are
+ * imported dynamically below, after the watch: static imports would load and run for seconds before
+ * this module's first line, with nothing able to notice the server's end meanwhile.
+ */
+let onServerGone: () => void = () => process.exit(0);
+if (typeof process.send === 'function') {
+  if (!process.connected) process.exit(0);
+  process.on('disconnect', () => onServerGone());
+}
 
 async function main(): Promise<void> {
+  const { ConfigError, loadWorkerConfig } = await import('../../config.ts');
+  const { configureLogger } = await import('../../logger.ts');
+  const { IdentityStore } = await import('../identity/IdentityStore.ts');
+  const { MeshAvatarGenerator } = await import('../generator/mesh-generator.ts');
+  const { AvatarWorker } = await import('./AvatarWorker.ts');
+  const { StreamingAudio2Motion } = await import('../../../../models/audio2motion/Audio2Motion.ts');
   let config;
   try {
     config = loadWorkerConfig();
@@ -38,8 +52,8 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  // The supervisor's IPC channel closing means the server is gone.
-  process.on('disconnect', stop);
+  onServerGone = stop;
+  if (typeof process.send === 'function' && !process.connected) stop();
 }
 
 main().catch((err: unknown) => {

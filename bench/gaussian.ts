@@ -53,6 +53,7 @@ export interface GaussianBenchOptions {
   gaussians: number | undefined;
   seed: number;
   pictures: string | undefined;
+  crop: 'stabilised' | 'fixed';
 }
 
 function range(name: string, v: unknown): [number, number] | undefined {
@@ -98,7 +99,8 @@ function maskedPsnr(a: Uint8Array | Uint8ClampedArray, b: Uint8Array | Uint8Clam
 async function runGaussianBench(o: GaussianBenchOptions, log: (l: string) => void): Promise<{ result: Record<string, unknown>; summary: string[] }> {
   if (o.clip === MEGAMIND) ensureMegamind(log);
   const size = o.size;
-  const prepared = await prepareClip({ file: o.clip, train: o.train, test: o.test, size, log });
+  if (o.pictures) fs.mkdirSync(o.pictures, { recursive: true });
+  const prepared = await prepareClip({ file: o.clip, train: o.train, test: o.test, size, cropMode: o.crop, log });
   if (prepared.test.length === 0) throw new UsageError('no held-out frames: give --test C:D (or omit --train for the default split)');
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'avatar-sfu-gaussian-bench-'));
   try {
@@ -193,7 +195,6 @@ async function runGaussianBench(o: GaussianBenchOptions, log: (l: string) => voi
     mesh.close();
 
     if (o.pictures) {
-      fs.mkdirSync(o.pictures, { recursive: true });
       const all = new Uint8ClampedArray(pics.length * n * 3 * 4);
       pics.forEach((p, i) => all.set(p, i * n * 3 * 4));
       fs.writeFileSync(path.join(o.pictures, 'heldout-gt-gaussian-mesh.png'), encodePng(all, size * 3, size * pics.length));
@@ -203,6 +204,7 @@ async function runGaussianBench(o: GaussianBenchOptions, log: (l: string) => voi
     const result: Record<string, unknown> = {
       suite: 'gaussian',
       clip: path.basename(o.clip),
+      crop: o.crop,
       train_range: prepared.trainRange,
       test_range: prepared.testRange,
       train_frames: prepared.train.length,
@@ -261,7 +263,7 @@ export const gaussianSuite: Suite<GaussianBenchOptions> = {
   summary: 'per-identity Gaussian head fitted from a clip vs the mesh generator on held-out frames',
   options: {
     clip: { type: 'string' }, train: { type: 'string' }, test: { type: 'string' }, minutes: { type: 'string' }, size: { type: 'string' },
-    iterations: { type: 'string' }, gaussians: { type: 'string' }, seed: { type: 'string' }, pictures: { type: 'string' },
+    iterations: { type: 'string' }, gaussians: { type: 'string' }, seed: { type: 'string' }, pictures: { type: 'string' }, crop: { type: 'string' },
   },
   usage: [
     `--clip VIDEO      default ${MEGAMIND} (Debian opencv-doc)`,
@@ -273,6 +275,7 @@ export const gaussianSuite: Suite<GaussianBenchOptions> = {
     '--gaussians N     Gaussian budget (default 12000)',
     '--seed S          default 1',
     '--pictures DIR    write GT | Gaussian | mesh strips, free-view renders and the curve',
+    '--crop MODE       fixed (default: one crop per shot, the keypoint bench\'s framing) or stabilised (each frame\'s crop follows the smoothed face)',
   ],
   parse(v) {
     const minutes = v['minutes'] === undefined ? 10 : Number(v['minutes']);
@@ -287,6 +290,11 @@ export const gaussianSuite: Suite<GaussianBenchOptions> = {
       gaussians: v['gaussians'] === undefined ? undefined : intOption(v, 'gaussians', 12000, 2000, 500_000),
       seed: intOption(v, 'seed', 1, 0, 2 ** 31 - 1),
       pictures: v['pictures'] === undefined ? undefined : path.resolve(String(v['pictures'])),
+      crop: ((): 'stabilised' | 'fixed' => {
+        const c = v['crop'] ?? 'fixed';
+        if (c !== 'stabilised' && c !== 'fixed') throw new UsageError(`--crop must be stabilised or fixed, got ${String(c)}`);
+        return c;
+      })(),
     };
   },
   run: runGaussianBench,

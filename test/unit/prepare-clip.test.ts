@@ -169,9 +169,9 @@ test('a still clip gives the default 70/30 split of its one shot, one crop per f
   assert.ok(r.neutral.scale > 15 && r.neutral.scale < 60, `neutral IOD ${r.neutral.scale}`);
 });
 
-test('crops follow a panned face: in crop pixels the face moves far less than in the source', async () => {
+test('stabilised crops follow a panned face: in crop pixels the face moves far less than in the source', async () => {
   // every other frame: halves Human's work, and the smoothing works by time, not by frame count
-  const r = await prepareClip({ file: clip('pan.mp4'), tracker, minTrainFrames: 10, test: null, train: [0, 2], frameStep: 2 });
+  const r = await prepareClip({ file: clip('pan.mp4'), tracker, minTrainFrames: 10, test: null, train: [0, 2], frameStep: 2, cropMode: 'stabilised' });
   assert.equal(r.train.length, 12);
   assert.equal(r.test.length, 0);
   assert.equal(r.testRange, null);
@@ -188,6 +188,17 @@ test('crops follow a panned face: in crop pixels the face moves far less than in
   // the crop itself is steady: the side changes little from frame to frame
   for (let i = 1; i < r.train.length; i++) assert.ok(Math.abs(r.train[i]!.crop.side - r.train[i - 1]!.crop.side) < 2);
   for (const f of r.train) assert.ok(Math.abs(f.motion.pose.yaw) < 0.1, `yaw ${f.motion.pose.yaw}`);
+});
+
+test('fixed crops (the default) keep one crop per shot while the face moves inside it, and the motion says where', async () => {
+  const r = await prepareClip({ file: clip('pan.mp4'), tracker, minTrainFrames: 10, test: null, train: [0, 2], frameStep: 2 });
+  const first = r.train[0]!, last = r.train[r.train.length - 1]!;
+  for (const f of r.train) assert.deepEqual(f.crop, first.crop);
+  // the window moved right, so the face moves left in the fixed crop and tx follows it
+  const move = faceCentre(first.landmarks)[0] - faceCentre(last.landmarks)[0];
+  assert.ok(move > 10, `face moved ${move} crop px`);
+  assert.ok(last.motion.pose.tx < -0.1, `tx ${last.motion.pose.tx}`);
+  await assert.rejects(prepareClip({ file: clip('pan.mp4'), tracker, cropMode: 'wobbly' as never }), TypeError);
 });
 
 test('a hard cut is found, splits the clip into shots, and a training range across it is refused with CUT_IN_RANGE', async () => {

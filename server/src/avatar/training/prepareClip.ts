@@ -55,6 +55,14 @@ export interface PrepareClipOptions {
   minTrainFrames?: number;
   /** use every k-th frame (default 1) */
   frameStep?: number;
+  /**
+   * 'fixed' (default): every frame of a shot uses the crop of that shot's first used frame (the
+   * keypoint bench's framing: one enrollment crop, the head moves inside it, like a webcam);
+   * 'stabilised': each frame's crop follows the smoothed face. Measured on Megamind's longest shot
+   * (2 min training): fixed 18.4 dB held-out PSNR, stabilised 17.4 dB; the background and body
+   * stay put in a fixed crop when the camera does.
+   */
+  cropMode?: 'stabilised' | 'fixed';
   log?: (line: string) => void;
   signal?: AbortSignal;
   /**
@@ -201,6 +209,7 @@ export async function prepareClip(opts: PrepareClipOptions): Promise<PreparedCli
   if (typeof file !== 'string' || file.length === 0) throw new TypeError('file must be a non-empty path');
   const size = intOption('size', opts.size, 256, 64, 1024);
   if (size % 2 !== 0) throw new TypeError(`size must be even, got ${size}`);
+  if (opts.cropMode !== undefined && opts.cropMode !== 'stabilised' && opts.cropMode !== 'fixed') throw new TypeError(`cropMode must be 'stabilised' or 'fixed', got ${String(opts.cropMode)}`);
   const cropFactor = opts.cropFactor ?? 3.0;
   if (typeof cropFactor !== 'number' || !Number.isFinite(cropFactor) || cropFactor < 1 || cropFactor > 10) throw new TypeError(`cropFactor must be a number in 1..10, got ${String(cropFactor)}`);
   const threads = intOption('threads', opts.threads, Math.min(2, os.availableParallelism()), 1, 64);
@@ -391,6 +400,21 @@ export async function prepareClip(opts: PrepareClipOptions): Promise<PreparedCli
     }
     const lmSmooth = gaussianSmooth({ t, segment, values: lmRaw, dim: 1434 }, LANDMARK_SIGMA_FRAMES / fps);
     const cropSmooth = localLinearSmooth({ t, segment, values: cropRaw, dim: 3 }, CROP_SIGMA_S);
+    if ((opts.cropMode ?? 'fixed') === 'fixed') {
+      // every frame of a shot takes the first training frame's crop (same shot) or its shot's first used frame's
+      const firstOfShot = new Map<number, number>();
+      const trainShot = used.length ? shotOf[used.find((r) => r.range === 0)?.index ?? used[0]!.index]! : -1;
+      for (let i = 0; i < n; i++) {
+        const sh = shotOf[used[i]!.index]!;
+        const key = sh === trainShot ? -1 : sh;
+        if (!firstOfShot.has(key) && (key !== -1 || used[i]!.range === 0)) firstOfShot.set(key, i);
+      }
+      for (let i = 0; i < n; i++) {
+        const sh = shotOf[used[i]!.index]!;
+        const j = firstOfShot.get(sh === trainShot ? -1 : sh) ?? i;
+        cropSmooth[i * 3] = cropSmooth[j * 3]!; cropSmooth[i * 3 + 1] = cropSmooth[j * 3 + 1]!; cropSmooth[i * 3 + 2] = cropSmooth[j * 3 + 2]!;
+      }
+    }
     const medianFace = [...faceSizes].sort((a, b) => a - b)[Math.floor(n / 2)]!;
     if (medianFace < SMALL_FACE_PX) log(`prepareClip: warning: the face is small (median ${Math.round(medianFace)} px across): crops at ${size}² will be blurry`);
 

@@ -8,7 +8,7 @@
  * = mean edge length, both measured on the deformed scaffold every frame. Per Gaussian:
  *   μ = Σ bᵢ·vᵢ + s·R·(offset + Σₖ eₖ·dPosₖ)          (eₖ = the 12 expression coefficients)
  *   M = s·R·Rot(q)·diag(exp(logScale)),  Σ = M·Mᵀ,    W = rows 0, 1 of M (orthographic camera)
- *   colour = colour₀ + Σₖ eₖ·dColourₖ  (SH degree 0),  opacity = sigmoid(opacityLogit)
+ *   colour = clamp(colour₀ + Σₖ eₖ·dColourₖ, 0, 1)  (SH degree 0),  opacity = sigmoid(opacityLogit)
  * Expression deltas are 3D Gaussian Blendshapes' / RGBAvatar's linear per-Gaussian bases.
  */
 import { EXPRESSION_SIZE } from '../face/expression-code.ts';
@@ -139,7 +139,11 @@ export function deform(gp: GaussianParams, frames: TriangleFrames, tris: Uint32A
       W[o + 2] = (T0 * Rq[2]! + T1 * Rq[5]! + T2 * Rq[8]!) * sz;
     }
     op[i] = 1 / (1 + Math.exp(-opacity[i]!));
-    col[i * 3] = cr; col[i * 3 + 1] = cg; col[i * 3 + 2] = cb;
+    // colours are clamped to [0, 1] (deltas on an unusual expression must not make sparkles);
+    // deformBackward passes no gradient through a clamped channel
+    col[i * 3] = cr < 0 ? 0 : cr > 1 ? 1 : cr;
+    col[i * 3 + 1] = cg < 0 ? 0 : cg > 1 ? 1 : cg;
+    col[i * 3 + 2] = cb < 0 ? 0 : cb > 1 ? 1 : cb;
     void R20; void R21; void R22;
   }
 }
@@ -163,8 +167,11 @@ export function deformBackward(
   for (let i = from; i < to; i++) {
     const t = tri[i]!, st = s[t]!, r9 = t * 9;
     const R00 = R[r9]!, R01 = R[r9 + 1]!, R02 = R[r9 + 2]!, R10 = R[r9 + 3]!, R11 = R[r9 + 4]!, R12 = R[r9 + 5]!;
-    // colour and opacity
-    const dcr = dColor[i * 3]!, dcg = dColor[i * 3 + 1]!, dcb = dColor[i * 3 + 2]!;
+    // colour (zero where the forward clamped it: world colour exactly 0 or 1) and opacity
+    const wc = world.color;
+    const dcr = wc[i * 3] === 0 || wc[i * 3] === 1 ? 0 : dColor[i * 3]!;
+    const dcg = wc[i * 3 + 1] === 0 || wc[i * 3 + 1] === 1 ? 0 : dColor[i * 3 + 1]!;
+    const dcb = wc[i * 3 + 2] === 0 || wc[i * 3 + 2] === 1 ? 0 : dColor[i * 3 + 2]!;
     gCol[i * 3] += dcr; gCol[i * 3 + 1] += dcg; gCol[i * 3 + 2] += dcb;
     const o = world.opacity[i]!;
     gOp[i] += dOpacity[i]! * o * (1 - o);

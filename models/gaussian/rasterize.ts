@@ -36,6 +36,25 @@ export const ALPHA_MAX = 0.99;
 export const ALPHA_MIN = 1 / 255;
 export const T_MIN = 1e-4;
 
+/**
+ * exp(x) for x in [EXP_LO, 0] by linear interpolation in a 4096-entry table (relative error
+ * < 5e-7, far below an 8-bit step), Math.exp below. ~2× faster than Math.exp in the hot loop of
+ * the forward pass; the backward pass keeps Math.exp (the difference is below float32 noise).
+ */
+const EXP_LO = -8, EXP_N = 4096, EXP_K = EXP_N / -EXP_LO;
+const EXP_TABLE = (() => {
+  const t = new Float64Array(EXP_N + 2);
+  for (let i = 0; i <= EXP_N + 1; i++) t[i] = Math.exp(EXP_LO + i / EXP_K);
+  return t;
+})();
+function fastExp(x: number): number {
+  if (x < EXP_LO) return Math.exp(x);
+  const f = (x - EXP_LO) * EXP_K;
+  const i = f | 0;
+  const a = EXP_TABLE[i]!;
+  return a + (EXP_TABLE[i + 1]! - a) * (f - i);
+}
+
 /** World-space Gaussians (pixel units) as the renderer consumes them. */
 export interface SplatInput {
   count: number;
@@ -316,7 +335,7 @@ export function compositeBand(g: Pick<SplatInput, 'opacity' | 'color'>, st: Rast
         const dx = x + 0.5 - mx;
         const power = hy - (0.5 * A * dx + by) * dx;
         if (power < th || power > 0 || done[p]) continue;
-        let alpha = o * Math.exp(power);
+        let alpha = o * fastExp(power);
         if (alpha > ALPHA_MAX) alpha = ALPHA_MAX;
         const t = trans[p]!;
         const nt = t * (1 - alpha);

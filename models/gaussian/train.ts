@@ -12,11 +12,12 @@
  */
 import { Worker } from 'node:worker_threads';
 import { LIPS_LOWER_OUTER, LIPS_UPPER_OUTER } from '../face/expression-code.ts';
-import { allocParams, deform, deformBackward, DeformScratch, PARAM_LAYOUT, PARAM_NAMES, TriangleFrames, type ParamName } from './gaussians.ts';
+import { allocParams, deform, deformBackward, DeformScratch, E, PARAM_LAYOUT, PARAM_NAMES, TriangleFrames, type ParamName } from './gaussians.ts';
 import { GaussianHead, type HeadMotion } from './head.ts';
 import { LossState } from './loss.ts';
 import { mulberry32 } from './random.ts';
-import { detailCode, detailResidual, fitDetailBasis } from './detail.ts';
+import { detailResidual, fitDetailBasis } from './detail.ts';
+import { faceMask } from './metrics.ts';
 import { backwardBand, bin, compositeBand, project, projectBackward, RasterState, SHARED_ALLOC, SplatGrads, sortByDepth, type SplatInput } from './rasterize.ts';
 import type { CompositeWorkerData } from './compositeWorker.ts';
 
@@ -62,6 +63,8 @@ export interface CurvePoint {
   seconds: number;
   iteration: number;
   psnr: number;
+  /** PSNR inside the face outline */
+  facePsnr: number;
   loss: number;
 }
 
@@ -194,6 +197,7 @@ export async function trainGaussianHead(opts: TrainOptions): Promise<TrainResult
     return st.image;
   };
 
+  const shellGaussians = Int32Array.from({ length: N }, (_, i) => i).filter((i) => sc.triangleRegion[gp.tri[i]!] === 1);
   // each Gaussian's initial log-scale: the size of its grid cell on its triangle
   const lsInit = gp.p.logScale.slice();
   const grad = {} as Record<ParamName, Float32Array>;
@@ -209,22 +213,27 @@ export async function trainGaussianHead(opts: TrainOptions): Promise<TrainResult
 
   const heldOut = (opts.heldOut ?? []).map(withDetail);
   const curve: CurvePoint[] = [];
-  const evaluate = (): number => {
-    if (heldOut.length === 0) return NaN;
-    let sum = 0;
+  const mask = new Uint8Array(n);
+  const evaluate = (): [number, number] => {
+    if (heldOut.length === 0) return [NaN, NaN];
+    let sum = 0, sumFace = 0;
     for (const f of heldOut) {
       const img = forward(f.motion);
-      let se = 0;
+      faceMask(f.landmarks, size, mask);
+      let se = 0, seFace = 0, nFace = 0;
       for (let p = 0; p < n; p++) {
         for (let c = 0; c < 3; c++) {
           const v = Math.max(0, Math.min(255, Math.round(img[p * 3 + c]! * 255)));
           const d = v - f.rgba[p * 4 + c]!;
           se += d * d;
+          if (mask[p]) seFace += d * d;
         }
+        if (mask[p]) nFace += 3;
       }
       sum += 10 * Math.log10((255 * 255) / Math.max(1e-9, se / (3 * n)));
+      sumFace += 10 * Math.log10((255 * 255) / Math.max(1e-9, seFace / Math.max(1, nFace)));
     }
-    return sum / heldOut.length;
+    return [sum / heldOut.length, sumFace / heldOut.length];
   };
 
   const iterations = opts.iterations;
@@ -238,14 +247,15 @@ export async function trainGaussianHead(opts: TrainOptions): Promise<TrainResult
   try {
     for (;;) {
       const elapsed = performance.now() - t0;
-      const progress = iterations !== undefined ? it / iterations : elapsed / budgetMs;
+      // with a time budget, stop one iteration early rather than one late
+      const progress = iterations !== undefined ? it / iterations : Math.min(1, (elapsed + (it > 0 ? elapsed / it : 0)) / budgetMs);
       if (progress >= nextEval / evaluations || progress >= 1) {
         const te = performance.now();
-        const psnr = evaluate();
-        curve.push({ seconds: (te - t0) / 1000, iteration: it, psnr, loss: lossEma });
+        const [psnr, facePsnr] = evaluate();
+        curve.push({ seconds: (te - t0) / 1000, iteration: it, psnr, facePsnr, loss: lossEma });
         const rate = it > 0 ? elapsed / it : NaN;
         const eta = iterations !== undefined ? ((iterations - it) * rate) / 1000 : (budgetMs - elapsed) / 1000;
-        log(`iteration ${it}${iterations ? `/${iterations}` : ''}  loss ${Number.isFinite(lossEma) ? lossEma.toFixed(4) : '–'}  held-out PSNR ${Number.isFinite(psnr) ? psnr.toFixed(2) : '–'} dB  ${Number.isFinite(rate) ? rate.toFixed(1) : '–'} ms/it  elapsed ${(elapsed / 1000).toFixed(0)} s  ETA ${Number.isFinite(eta) ? Math.max(0, eta).toFixed(0) : '–'} s`);
+        log(`iteration ${it}${iterations ? `/${iterations}` : ''}  loss ${Number.isFinite(lossEma) ? lossEma.toFixed(4) : '–'}  held-out PSNR ${Number.isFinite(psnr) ? psnr.toFixed(2) : '–'} dB (face ${Number.isFinite(facePsnr) ? facePsnr.toFixed(2) : '–'})  ${Number.isFinite(rate) ? rate.toFixed(1) : '–'} ms/it  elapsed ${(elapsed / 1000).toFixed(0)} s  ETA ${Number.isFinite(eta) ? Math.max(0, eta).toFixed(0) : '–'} s`);
         nextEval++;
         peakRss = Math.max(peakRss, process.memoryUsage().rss);
       }
@@ -273,6 +283,12 @@ export async function trainGaussianHead(opts: TrainOptions): Promise<TrainResult
       projectBackward(world, st, mainGrads, dMean, dW);
       for (const k of PARAM_NAMES) grad[k].fill(0);
       deformBackward(gp, tf, f.motion.expression, world, dMean, dW, mainGrads.color, mainGrads.opacity, grad, scratch);
+      // the expression code describes the face: hair, neck and shoulders get no expression deltas
+      // (left free they learn whatever the body did while the mouth moved in the training frames)
+      for (const i of shellGaussians) {
+        grad.dPos.fill(0, i * 3 * E, (i + 1) * 3 * E);
+        grad.dColor.fill(0, i * 3 * E, (i + 1) * 3 * E);
+      }
       regularise(gp.p, grad, N, progress, lsInit);
       for (const { k, adam } of adams) {
         const lr = k === 'offset' ? LR[k] * 0.1 ** progress : LR[k];
@@ -330,14 +346,14 @@ export function mouthBox(lm: Float32Array, size: number): [number, number, numbe
 /**
  * Regularisers, added straight to the gradients (their values are never needed):
  * - offsets beyond 1.5 triangle scales: λ·(|o| − 1.5)² (Gaussians stay near their triangle);
- * - log-scales more than ln 1.5 above the Gaussian's initial one (its grid cell): λ·(ls − ls₀ − ln 1.5)²,
+ * - log-scales more than ln 1.3 above the Gaussian’s initial one (its grid cell): λ·(ls − ls₀ − ln 1.3)²,
  *   so no Gaussian grows into a blob that overlaps many others (rendering cost follows covered pixels);
  * - expression deltas: small L2 (the 12-code is all we have; large bases over-fit the clip);
  * - opacity: after 30 % of the run, binary-entropy-like o·(1 − o) pushes opacities to 0 or 1.
  */
 function regularise(p: Record<ParamName, Float32Array>, g: Record<ParamName, Float32Array>, N: number, progress: number, lsInit: Float32Array): void {
-  const kOff = 2e-4, kScale = 2e-3, kDelta = 2e-6, kOp = progress > 0.3 ? 2e-6 : 0;
-  const lnGrow = Math.log(1.5);
+  const kOff = 2e-4, kScale = 2e-3, kDelta = 5e-5, kOp = progress > 0.3 ? 2e-6 : 0;
+  const lnGrow = Math.log(1.3);
   for (let i = 0; i < N; i++) {
     const ox = p.offset[i * 3]!, oy = p.offset[i * 3 + 1]!, oz = p.offset[i * 3 + 2]!;
     const r = Math.hypot(ox, oy, oz);

@@ -49,7 +49,14 @@ export const peerInfoSchema = z.object({
   displayName: displayNameSchema,
   producers: z.array(producerInfoSchema),
   /** Present when the peer appears as a rendered avatar (its tile shows the avatar video). */
-  avatar: z.object({ identityId: identityIdSchema, driver: z.enum(['keypoint', 'voice']), state: z.enum(['starting', 'live', 'recovering', 'failed']), defaultView: viewOffsetSchema }).optional(),
+  avatar: z.object({
+    identityId: identityIdSchema,
+    driver: z.enum(['keypoint', 'voice']),
+    state: z.enum(['starting', 'live', 'recovering', 'failed']),
+    /** Why a failed avatar failed, for its tile. */
+    reason: z.string().max(300).optional(),
+    defaultView: viewOffsetSchema,
+  }).optional(),
 });
 export type PeerInfo = z.infer<typeof peerInfoSchema>;
 

@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_GENERATOR, GENERATOR_KINDS, type GeneratorKind } from './avatar/generator/registry.ts';
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -56,8 +57,13 @@ export interface Config {
     fps: number;
     /** Personal free views rendered per avatar (beyond the shared default view). */
     maxPersonalViews: number;
-    /** Generator used by workers ('mesh' is the embedded default). */
-    generator: string;
+    /** Generator used by workers: one of GENERATOR_KINDS (avatar/generator/registry.ts); 'mesh' is the embedded default. */
+    generator: GeneratorKind;
+    /**
+     * A session that is not live this long after it started (or lost its worker) fails, and the
+     * owner's tile says why, instead of waiting forever for a worker.
+     */
+    startTimeoutMs: number;
     /**
      * How a voice avatar's worker receives the owner's microphone: 'tap' = the Opus packets on a data
      * channel, decoded by the worker without a playout jitter buffer (lower mic-to-lips latency);
@@ -175,7 +181,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       size: int(env, 'AVATAR_SIZE', 256, 64, 1024),
       fps: int(env, 'AVATAR_FPS', 25, 1, 60),
       maxPersonalViews: int(env, 'AVATAR_MAX_PERSONAL_VIEWS', 3, 0, 32),
-      generator: str(env, 'AVATAR_GENERATOR') ?? 'mesh',
+      generator: oneOfString(env, 'AVATAR_GENERATOR', GENERATOR_KINDS, DEFAULT_GENERATOR),
+      startTimeoutMs: int(env, 'AVATAR_START_TIMEOUT_MS', 15_000, 100, 600_000),
       voiceInput: oneOfString(env, 'AVATAR_VOICE_INPUT', ['tap', 'track'] as const, 'tap'),
     },
     avatar: {
@@ -200,7 +207,7 @@ export interface WorkerConfig {
   token: string;
   workerId: string;
   capacity: number;
-  generator: string;
+  generator: GeneratorKind;
   /** Identity store shared with the server (same machine); remote workers need the same directory. */
   dataDir: string;
   logLevel: Config['logLevel'];

@@ -24,6 +24,8 @@ interface Tile {
 export interface AvatarTileInfo {
   identityId: string;
   state: 'starting' | 'live' | 'recovering' | 'failed';
+  /** Why a failed avatar failed. */
+  reason?: string | undefined;
 }
 
 export class TileGrid {
@@ -115,7 +117,8 @@ export class TileGrid {
       state.className = 'state';
       tile.el.append(state);
     }
-    state.textContent = { live: 'avatar', starting: 'avatar starting…', recovering: 'avatar reconnecting…', failed: 'avatar unavailable' }[avatar.state];
+    const text = { live: 'avatar', starting: 'avatar starting…', recovering: 'avatar reconnecting…', failed: 'avatar unavailable' }[avatar.state];
+    state.textContent = avatar.state === 'failed' && avatar.reason ? `${text}: ${avatar.reason}` : text;
   }
 
   /** The element of a peer's tile (for attaching controls). */

@@ -36,6 +36,8 @@ export interface AvatarSession {
   lostAt: number | undefined;
   /** Workers that reported they could not start this session; after MAX_START_FAILURES it gives up. */
   failures: number;
+  /** Runs while the session is not live: when it fires the session fails (config.workers.startTimeoutMs). */
+  startTimer: NodeJS.Timeout | undefined;
 }
 
 interface WorkerEntry {
@@ -121,7 +123,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
         this.#unassign(session);
         if (++session.failures >= MAX_START_FAILURES) {
           this.logger.error({ sessionId: session.id, failures: session.failures }, 'avatar session failed on every try; giving up');
-          this.#setState(session, 'failed');
+          this.#fail(session, `the avatar could not be started (${session.failures} tries${parsed.data.message ? `: ${parsed.data.message}` : ''})`);
           return;
         }
         this.#assign(session, entry?.id);
@@ -173,12 +175,14 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       startedAt: performance.now(),
       lostAt: undefined,
       failures: 0,
+      startTimer: undefined,
     };
     this.#sessions.set(session.id, session);
     this.#byToken.set(session.token, session);
     owner.avatar = { identityId, sessionId: session.id, driver, state: 'starting', defaultView: ZERO_VIEW };
     owner.once('close', () => this.endSession(session.id));
     this.metrics.sessions.set(this.#sessions.size);
+    this.#armStartTimer(session);
     this.#assign(session);
     return session;
   }
@@ -189,6 +193,8 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     this.#sessions.delete(sessionId);
     this.#byToken.delete(session.token);
     this.#pending.delete(sessionId);
+    clearTimeout(session.startTimer);
+    session.startTimer = undefined;
     const worker = session.workerId ? this.#workers.get(session.workerId) : undefined;
     if (worker) {
       worker.sessions.delete(sessionId);
@@ -213,8 +219,9 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     peer.once('close', () => {
       if (session.avatarPeer !== peer) return;
       session.avatarPeer = undefined;
-      if (this.#sessions.has(session.id) && session.owner.avatar) {
+      if (this.#sessions.has(session.id) && session.owner.avatar && session.owner.avatar.state !== 'failed') {
         session.lostAt ??= performance.now();
+        this.#armStartTimer(session);
         this.#setState(session, 'recovering');
       }
     });
@@ -224,6 +231,9 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
   markLive(avatarPeer: Peer): void {
     for (const session of this.#sessions.values()) {
       if (session.avatarPeer !== avatarPeer) continue;
+      if (session.owner.avatar?.state === 'failed') continue;
+      clearTimeout(session.startTimer);
+      session.startTimer = undefined;
       if (session.lostAt !== undefined) {
         this.metrics.recoverySeconds.observe((performance.now() - session.lostAt) / 1000);
         session.lostAt = undefined;
@@ -301,15 +311,44 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     worker?.socket.emit('worker:views', { sessionId: session.id, views: this.viewsOf(session) });
   }
 
-  #setState(session: AvatarSession, state: 'starting' | 'live' | 'recovering' | 'failed'): void {
+  #setState(session: AvatarSession, state: 'starting' | 'live' | 'recovering' | 'failed', reason?: string): void {
     if (!session.owner.avatar || session.owner.avatar.state === state) return;
     session.owner.avatar.state = state;
+    if (reason === undefined) delete session.owner.avatar.reason;
+    else session.owner.avatar.reason = reason;
     this.logger.info({ sessionId: session.id, ownerPeerId: session.owner.id, state }, 'avatar state');
     this.safeEmit('avatarstate', session);
   }
 
+  /** (Re)starts the bound on how long the session may stay without a live renderer. */
+  #armStartTimer(session: AvatarSession): void {
+    clearTimeout(session.startTimer);
+    const ms = this.config.workers.startTimeoutMs;
+    session.startTimer = setTimeout(() => {
+      session.startTimer = undefined;
+      if (!this.#sessions.has(session.id) || session.owner.avatar?.state === 'live') return;
+      const s = `${Math.round(ms / 100) / 10} s`;
+      const reason = session.workerId
+        ? `the avatar worker did not start the avatar within ${s}`
+        : `no avatar worker is available (waited ${s}; ${this.#workers.size} registered)`;
+      this.logger.error({ sessionId: session.id, ownerPeerId: session.owner.id, workerId: session.workerId, timeoutMs: ms }, 'avatar session timed out without a renderer');
+      this.#fail(session, reason);
+    }, ms);
+    session.startTimer.unref?.();
+  }
+
+  /** Gives up on a session: no more assignment; the owner's tile shows `reason`. */
+  #fail(session: AvatarSession, reason: string): void {
+    clearTimeout(session.startTimer);
+    session.startTimer = undefined;
+    this.#pending.delete(session.id);
+    if (session.workerId) this.#unassign(session);
+    this.#setState(session, 'failed', reason);
+    session.avatarPeer?.close();
+  }
+
   #assign(session: AvatarSession, avoid?: string): void {
-    if (!this.#sessions.has(session.id)) return;
+    if (!this.#sessions.has(session.id) || session.owner.avatar?.state === 'failed') return;
     const candidates = [...this.#workers.values()].filter((w) => w.sessions.size < w.capacity && w.generators.includes(this.config.workers.generator));
     candidates.sort((a, b) => (a.id === avoid ? 1 : 0) - (b.id === avoid ? 1 : 0) || a.sessions.size / a.capacity - b.sessions.size / b.capacity);
     const worker = candidates[0];
@@ -367,7 +406,9 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       const session = this.#sessions.get(id);
       if (!session) continue;
       session.workerId = undefined;
+      if (session.owner.avatar?.state === 'failed') continue;
       session.lostAt ??= performance.now();
+      this.#armStartTimer(session);
       this.#setState(session, 'recovering');
       this.#assign(session);
     }

@@ -2,7 +2,7 @@
 import { ConfigError, loadWorkerConfig } from '../../config.ts';
 import { configureLogger } from '../../logger.ts';
 import { IdentityStore } from '../identity/IdentityStore.ts';
-import { MeshAvatarGenerator } from '../generator/mesh-generator.ts';
+import { loadGeneratorFactory } from '../generator/registry.ts';
 import { AvatarWorker } from './AvatarWorker.ts';
 import { StreamingAudio2Motion } from '../../../../models/audio2motion/Audio2Motion.ts';
 
@@ -19,15 +19,16 @@ async function main(): Promise<void> {
   }
   const logger = configureLogger(config.logLevel).child({ workerId: config.workerId });
   const identities = await IdentityStore.create({ dataDir: config.dataDir, logger });
-  if (config.generator !== 'mesh') throw new ConfigError(`unknown generator "${config.generator}" (available: mesh)`);
+  const createGenerator = await loadGeneratorFactory(config.generator);
   const worker = await AvatarWorker.start({
     serverUrl: config.serverUrl,
     token: config.token,
     workerId: config.workerId,
     capacity: config.capacity,
-    generators: ['mesh'],
+    // What this worker renders: the configured kind (the server assigns sessions by it).
+    generators: [config.generator],
     identities,
-    createGenerator: () => new MeshAvatarGenerator(),
+    createGenerator,
     createAudioModel: () => StreamingAudio2Motion.create(),
     logger,
   });

@@ -406,7 +406,7 @@ describe('a call through signaling', () => {
 
     // requestKeyFrame: a known consumer is accepted, an unknown one is a 404.
     assert.deepEqual(await a.client.request('requestKeyFrame', { consumerId: a.consumers()[0]!.consumerId }), { ok: true, data: {} });
-    assertError(await a.client.request('requestKeyFrame', { consumerId: 'nope' }), 'BAD_REQUEST', 404);
+    assertError(await a.client.request('requestKeyFrame', { consumerId: 'nope' }), 'NOT_FOUND', 404);
 
     // Leaving closes b's producers for a.
     const offers = a.browser.offersAnswered;
@@ -468,23 +468,25 @@ describe('REST API', () => {
     await waitFor(async () => (await roomsList(server)).length === 0, { what: 'room closed' });
   });
 
-  test('/api/rooms/:id of an unknown room is a 404 JSON error', async () => {
+  test('/api/rooms/:id of an unknown room is a NOT_FOUND 404 JSON error', async () => {
     const { status, body, contentType } = await getJson(`${server.httpUrl}/api/rooms/does-not-exist`);
     assert.equal(status, 404);
     assert.match(contentType ?? '', /^application\/json/);
     const error = (body as { error: ErrorBody }).error;
     assert.ok(errorBodySchema.safeParse(error).success);
     assert.equal(error.status, 404);
+    assert.equal(error.code, 'NOT_FOUND');
     assert.match(error.message, /does-not-exist.*not found/);
   });
 
-  test('an unknown /api route is a 404 JSON error, for any method', async () => {
+  test('an unknown /api route is a NOT_FOUND 404 JSON error, for any method', async () => {
     for (const [method, path] of [['GET', '/api/nope'], ['POST', '/api/rooms'], ['DELETE', '/api/health'], ['GET', '/api/']] as const) {
       const res = await fetch(`${server.httpUrl}${path}`, { method });
       assert.equal(res.status, 404, `${method} ${path}`);
       assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
       const body = (await res.json()) as { error: ErrorBody };
       assert.equal(body.error.status, 404);
+      assert.equal(body.error.code, 'NOT_FOUND');
       assert.equal(body.error.message, 'no such API route');
     }
   });

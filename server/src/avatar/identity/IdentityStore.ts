@@ -104,12 +104,12 @@ interface BinHeader {
 }
 
 function notFound(id: string): AppError {
-  return new AppError('NOT_FOUND', `identity ${id} not found`, 404);
+  return new AppError('NOT_FOUND', `identity ${id} not found`);
 }
 
 function checkId(id: unknown): string {
   if (typeof id !== 'string') throw new TypeError('identity id must be a string');
-  if (!IDENTITY_ID_PATTERN.test(id)) throw new AppError('BAD_REQUEST', 'invalid identity id (32 hex digits expected)', 400);
+  if (!IDENTITY_ID_PATTERN.test(id)) throw new AppError('BAD_REQUEST', 'invalid identity id (32 hex digits expected)');
   return id;
 }
 
@@ -252,7 +252,7 @@ export class IdentityStore {
   private dir(id: string): string {
     const d = path.join(this.root, checkId(id));
     // belt and braces: the pattern already excludes separators and dots
-    if (path.dirname(d) !== this.root) throw new AppError('BAD_REQUEST', 'invalid identity id', 400);
+    if (path.dirname(d) !== this.root) throw new AppError('BAD_REQUEST', 'invalid identity id');
     return d;
   }
 

@@ -16,7 +16,7 @@ import type { Logger } from '../../logger.ts';
 import type { Config } from '../../config.ts';
 import type { Room } from '../../rooms/Room.ts';
 import type { Peer } from '../../rooms/Peer.ts';
-import { workerRequestSchemas, type ViewOffsetDeg, type WorkerAssign } from '../../../../protocol/src/signaling.ts';
+import { errorBody, workerRequestSchemas, type ViewOffsetDeg, type WorkerAssign } from '../../../../protocol/src/signaling.ts';
 import type { AvatarMetrics } from './AvatarMetrics.ts';
 
 export interface AvatarSession {
@@ -73,6 +73,8 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
   readonly #sessions = new Map<string, AvatarSession>();
   readonly #byToken = new Map<string, AvatarSession>();
   readonly #pending = new Set<string>();
+  /** Latest lip-sync delay each session's worker reported: the gauge is their maximum. */
+  readonly #audioDelayMs = new Map<string, number>();
   #closed = false;
 
   constructor(
@@ -101,7 +103,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     socket.on('worker:register', (payload: unknown, ack?: (r: unknown) => void) => {
       const parsed = workerRequestSchemas['worker:register'].safeParse(payload);
       if (!parsed.success || entry) {
-        ack?.({ ok: false, error: { code: 'BAD_REQUEST', message: entry ? 'already registered' : 'invalid worker:register', status: 400 } });
+        ack?.({ ok: false, error: errorBody('BAD_REQUEST', entry ? 'already registered' : 'invalid worker:register') });
         return;
       }
       const old = this.#workers.get(parsed.data.workerId);
@@ -150,7 +152,10 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
         last.set(s.sessionId, { frames: s.frames, renderMsTotal: s.renderMsTotal, motionAccepted: s.motionAccepted, dropped: { ...s.motionDropped }, tap: { ...tap }, earlyFrames: s.earlyFrames });
       }
       for (const id of [...last.keys()]) if (!parsed.data.sessions.some((s) => s.sessionId === id)) last.delete(id);
-      this.metrics.audioDelayMs.set(Math.max(0, ...parsed.data.sessions.map((s) => s.audioDelayMs)));
+      // Per session, from the worker that renders it (another worker's report does not overwrite it).
+      for (const s of parsed.data.sessions) if (this.#sessions.get(s.sessionId)?.workerId === entry?.id) this.#audioDelayMs.set(s.sessionId, s.audioDelayMs);
+      for (const id of entry?.sessions ?? []) if (!parsed.data.sessions.some((s) => s.sessionId === id)) this.#audioDelayMs.delete(id);
+      this.#updateAudioDelay();
     });
     socket.on('disconnect', () => {
       if (entry && this.#workers.get(entry.id) === entry) this.#onWorkerGone(entry);
@@ -160,7 +165,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
   /** Start rendering `owner`'s avatar (the owner joined with `avatar: {identityId}`). */
   startSession(room: Room, owner: Peer, identityId: string, driver: 'keypoint' | 'voice' = 'keypoint'): AvatarSession {
     if (this.#closed) throw new InvalidStateError('avatar service closed');
-    if (owner.avatar) throw new AppError('ALREADY_JOINED', 'this peer already has an avatar', 409);
+    if (owner.avatar) throw new AppError('ALREADY_JOINED', 'this peer already has an avatar');
     const session: AvatarSession = {
       id: randomUUID().replaceAll('-', '').slice(0, 16),
       token: randomBytes(24).toString('base64url'),
@@ -202,13 +207,22 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     }
     session.avatarPeer?.close();
     this.metrics.sessions.set(this.#sessions.size);
+    // Its personal views and its audio delay end with it.
+    if (session.personalViews.size > 0) this.metrics.personalViews.dec(session.personalViews.size);
+    session.personalViews.clear();
+    this.#audioDelayMs.delete(sessionId);
+    this.#updateAudioDelay();
+  }
+
+  #updateAudioDelay(): void {
+    this.metrics.audioDelayMs.set(Math.max(0, ...this.#audioDelayMs.values()));
   }
 
   /** An avatar peer joining with `avatarSession`: returns the session it may render, or throws 401. */
   sessionForToken(token: string, roomId: string): AvatarSession {
     const session = this.#byToken.get(token);
     if (!session || session.room.id !== roomId || session.room.closed || session.owner.closed) {
-      throw new AppError('UNAUTHORIZED', 'unknown or expired avatar session', 401);
+      throw new AppError('UNAUTHORIZED', 'unknown or expired avatar session');
     }
     return session;
   }
@@ -251,9 +265,9 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
   setView(viewer: Peer, owner: Peer, scope: 'personal' | 'default', view: ViewOffsetDeg | null): { view: ViewOffsetDeg | null; shared: boolean } {
     const sessionId = owner.avatar?.sessionId;
     const session = sessionId ? this.#sessions.get(sessionId) : undefined;
-    if (!session) throw new AppError('BAD_REQUEST', 'that peer is not an avatar', 404);
+    if (!session) throw new AppError('NOT_FOUND', 'that peer is not an avatar');
     if (scope === 'default') {
-      if (viewer !== owner) throw new AppError('UNAUTHORIZED', "only the avatar's owner can set its default view", 403);
+      if (viewer !== owner) throw new AppError('FORBIDDEN', "only the avatar's owner can set its default view");
       session.defaultView = view ? clampViewDeg(view) : ZERO_VIEW;
       owner.avatar!.defaultView = session.defaultView;
       this.#pushViews(session);
@@ -273,7 +287,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       this.#gcViews(session, viewer);
       for (let i = 0; i < this.config.workers.maxPersonalViews && slot === undefined; i++) if (!session.personalViews.has(`slot-${i}`)) slot = `slot-${i}`;
       if (slot === undefined) {
-        throw new AppError('RATE_LIMITED', `this avatar already renders ${this.config.workers.maxPersonalViews} personal views; try again later or use the shared view`, 429);
+        throw new AppError('AT_CAPACITY', `this avatar already renders ${this.config.workers.maxPersonalViews} personal views; try again later or use the shared view`);
       }
       session.personalViews.set(slot, clamped);
       this.metrics.personalViews.inc();
@@ -403,6 +417,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     this.metrics.workers.set(this.#workers.size);
     this.logger.warn({ workerId: worker.id, sessions: worker.sessions.size }, 'avatar worker gone; moving its sessions');
     for (const id of worker.sessions) {
+      this.#audioDelayMs.delete(id);
       const session = this.#sessions.get(id);
       if (!session) continue;
       session.workerId = undefined;
@@ -413,6 +428,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       this.#assign(session);
     }
     worker.sessions.clear();
+    this.#updateAudioDelay();
   }
 
   /** Idempotent; ends every session (workers are told to release them). */

@@ -10,6 +10,8 @@ import { waitFor, sleep } from '../helpers/wait.ts';
 import { WeriftBrowser } from '../helpers/weriftBrowser.ts';
 import { loadConfig, type Config } from '../../server/src/config.ts';
 import type { AvatarServer } from '../../server/src/server.ts';
+import { OFFER_ANSWER_TIMEOUT_MS, emitOfferAndWait } from '../../server/src/signaling/SignalingServer.ts';
+import { EventEmitter } from 'node:events';
 import {
   SIGNALING_PROTOCOL_VERSION,
   errorBodySchema,
@@ -420,15 +422,39 @@ describe('a call through signaling', () => {
     for (const g of ['peers', 'rooms', 'transports', 'producers', 'consumers'] as const) assert.equal(await gauge(server, g), 0, g);
   });
 
-  test('a peer that never answers consume:offer does not keep the server from closing promptly', async () => {
+  test('a peer that never answers consume:offer does not keep its room open: it closes within a fifth of the offer timeout after everyone left', async () => {
     const silent = await Client.connect(server.httpUrl); // no consume:offer handler: offers go unanswered
     const pub = await participant('pub');
     await silent.join('call', 'silent');
     await silent.waitEvent('consume:offer');
+    const leftAt = performance.now();
     silent.close();
     pub.client.close();
-    await waitFor(async () => (await roomsList(server)).length === 0, { what: 'room closed' });
+    // Well below the server's own answer timeout: waiting that out would also close the room, later.
+    const bound = OFFER_ANSWER_TIMEOUT_MS / 5;
+    await waitFor(async () => (await roomsList(server)).length === 0, { timeoutMs: bound, intervalMs: 50, what: `room closed within ${bound} ms` });
+    const ms = performance.now() - leftAt;
+    assert.ok(ms < bound, `room closed ${ms.toFixed(0)} ms after everyone left (offer timeout ${OFFER_ANSWER_TIMEOUT_MS} ms)`);
   });
+});
+
+describe('consume:offer answer wait', () => {
+  const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+  for (const gone of ['the socket disconnects', 'the peer closes'] as const) {
+    test(`a consume:offer nobody answers is given up as soon as ${gone}, leaving no ${OFFER_ANSWER_TIMEOUT_MS} ms timer behind`, async () => {
+      const socket = Object.assign(new EventEmitter(), { connected: true });
+      const peer = Object.assign(new EventEmitter(), { closed: false });
+      // All synchronous: no other timer in the process can come or go in between.
+      const before = timers();
+      const wait = emitOfferAndWait(socket as never, peer as never, { offer: 'x' });
+      assert.equal(timers(), before + 1, 'the answer timeout is armed');
+      if (gone === 'the socket disconnects') socket.emit('disconnect');
+      else peer.emit('close');
+      assert.equal(timers(), before, 'the answer timeout is cleared at once');
+      await assert.rejects(wait, /peer gone while an offer was pending/);
+      assert.equal(socket.listenerCount('disconnect') + peer.listenerCount('close'), 0);
+    });
+  }
 });
 
 describe('REST API', () => {

@@ -31,7 +31,8 @@ import { timingSafeEqual } from 'node:crypto';
 import type { AvatarService } from '../avatar/service/AvatarService.ts';
 
 /** How long a client has to answer a receive-transport offer. */
-const OFFER_ANSWER_TIMEOUT_MS = 10_000;
+/** How long the server waits for a client's answer to consume:offer. */
+export const OFFER_ANSWER_TIMEOUT_MS = 10_000;
 
 interface SocketState {
   peer?: Peer;
@@ -250,7 +251,7 @@ function safeEqual(a: string, b: string): boolean {
  * OFFER_ANSWER_TIMEOUT_MS or as soon as the socket disconnects or the peer closes (socket.io's own
  * ack timeout would keep its timer, and the negotiation, alive for the full timeout after a disconnect).
  */
-function emitOfferAndWait(socket: Socket, peer: Peer, payload: unknown): Promise<unknown> {
+export function emitOfferAndWait(socket: Socket, peer: Peer, payload: unknown): Promise<unknown> {
   return new Promise((resolve, reject) => {
     if (!socket.connected || peer.closed) return reject(new Error('peer gone before the offer was sent'));
     const done = (): void => {

@@ -5,6 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { startTestServer } from '../helpers/server.ts';
 import { waitFor, sleep } from '../helpers/wait.ts';
 import { CallClient } from '../../client/src/call/CallClient.ts';
@@ -15,8 +16,10 @@ import type { NotificationOf } from '../../protocol/src/signaling.ts';
 const PHOTO = fileURLToPath(new URL('../fixtures/astronaut.png', import.meta.url));
 const TIMEOUT_MS = 1500;
 
+const WORKER_MAIN = fileURLToPath(new URL('../../server/src/avatar/worker/main.ts', import.meta.url));
 let server: AvatarServer;
 const clients: CallClient[] = [];
+let worker: ChildProcess | undefined;
 
 before(async () => {
   // No local workers and none remote: nobody will ever render this avatar.
@@ -24,6 +27,7 @@ before(async () => {
 });
 
 after(async () => {
+  worker?.kill('SIGTERM');
   for (const c of clients) await c.leave().catch(() => undefined);
   await sleep(300);
   await server?.close();
@@ -52,4 +56,16 @@ test('an avatar session that no worker takes fails within AVATAR_START_TIMEOUT_M
   const seen = peers.find((p) => p.peerId === owner.peerId)?.avatar;
   assert.equal(seen?.state, 'failed');
   assert.match(seen?.reason ?? '', /no avatar worker is available/);
+});
+
+test('a timed-out avatar is not given up: a worker that registers later brings it live and clears the reason', async () => {
+  const owner = clients[0]!;
+  const states: NotificationOf<'avatar:state'>[] = [];
+  owner.on('avatarstate', (s) => states.push(s));
+  worker = spawn(process.execPath, ['--import', 'tsx', WORKER_MAIN], {
+    env: { ...process.env, AVATAR_WORKER_SERVER_URL: server.httpUrl, AVATAR_WORKER_TOKEN: server.config.workers.token, AVATAR_WORKER_ID: 'late', AVATAR_DATA_DIR: server.config.avatar.dataDir, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const live = await waitFor(() => states.find((s) => s.avatar.state === 'live'), { timeoutMs: 30_000, what: 'avatar live once a worker registered' });
+  assert.equal(live.avatar.reason, undefined);
 });

@@ -36,8 +36,10 @@ export interface AvatarSession {
   lostAt: number | undefined;
   /** Workers that reported they could not start this session; after MAX_START_FAILURES it gives up. */
   failures: number;
-  /** Runs while the session is not live: when it fires the session fails (config.workers.startTimeoutMs). */
+  /** Runs while the session is not live: when it fires the session shows "failed" (config.workers.startTimeoutMs). */
   startTimer: NodeJS.Timeout | undefined;
+  /** Given up for good (every worker failed it): no more assignment. A timed-out session keeps trying. */
+  gaveUp: boolean;
 }
 
 interface WorkerEntry {
@@ -125,7 +127,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
         this.#unassign(session);
         if (++session.failures >= MAX_START_FAILURES) {
           this.logger.error({ sessionId: session.id, failures: session.failures }, 'avatar session failed on every try; giving up');
-          this.#fail(session, `the avatar could not be started (${session.failures} tries${parsed.data.message ? `: ${parsed.data.message}` : ''})`);
+          this.#giveUp(session, `the avatar could not be started (${session.failures} tries${parsed.data.message ? `: ${parsed.data.message}` : ''})`);
           return;
         }
         this.#assign(session, entry?.id);
@@ -181,6 +183,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       lostAt: undefined,
       failures: 0,
       startTimer: undefined,
+      gaveUp: false,
     };
     this.#sessions.set(session.id, session);
     this.#byToken.set(session.token, session);
@@ -233,7 +236,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     peer.once('close', () => {
       if (session.avatarPeer !== peer) return;
       session.avatarPeer = undefined;
-      if (this.#sessions.has(session.id) && session.owner.avatar && session.owner.avatar.state !== 'failed') {
+      if (this.#sessions.has(session.id) && session.owner.avatar && !session.gaveUp) {
         session.lostAt ??= performance.now();
         this.#armStartTimer(session);
         this.#setState(session, 'recovering');
@@ -245,7 +248,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
   markLive(avatarPeer: Peer): void {
     for (const session of this.#sessions.values()) {
       if (session.avatarPeer !== avatarPeer) continue;
-      if (session.owner.avatar?.state === 'failed') continue;
+      if (session.gaveUp) continue;
       clearTimeout(session.startTimer);
       session.startTimer = undefined;
       if (session.lostAt !== undefined) {
@@ -346,13 +349,16 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
         ? `the avatar worker did not start the avatar within ${s}`
         : `no avatar worker is available (waited ${s}; ${this.#workers.size} registered)`;
       this.logger.error({ sessionId: session.id, ownerPeerId: session.owner.id, workerId: session.workerId, timeoutMs: ms }, 'avatar session timed out without a renderer');
-      this.#fail(session, reason);
+      // Shown as failed, with the reason, but still waiting: a worker that registers (or finishes
+      // starting it) later brings it live.
+      this.#setState(session, 'failed', reason);
     }, ms);
     session.startTimer.unref?.();
   }
 
-  /** Gives up on a session: no more assignment; the owner's tile shows `reason`. */
-  #fail(session: AvatarSession, reason: string): void {
+  /** Gives up on a session for good: no more assignment; the owner's tile shows `reason`. */
+  #giveUp(session: AvatarSession, reason: string): void {
+    session.gaveUp = true;
     clearTimeout(session.startTimer);
     session.startTimer = undefined;
     this.#pending.delete(session.id);
@@ -362,7 +368,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
   }
 
   #assign(session: AvatarSession, avoid?: string): void {
-    if (!this.#sessions.has(session.id) || session.owner.avatar?.state === 'failed') return;
+    if (!this.#sessions.has(session.id) || session.gaveUp) return;
     const candidates = [...this.#workers.values()].filter((w) => w.sessions.size < w.capacity && w.generators.includes(this.config.workers.generator));
     candidates.sort((a, b) => (a.id === avoid ? 1 : 0) - (b.id === avoid ? 1 : 0) || a.sessions.size / a.capacity - b.sessions.size / b.capacity);
     const worker = candidates[0];
@@ -421,7 +427,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       const session = this.#sessions.get(id);
       if (!session) continue;
       session.workerId = undefined;
-      if (session.owner.avatar?.state === 'failed') continue;
+      if (session.gaveUp) continue;
       session.lostAt ??= performance.now();
       this.#armStartTimer(session);
       this.#setState(session, 'recovering');

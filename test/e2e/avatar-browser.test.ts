@@ -90,6 +90,9 @@ describe('keypoint avatar in headless Chromium', () => {
       await sleep(700);
     }
     for (const png of pngs) {
+      // Let the server (same process) answer socket.io pings between detections: a loaded machine made
+      // the 16 back-to-back detections outlast the ping timeout, which ended A's session.
+      await sleep(30);
       const img = decodeImage(png);
       const faces = await analyzer.detect(img.data, img.width, img.height);
       if (faces[0]) {
@@ -105,6 +108,24 @@ describe('keypoint avatar in headless Chromium', () => {
     // can only come from A's face.
     assert.ok(range >= 6, `the head turns with A's (yaw range ${range.toFixed(1)}°: ${yaws.map((y) => y.toFixed(0)).join(', ')})`);
     process.stdout.write(`# identity cosine ${meanSim.toFixed(3)}, yaw range ${range.toFixed(1)}°\n`);
+  });
+
+  test("the avatar tile shows the whole rendered head, not a crop, at every tile size, at the viewer and in the owner's own tile", async () => {
+    const shots = process.env['AVATAR_SFU_SHOTS_DIR'];
+    if (shots) fs.mkdirSync(shots, { recursive: true });
+    // Narrow (one column), medium and wide windows: the grid gives the tiles different sizes, always 4:3.
+    for (const [w, h] of [[360, 640], [800, 600], [1400, 900]] as const) {
+      for (const [page, name] of [[b, 'viewer'], [a, 'owner']] as const) {
+        await page.page.setViewportSize({ width: w, height: h });
+        await sleep(200);
+        const v = await waitFor(() => page.visibleFraction(aId), { timeoutMs: 10_000, what: `A's avatar video in ${name}'s tile` });
+        assert.ok(v.video[0] === v.video[1], `the avatar video is square (${v.video.join('×')})`);
+        assert.ok(v.fraction > 0.999, `${name} at ${w}×${h}: ${(v.fraction * 100).toFixed(1)} % of the avatar visible (object-fit ${v.objectFit}, tile ${v.box.join('×')})`);
+        if (shots) await page.page.screenshot({ path: `${shots}/avatar-tile-${name}-${w}x${h}.png` });
+      }
+    }
+    await b.page.setViewportSize({ width: 800, height: 600 });
+    await a.page.setViewportSize({ width: 800, height: 600 });
   });
 
   test("when the worker dies mid-call, B's tile of A recovers", async () => {

@@ -54,12 +54,16 @@ export interface KeypointOptions {
 
 const ASTRONAUT = path.join(ROOT, 'test/fixtures/astronaut.png');
 
-/** The targets of the issue: [field, comparison, value]. */
+/**
+ * The targets of the issue: [field, comparison, value]. Glass-to-glass is the browser path (camera
+ * capture → tracker → … → viewer); the Node owner's figure starts at the motion frame, skipping
+ * capture and tracking, and is only a diagnostic (diagnostics.glass_to_glass.node_owner_ms_*).
+ */
 export const TARGETS: readonly [string, '<=' | '>=', number][] = [
   ['uplink_kbps_avatar_at_30fps', '<=', 10],
   ['bandwidth_ratio_at_30fps', '>=', 30],
   ['render_fps_one_core', '>=', 25],
-  ['glass_to_glass_ms_p50', '<=', 120],
+  ['glass_to_glass_browser_ms_p50', '<=', 120],
   ['akd_px', '<=', 3],
   ['identity_cosine', '>=', 0.7],
   ['self_psnr', '>=', 25],
@@ -252,8 +256,6 @@ function report(
     self_psnr: q.selfPsnr === null ? null : num(q.selfPsnr, 2),
     self_ssim: q.selfSsim === null ? null : num(q.selfSsim, 3),
     freeview_apply_ms: num(quantile(fv, 0.5), 0),
-    glass_to_glass_ms_p50: num(quantile(n.g2g, 0.5), 0),
-    glass_to_glass_ms_p95: num(quantile(n.g2g, 0.95), 0),
     glass_to_glass_browser_ms_p50: b?.g2g ? num(b.g2g.p50, 0) : null,
     glass_to_glass_browser_ms_p95: b?.g2g ? num(b.g2g.p95, 0) : null,
     recovery_ms: num(n.recoveryMs, 0),
@@ -317,6 +319,9 @@ function report(
         elapsed_s: num(q.elapsedMs / 1000, 0),
       },
       glass_to_glass: {
+        // Node owner: from handing the motion frame to the data channel (no camera, no tracker).
+        node_owner_ms_p50: num(quantile(n.g2g, 0.5), 0),
+        node_owner_ms_p95: num(quantile(n.g2g, 0.95), 0),
         node_steps: n.g2gSteps,
         node_steps_seen: n.g2g.length,
         node_min_ms: n.g2g.length ? num(Math.min(...n.g2g), 0) : null,
@@ -358,7 +363,7 @@ function report(
       : '  uplink         (browser phase skipped)',
     `  render 256²    ${result['render_fps_one_core']} fps on one core incl. VP8 encode (render+I420 mean ${num(cost.renderMsMean, 2)} ms, p95 ${result['render_ms_p95']} ms; encode ${num(cost.encodeMsMean, 2)} ms)`,
     `  quality        akd ${result['akd_px']} px, identity ${result['identity_cosine']}, self PSNR ${result['self_psnr']} dB, SSIM ${result['self_ssim']} (${q.analysedFrames}/${q.drivingFrames} frames)`,
-    `  latency        glass-to-glass p50 ${result['glass_to_glass_ms_p50']} ms, p95 ${result['glass_to_glass_ms_p95']} ms (Node owner, ${n.g2g.length}/${n.g2gSteps} steps); browser path (Chromium tracker) p50 ${result['glass_to_glass_browser_ms_p50']} ms, p95 ${result['glass_to_glass_browser_ms_p95']} ms` + (b ? ` (viewer jitter buffer ${num(b.viewerRecv.jitterBufferMs, 0)} ms vs ${num(n.viewerRecv.jitterBufferMs, 0)} ms in the Node phase)` : ''),
+    `  latency        glass-to-glass (browser path: camera capture, Chromium tracker, …, viewer) p50 ${result['glass_to_glass_browser_ms_p50']} ms, p95 ${result['glass_to_glass_browser_ms_p95']} ms; diagnostic: Node owner from the motion frame p50 ${num(quantile(n.g2g, 0.5), 0)} ms, p95 ${num(quantile(n.g2g, 0.95), 0)} ms (${n.g2g.length}/${n.g2gSteps} steps)` + (b ? ` (viewer jitter buffer ${num(b.viewerRecv.jitterBufferMs, 0)} ms vs ${num(n.viewerRecv.jitterBufferMs, 0)} ms in the Node phase)` : ''),
     `  free view      ${result['freeview_apply_ms']} ms median (${n.freeview.map((f) => (f.ms === null ? 'miss' : f.ms.toFixed(0))).join(', ')})`,
     `  recovery       ${result['recovery_ms']} ms after killing the only worker`,
     `  CPU            worker ${d['worker_cpu_pct_node_session']} % of a core (one session, Node phase); machine ${JSON.stringify(env.node)} in the Node phase, ${JSON.stringify(env.browser)} in the browser phase`,

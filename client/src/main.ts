@@ -43,6 +43,22 @@ photoInput.addEventListener('change', () => {
   if (file) photoPreview.src = URL.createObjectURL(file);
 });
 let tracker: FaceTracker | undefined;
+/** How the current call was joined (the camera button differs per mode). */
+let callMode: JoinMode = 'camera';
+/** Sends one encoded motion frame on the avatar's motion channel once it is open. */
+let motionSend: ((frame: Uint8Array) => void) | undefined;
+/**
+ * One sequence for the whole call: a tracker restarted after "Start camera" counts from 0 again, and
+ * the worker drops frames whose sequence number goes backwards as late.
+ */
+let motionSeq = 0;
+function sendMotionFrame(frame: Parameters<typeof encodeMotionFrame>[0]): void {
+  const seq = motionSeq;
+  motionSeq = (motionSeq + 1) >>> 0;
+  motionSend?.(encodeMotionFrame({ ...frame, seq }));
+}
+/** The tracker's neutral face, kept while the camera is off so a restart needs no new calibration. */
+let avatarNeutral: FaceTracker['neutral'] = null;
 
 
 const params = new URLSearchParams(location.search);
@@ -120,7 +136,9 @@ async function join(roomId: string, displayName: string): Promise<void> {
     return;
   }
   let identityId: string | undefined;
-  let motionSend: ((frame: Uint8Array) => void) | undefined;
+  motionSend = undefined;
+  motionSeq = 0;
+  avatarNeutral = null;
   if (mode === 'voice') {
     try {
       setStatus('Enrolling your photo…');
@@ -148,7 +166,7 @@ async function join(roomId: string, displayName: string): Promise<void> {
       if (enrolled.warning) setStatus(enrolled.warning);
       identityId = enrolled.identityId;
       tracker = await trackerPending;
-      tracker.onMotion((frame) => motionSend?.(encodeMotionFrame(frame)));
+      tracker.onMotion(sendMotionFrame);
       tracker.start();
     } catch (err) {
       showError(`Could not start the avatar: ${(err as Error).message}`);
@@ -220,8 +238,13 @@ async function join(roomId: string, displayName: string): Promise<void> {
     callSection.hidden = false;
     roomLabel.textContent = `Room: ${roomId}`;
     setStatus(identityId ? 'Connected as an avatar' : 'Connected');
+    callMode = mode;
+    // A voice avatar has no camera at all: nothing to stop. An avatar's camera only drives tracking.
+    camButton.hidden = mode === 'voice';
+    camButton.title = mode === 'avatar' ? 'Stops your camera and face tracking; your avatar idles (neutral face) and everyone sees it is paused' : '';
     if (muted.audio) await c.setMuted('audio', true);
-    if (muted.video && !identityId) await c.setMuted('video', true);
+    if (muted.video && mode === 'camera') await c.setMuted('video', true);
+    if (muted.video && mode === 'avatar') await setAvatarCamera(false);
   } catch (err) {
     const message = err instanceof SignalingError ? `The server refused to join: ${err.message}` : (err as Error).message;
     showError(message);
@@ -232,6 +255,9 @@ async function join(roomId: string, displayName: string): Promise<void> {
 function endCall(): void {
   tracker?.close();
   tracker = undefined;
+  motionSend = undefined;
+  camButton.hidden = false;
+  camButton.disabled = false;
   tiles.clear();
   for (const t of localStream?.getTracks() ?? []) t.stop();
   localStream = null;
@@ -262,8 +288,62 @@ async function toggle(kind: 'audio' | 'video', button: HTMLButtonElement, labels
     showError(`Could not change ${kind} state: ${(err as Error).message}`);
   }
 }
+/**
+ * Avatar mode: the camera is not published, it drives the face tracker. Off: stop tracking and the
+ * camera itself (its light goes off) and tell the server, so everyone sees the avatar is paused while
+ * the worker idles it (neutral face, blinks). On: a new camera track and tracker, same neutral face.
+ */
+async function setAvatarCamera(on: boolean): Promise<void> {
+  const c = client;
+  const stream = localStream;
+  if (!c || !stream) return;
+  if (!on) {
+    avatarNeutral = tracker?.neutral ?? avatarNeutral;
+    tracker?.close();
+    tracker = undefined;
+    for (const t of stream.getVideoTracks()) {
+      t.stop();
+      stream.removeTrack(t);
+    }
+    await c.setAvatarPaused(true);
+    return;
+  }
+  const width = Number(params.get('w') ?? 640);
+  const height = Number(params.get('h') ?? 480);
+  const frameRate = Number(params.get('fps') ?? 30);
+  const camera = (await navigator.mediaDevices.getUserMedia({ video: { width, height, frameRate } })).getVideoTracks()[0];
+  if (!camera) throw new Error('no camera track');
+  if (client !== c) {
+    camera.stop();
+    return;
+  }
+  stream.addTrack(camera);
+  const { FaceTracker } = await loadFaceTracker();
+  const t = await FaceTracker.create({ stream: new MediaStream([camera]) });
+  if (avatarNeutral) t.setNeutral(avatarNeutral);
+  t.onMotion(sendMotionFrame);
+  t.start();
+  tracker = t;
+  await c.setAvatarPaused(false);
+}
+
+async function toggleAvatarCamera(): Promise<void> {
+  camButton.disabled = true;
+  const off = !muted.video;
+  try {
+    await setAvatarCamera(!off);
+    muted.video = off;
+    camButton.setAttribute('aria-pressed', String(off));
+    camButton.textContent = off ? 'Start camera' : 'Stop camera';
+  } catch (err) {
+    showError(off ? `Could not stop the camera: ${(err as Error).message}` : mediaErrorMessage(err));
+  } finally {
+    camButton.disabled = false;
+  }
+}
+
 micButton.addEventListener('click', () => void toggle('audio', micButton, ['Mute mic', 'Unmute mic']));
-camButton.addEventListener('click', () => void toggle('video', camButton, ['Stop camera', 'Start camera']));
+camButton.addEventListener('click', () => void (callMode === 'avatar' ? toggleAvatarCamera() : toggle('video', camButton, ['Stop camera', 'Start camera'])));
 leaveButton.addEventListener('click', () => {
   const c = client;
   endCall();
@@ -307,7 +387,18 @@ async function remoteStats(): Promise<unknown> {
 
 declare global {
   interface Window {
-    avatarSfu: { remoteStats: typeof remoteStats; client: () => CallClient | undefined; tracker: () => FaceTracker | undefined };
+    avatarSfu: {
+      remoteStats: typeof remoteStats;
+      client: () => CallClient | undefined;
+      tracker: () => FaceTracker | undefined;
+      /** The local camera/mic tracks and their state (tests: is the camera really off?). */
+      localTracks: () => { kind: string; readyState: string; enabled: boolean }[];
+    };
   }
 }
-window.avatarSfu = { remoteStats, client: () => client, tracker: () => tracker };
+window.avatarSfu = {
+  remoteStats,
+  client: () => client,
+  tracker: () => tracker,
+  localTracks: () => (localStream?.getTracks() ?? []).map((t) => ({ kind: t.kind, readyState: t.readyState, enabled: t.enabled })),
+};

@@ -55,6 +55,8 @@ export const peerInfoSchema = z.object({
     state: z.enum(['starting', 'live', 'recovering', 'failed']),
     /** Why a failed avatar failed, for its tile. */
     reason: z.string().max(300).optional(),
+    /** The owner stopped the camera driving it: the avatar idles. */
+    paused: z.boolean().optional(),
     defaultView: viewOffsetSchema,
   }).optional(),
 });
@@ -174,6 +176,11 @@ export const requestSchemas = {
    * scope "default": everyone's view, allowed to the avatar's owner only.
    */
   setAvatarView: z.object({ peerId: id, scope: z.enum(['personal', 'default']), view: viewOffsetSchema.nullable() }).strict(),
+  /**
+   * A keypoint-avatar owner stopped (or restarted) the camera that drives it: the avatar idles (neutral
+   * face, blinks) and everyone is told through `avatar:state` (`paused`).
+   */
+  setAvatarPaused: z.object({ paused: z.boolean() }).strict(),
 } as const;
 
 export type RequestName = keyof typeof requestSchemas;
@@ -197,6 +204,7 @@ export interface ResponseMap {
   setProducerPaused: ProducerInfo;
   requestKeyFrame: Record<string, never>;
   setAvatarView: { peerId: string; scope: 'personal' | 'default'; view: ViewOffsetDeg | null; shared: boolean };
+  setAvatarPaused: { paused: boolean };
 }
 
 /** Server → client notifications. */

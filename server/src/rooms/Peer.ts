@@ -31,6 +31,8 @@ export interface AvatarState {
   state: 'starting' | 'live' | 'recovering' | 'failed';
   /** Why a failed avatar failed (shown in its tile). */
   reason?: string;
+  /** The owner stopped the camera that drives it (keypoint avatars): it idles. */
+  paused?: boolean;
   defaultView: ViewOffsetDeg;
 }
 
@@ -108,6 +110,7 @@ export class Peer extends EnhancedEventEmitter<PeerEvents> {
     if (this.avatar) {
       info.avatar = { identityId: this.avatar.identityId, driver: this.avatar.driver, state: this.avatar.state, defaultView: this.avatar.defaultView };
       if (this.avatar.reason !== undefined) info.avatar.reason = this.avatar.reason;
+      if (this.avatar.paused) info.avatar.paused = true;
     }
     return info;
   }

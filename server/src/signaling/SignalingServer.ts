@@ -82,6 +82,12 @@ export class SignalingServer {
         const result = this.avatars.service.setView(viewer, owner, r.scope, r.view);
         return { peerId: owner.id, scope: r.scope, view: result.view, shared: result.shared };
       },
+      setAvatarPaused: async (_s, st, r) => {
+        const owner = this.#requirePeer(st);
+        if (!this.avatars || owner.role !== 'participant' || !owner.avatar) throw new AppError('INVALID_STATE', 'only an avatar owner can pause its avatar (you joined without one)');
+        this.avatars.service.setPaused(owner, r.paused);
+        return { paused: r.paused };
+      },
     };
     for (const io of ios) io.on('connection', (socket) => this.#onConnection(socket));
   }

@@ -301,6 +301,20 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     return { view: clamped, shared };
   }
 
+  /**
+   * The owner stopped (or restarted) the camera driving its avatar. The worker idles by itself when
+   * motion stops (neutral face, blinks); this tells everyone why.
+   */
+  setPaused(owner: Peer, paused: boolean): void {
+    const session = owner.avatar ? this.#sessions.get(owner.avatar.sessionId) : undefined;
+    if (!session || !owner.avatar) throw new InvalidStateError('this peer has no avatar');
+    if (Boolean(owner.avatar.paused) === paused) return;
+    if (paused) owner.avatar.paused = true;
+    else delete owner.avatar.paused;
+    this.logger.info({ sessionId: session.id, ownerPeerId: owner.id, paused }, 'avatar paused by its owner');
+    this.safeEmit('avatarstate', session);
+  }
+
   viewsOf(session: AvatarSession): WorkerAssign['views'] {
     return [{ key: 'default', view: session.defaultView }, ...[...session.personalViews].map(([key, view]) => ({ key, view }))];
   }

@@ -87,6 +87,11 @@ export interface Config {
     identityCacheSize: number;
     /** Start the enrollment worker (Human models, ~1-2 s) at startup instead of on the first upload. */
     preloadEnrollWorker: boolean;
+    /**
+     * Identities not used by an avatar session for this long are deleted (at start and every hour);
+     * 0 keeps them forever.
+     */
+    identityMaxUnusedMs: number;
   };
   clientDir: string;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -193,6 +198,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       enrollQueueMax: int(env, 'AVATAR_ENROLL_QUEUE', 8, 0, 1000),
       identityCacheSize: int(env, 'AVATAR_IDENTITY_CACHE', 32, 0, 10_000),
       preloadEnrollWorker: bool(env, 'AVATAR_PRELOAD_ENROLL', false),
+      identityMaxUnusedMs: int(env, 'AVATAR_IDENTITY_EXPIRE_DAYS', 30, 0, 36_500) * 86_400_000,
     },
     clientDir: path.resolve(PROJECT_ROOT, str(env, 'CLIENT_DIR') ?? 'dist/client'),
     logLevel,

@@ -170,6 +170,7 @@ export class SignalingServer {
       if (req.avatar) {
         if (!this.avatars) throw new AppError('AVATAR_UNAVAILABLE', 'avatars are not enabled on this server');
         if (!(await this.avatars.identityExists(req.avatar.identityId))) throw new AppError('NOT_FOUND', `unknown identity ${req.avatar.identityId}: enroll a photo first`);
+        this.avatars.identityUsed?.(req.avatar.identityId);
       }
       let peer: Peer;
       let room: Room;
@@ -244,6 +245,8 @@ export class SignalingServer {
 export interface AvatarIntegration {
   service: AvatarService;
   identityExists(identityId: string): Promise<boolean>;
+  /** An avatar session starts with this identity (it does not expire while used). */
+  identityUsed?(identityId: string): void;
 }
 
 function safeEqual(a: string, b: string): boolean {

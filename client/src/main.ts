@@ -5,6 +5,7 @@ import { SignalingError } from './call/SignalingClient.ts';
 import { TileGrid } from './ui/TileGrid.ts';
 import { createFreeViewPanel } from './ui/FreeViewControls.ts';
 import { enrollPhoto, snapshotFromStream } from './avatar/enrollPhoto.ts';
+import { deleteSavedAvatar, forgetAvatar, rememberAvatar, usableSavedAvatar } from './avatar/savedAvatar.ts';
 import { loadFaceTracker, type FaceTracker } from './avatar/loadFaceTracker.ts';
 import { encodeMotionFrame } from '../../protocol/src/motion.ts';
 import type { PeerInfo } from '../../protocol/src/signaling.ts';
@@ -30,6 +31,12 @@ const tiles = new TileGrid($('tiles'));
 const avatarOptions = $<HTMLElement>('avatar-options');
 const photoInput = $<HTMLInputElement>('photo');
 const photoPreview = $<HTMLImageElement>('photo-preview');
+const savedBox = $<HTMLElement>('saved-avatar');
+const useSavedInput = $<HTMLInputElement>('use-saved');
+const savedPhoto = $<HTMLImageElement>('saved-avatar-photo');
+const deleteSavedButton = $<HTMLButtonElement>('delete-saved');
+/** The saved identity offered on the join form (see savedAvatar.ts), if any. */
+let savedIdentityId: string | undefined;
 const modeInputs = [...document.querySelectorAll<HTMLInputElement>('input[name="mode"]')];
 type JoinMode = 'camera' | 'avatar' | 'voice';
 const selectedMode = (): JoinMode => {
@@ -39,6 +46,8 @@ const selectedMode = (): JoinMode => {
 for (const i of modeInputs) i.addEventListener('change', () => (avatarOptions.hidden = selectedMode() === 'camera'));
 photoInput.addEventListener('change', () => {
   const file = photoInput.files?.[0];
+  // A new photo replaces the saved avatar for this join.
+  if (file) useSavedInput.checked = false;
   photoPreview.hidden = !file;
   if (file) photoPreview.src = URL.createObjectURL(file);
 });
@@ -69,6 +78,30 @@ if (modeParam === 'avatar' || modeParam === 'voice') {
 }
 roomInput.value = params.get('room') ?? localStorage.getItem('avatar-sfu.room') ?? '';
 nameInput.value = params.get('name') ?? localStorage.getItem('avatar-sfu.name') ?? '';
+
+/** Offer the newest saved identity the server still has ("use my saved avatar"), or hide the offer. */
+async function refreshSavedAvatar(): Promise<void> {
+  const saved = await usableSavedAvatar().catch(() => undefined);
+  savedIdentityId = saved?.identityId;
+  savedBox.hidden = !saved;
+  if (saved) {
+    savedPhoto.src = `/api/identities/${saved.identityId}/photo`;
+    useSavedInput.checked = !photoInput.files?.[0];
+  }
+}
+void refreshSavedAvatar();
+deleteSavedButton.addEventListener('click', () => {
+  const id = savedIdentityId;
+  if (!id) return;
+  deleteSavedButton.disabled = true;
+  void deleteSavedAvatar(id)
+    .then(() => setStatus('Your saved avatar was deleted from the server.'))
+    .catch((err: unknown) => showError(`Could not delete the saved avatar: ${(err as Error).message}`))
+    .finally(() => {
+      deleteSavedButton.disabled = false;
+      void refreshSavedAvatar();
+    });
+});
 
 let client: CallClient | undefined;
 let localStream: MediaStream | null = null;
@@ -120,15 +153,26 @@ function showAvatar(p: PeerInfo): void {
   );
 }
 
+/** Uploads the photo (or a camera snapshot) and remembers the new identity in this browser. */
+async function enrollNew(photoFile: File | undefined, stream: MediaStream): Promise<string> {
+  setStatus('Enrolling your photo…');
+  const enrolled = await enrollPhoto(photoFile ?? (await snapshotFromStream(stream)));
+  if (enrolled.warning) setStatus(enrolled.warning);
+  rememberAvatar(enrolled.identityId);
+  return enrolled.identityId;
+}
+
 async function join(roomId: string, displayName: string): Promise<void> {
   showError(null);
   joinButton.disabled = true;
   const mode = selectedMode();
   setStatus('Opening camera and microphone…');
   const photoFile = photoInput.files?.[0];
+  // "Use my saved avatar": no upload, no snapshot.
+  const savedId = mode !== 'camera' && !savedBox.hidden && useSavedInput.checked && !photoFile ? savedIdentityId : undefined;
   try {
     // A voice avatar needs the camera only for a snapshot when no photo was given.
-    localStream = await openMedia(mode !== 'voice' || !photoFile);
+    localStream = await openMedia(mode !== 'voice' || (!photoFile && !savedId));
   } catch (err) {
     showError(mediaErrorMessage(err));
     setStatus('');
@@ -141,10 +185,7 @@ async function join(roomId: string, displayName: string): Promise<void> {
   avatarNeutral = null;
   if (mode === 'voice') {
     try {
-      setStatus('Enrolling your photo…');
-      const enrolled = await enrollPhoto(photoFile ?? (await snapshotFromStream(localStream)));
-      if (enrolled.warning) setStatus(enrolled.warning);
-      identityId = enrolled.identityId;
+      identityId = savedId ?? (await enrollNew(photoFile, localStream));
       for (const t of localStream.getVideoTracks()) {
         t.stop();
         localStream.removeTrack(t);
@@ -160,11 +201,7 @@ async function join(roomId: string, displayName: string): Promise<void> {
       setStatus('Loading face tracking…');
       const { FaceTracker } = await loadFaceTracker();
       const trackerPending = FaceTracker.create({ stream: localStream });
-      setStatus('Enrolling your photo…');
-      const photo = photoFile ?? (await snapshotFromStream(localStream));
-      const enrolled = await enrollPhoto(photo);
-      if (enrolled.warning) setStatus(enrolled.warning);
-      identityId = enrolled.identityId;
+      identityId = savedId ?? (await enrollNew(photoFile, localStream));
       tracker = await trackerPending;
       tracker.onMotion(sendMotionFrame);
       tracker.start();
@@ -247,6 +284,8 @@ async function join(roomId: string, displayName: string): Promise<void> {
     if (muted.video && mode === 'avatar') await setAvatarCamera(false);
   } catch (err) {
     const message = err instanceof SignalingError ? `The server refused to join: ${err.message}` : (err as Error).message;
+    // A saved avatar that expired or was deleted elsewhere: forget it, offer the photo upload again.
+    if (savedId && err instanceof SignalingError && err.body.code === 'NOT_FOUND') forgetAvatar(savedId);
     showError(message);
     endCall();
   }
@@ -266,6 +305,7 @@ function endCall(): void {
   callSection.hidden = true;
   joinButton.disabled = false;
   setStatus('');
+  void refreshSavedAvatar();
 }
 
 form.addEventListener('submit', (ev) => {

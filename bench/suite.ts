@@ -36,3 +36,14 @@ export function intOption(values: OptionValues, key: string, def: number, min: n
   return v;
 }
 
+
+/** Number option (decimals allowed) with bounds; `def` when absent. */
+export function numberOption(values: OptionValues, key: string, def: number, min: number, max: number): number {
+  const raw = values[key];
+  if (raw === undefined) return def;
+  const v = Number(raw);
+  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(v) || v < min || v > max) {
+    throw new UsageError(`--${key}=${String(raw)} must be a number in [${Number(min.toFixed(2))}, ${max}]${min > 1 ? ' (at least one round)' : ''}`);
+  }
+  return v;
+}

@@ -31,10 +31,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import wrtc from '@roamhq/wrtc';
 import type { Suite, OptionValues } from './suite.ts';
-import { UsageError, intOption } from './suite.ts';
+import { UsageError, numberOption } from './suite.ts';
 import { StreamingAudio2Motion, type MotionOutput } from '../models/audio2motion/Audio2Motion.ts';
 import { targetsFromPhones, type TimedPhone } from '../models/audio2motion/visemes.ts';
-import { alignClip, haveSphinx, readPcm16 } from '../models/audio2motion/data/sphinx.ts';
+import { alignClip, haveSphinx } from '../models/audio2motion/data/sphinx.ts';
+import { FRAME_48K, frameAt, loadSpeechClip, roundSignal, type SpeechClip } from './voice-audio.ts';
 import { pearson } from '../models/audio2motion/evaluate.ts';
 import { enrollPhoto as enrollLocal } from '../server/src/avatar/generator/enroll.ts';
 import { MeshAvatarGenerator } from '../server/src/avatar/generator/mesh-generator.ts';
@@ -48,9 +49,13 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DEFAULT_WAV = path.join(root, 'test/fixtures/audio/librivox-0930.wav');
 const DEFAULT_PHOTO = path.join(root, 'test/fixtures/astronaut.png');
 const JAW_BOX = { x0: 0.2, y0: 0.45, x1: 0.75, y1: 0.9 };
+/** Silence after the clip in each live round (s). */
+const GAP_S = 1.5;
 
 interface VoiceOptions {
   wav: string;
+  /** The clip as read (any rate, mono or stereo) and its 16 kHz mono copy for the aligner. */
+  clip: SpeechClip;
   text: string | undefined;
   photo: string;
   seconds: number;
@@ -95,11 +100,11 @@ interface OfflineResult {
 }
 
 async function offline(o: VoiceOptions, log: (l: string) => void): Promise<OfflineResult> {
-  const { pcm, sampleRate } = readPcm16(o.wav);
+  const { pcm, sampleRate, file16k } = o.clip;
   let phones: TimedPhone[];
   if (o.text) {
     if (!haveSphinx()) throw new UsageError('--text needs pocketsphinx + pocketsphinx-en-us (apt-get install pocketsphinx pocketsphinx-en-us)');
-    phones = alignClip({ id: 'bench', file: o.wav, text: o.text, heldOut: true }, fs.mkdtempSync(path.join(os.tmpdir(), 'voice-bench-')));
+    phones = alignClip({ id: 'bench', file: file16k, text: o.text, heldOut: true }, fs.mkdtempSync(path.join(os.tmpdir(), 'voice-bench-')));
   } else if (o.wav === DEFAULT_WAV) {
     const meta = JSON.parse(fs.readFileSync(DEFAULT_WAV.replace(/\.wav$/, '.json'), 'utf8')) as { phones: [string, number, number][] };
     phones = meta.phones.map(([ph, startMs, endMs]) => ({ ph, startMs, endMs }));
@@ -183,16 +188,8 @@ function sampleAt(series: number[], t0: number, t: number): number {
 
 async function live(o: VoiceOptions, off: OfflineResult, log: (l: string) => void): Promise<Record<string, unknown>> {
   const { intrinsicLagMs } = off;
-  const { pcm, sampleRate } = readPcm16(o.wav);
-  // Clip at 48 kHz (linear resampling is enough for a benchmark signal), then 1.5 s of silence.
-  const n48 = Math.floor((pcm.length * 48000) / sampleRate);
-  const speech = new Int16Array(n48);
-  for (let i = 0; i < n48; i++) {
-    const x = (i * sampleRate) / 48000;
-    const j = Math.floor(x);
-    speech[i] = Math.round(32767 * Math.max(-1, Math.min(1, (pcm[j] ?? 0) * (1 - (x - j)) + (pcm[j + 1] ?? pcm[j] ?? 0) * (x - j))));
-  }
-  const gap = 48000 * 1.5;
+  // One round: the clip at 48 kHz, then 1.5 s of silence, padded to whole 10 ms frames.
+  const { signal } = roundSignal(o.clip.pcm, o.clip.sampleRate, GAP_S);
   // The real server in its own process (its own event loop, as deployed), one avatar worker.
   const server = await startServerProcess({ AVATAR_WORKERS: '1' }, fs.mkdtempSync(path.join(os.tmpdir(), 'voice-bench-data-')), log);
   const sinks: { stop(): void }[] = [];
@@ -237,25 +234,25 @@ async function live(o: VoiceOptions, off: OfflineResult, log: (l: string) => voi
     const rssStart = rssMb(workerPid);
     // Play: (speech, silence) × rounds, in real time, 10 ms per chunk.
     const rounds: { clipStart: number; silentRef?: Uint8Array; silentRefAt?: number }[] = [];
-    const signal = new Int16Array(speech.length + gap);
-    signal.set(speech);
-    const roundCount = Math.max(3, Math.round(o.seconds / (signal.length / 48000)));
+    const roundCount = Math.max(1, Math.floor(o.seconds / (signal.length / 48000)));
+    // The closed mouth before any speech: the first round's reference (the only one in a one-round run).
+    rounds.push({ clipStart: Number.NaN, silentRef: probe.luma.slice(), silentRefAt: performance.now() });
     const start = performance.now();
     let sent = 0;
     const total = signal.length * roundCount;
     await new Promise<void>((resolve) => {
       const pump = setInterval(() => {
         const due = Math.floor(((performance.now() - start) / 1000) * 48000);
-        while (sent + 480 <= Math.min(due, total)) {
+        while (sent + FRAME_48K <= Math.min(due, total)) {
           const pos = sent % signal.length;
-          const samples = signal.slice(pos, pos + 480);
+          const samples = frameAt(signal, sent);
           if (pos === 0) rounds.push({ clipStart: performance.now() });
           // Reference picture of the closed mouth: late in the silence before the next round.
-          if (pos === signal.length - 4800) rounds.push({ clipStart: Number.NaN, silentRef: probe.luma.slice(), silentRefAt: performance.now() });
-          source.onData({ samples, sampleRate: 48000, bitsPerSample: 16, channelCount: 1, numberOfFrames: 480 });
-          sent += 480;
+          if (pos === signal.length - 10 * FRAME_48K) rounds.push({ clipStart: Number.NaN, silentRef: probe.luma.slice(), silentRefAt: performance.now() });
+          source.onData({ samples, sampleRate: 48000, bitsPerSample: 16, channelCount: 1, numberOfFrames: FRAME_48K });
+          sent += FRAME_48K;
         }
-        if (sent + 480 > total) {
+        if (sent + FRAME_48K > total) {
           clearInterval(pump);
           resolve();
         }
@@ -275,7 +272,8 @@ async function live(o: VoiceOptions, off: OfflineResult, log: (l: string) => voi
     const speechRounds = rounds.filter((r) => Number.isFinite(r.clipStart));
     const refs = rounds.filter((r) => r.silentRef);
     const span = Math.ceil((off.clipMs + 200) / 10);
-    for (const round of speechRounds.slice(1)) {
+    // The first round is a warm-up unless it is the only one.
+    for (const round of speechRounds.length > 1 ? speechRounds.slice(1) : speechRounds) {
       const ref = [...refs].reverse().find((r) => r.silentRefAt! < round.clipStart);
       if (!ref || ref.silentRef!.length === 0) continue;
       // viewer signal every 10 ms from the clip's start to 600 ms after its end (the frame on screen at each instant)
@@ -371,7 +369,7 @@ export const voiceSuite: Suite<VoiceOptions> = {
   summary: 'voice avatar: realtime factor, look-ahead, mic-to-lips latency, A/V offset, mouth correlation, viseme accuracy',
   needsLoopbackNetns: true,
   options: { wav: { type: 'string' }, text: { type: 'string' }, photo: { type: 'string' }, seconds: { type: 'string' } },
-  usage: ['--wav PATH --text "TRANSCRIPT"  speech clip and its transcript (default: held-out LibriVox clip)', '--photo PATH  source photo (default astronaut)', '--seconds S  live part length (default 30; one round = the clip + 1.5 s of silence)'],
+  usage: ['--wav PATH --text "TRANSCRIPT"  speech clip and its transcript (default: held-out LibriVox clip)', '--photo PATH  source photo (default astronaut)', '--seconds S  live part length, at least 1 and one round (default 30; one round = the clip + 1.5 s of silence, the first of several is a warm-up)'],
   parse(values: OptionValues): VoiceOptions {
     const wav = typeof values['wav'] === 'string' ? path.resolve(values['wav']) : DEFAULT_WAV;
     if (!fs.existsSync(wav)) throw new UsageError(`--wav ${wav}: no such file`);
@@ -379,7 +377,15 @@ export const voiceSuite: Suite<VoiceOptions> = {
     if (!fs.existsSync(photo)) throw new UsageError(`--photo ${photo}: no such file`);
     const text = typeof values['text'] === 'string' ? values['text'] : undefined;
     if (values['wav'] !== undefined && !text) throw new UsageError('--wav needs --text "TRANSCRIPT"');
-    return { wav, text, photo, seconds: intOption(values, 'seconds', 30, 10, 600) };
+    let clip: SpeechClip;
+    try {
+      clip = loadSpeechClip(wav, fs.mkdtempSync(path.join(os.tmpdir(), 'voice-bench-clip-')));
+    } catch (err) {
+      throw new UsageError(`--wav ${wav}: ${(err as Error).message}`);
+    }
+    const roundS = roundSignal(clip.pcm, clip.sampleRate, GAP_S).signal.length / 48000;
+    const seconds = numberOption(values, 'seconds', Math.max(30, roundS), Math.max(1, roundS), 3600);
+    return { wav, clip, text, photo, seconds };
   },
   async run(o, log) {
     const off = await offline(o, log);

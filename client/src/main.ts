@@ -5,6 +5,7 @@ import { SignalingError } from './call/SignalingClient.ts';
 import { TileGrid } from './ui/TileGrid.ts';
 import { createFreeViewPanel } from './ui/FreeViewControls.ts';
 import { enrollPhoto, snapshotFromStream } from './avatar/enrollPhoto.ts';
+import { deleteSavedAvatar, forgetAvatar, rememberAvatar, usableSavedAvatar } from './avatar/savedAvatar.ts';
 import { loadFaceTracker, type FaceTracker } from './avatar/loadFaceTracker.ts';
 import { encodeMotionFrame } from '../../protocol/src/motion.ts';
 import type { PeerInfo } from '../../protocol/src/signaling.ts';
@@ -30,6 +31,12 @@ const tiles = new TileGrid($('tiles'));
 const avatarOptions = $<HTMLElement>('avatar-options');
 const photoInput = $<HTMLInputElement>('photo');
 const photoPreview = $<HTMLImageElement>('photo-preview');
+const savedBox = $<HTMLElement>('saved-avatar');
+const useSavedInput = $<HTMLInputElement>('use-saved');
+const savedPhoto = $<HTMLImageElement>('saved-avatar-photo');
+const deleteSavedButton = $<HTMLButtonElement>('delete-saved');
+/** The saved identity offered on the join form (see savedAvatar.ts), if any. */
+let savedIdentityId: string | undefined;
 const modeInputs = [...document.querySelectorAll<HTMLInputElement>('input[name="mode"]')];
 type JoinMode = 'camera' | 'avatar' | 'voice';
 const selectedMode = (): JoinMode => {
@@ -39,10 +46,28 @@ const selectedMode = (): JoinMode => {
 for (const i of modeInputs) i.addEventListener('change', () => (avatarOptions.hidden = selectedMode() === 'camera'));
 photoInput.addEventListener('change', () => {
   const file = photoInput.files?.[0];
+  // A new photo replaces the saved avatar for this join.
+  if (file) useSavedInput.checked = false;
   photoPreview.hidden = !file;
   if (file) photoPreview.src = URL.createObjectURL(file);
 });
 let tracker: FaceTracker | undefined;
+/** How the current call was joined (the camera button differs per mode). */
+let callMode: JoinMode = 'camera';
+/** Sends one encoded motion frame on the avatar's motion channel once it is open. */
+let motionSend: ((frame: Uint8Array) => void) | undefined;
+/**
+ * One sequence for the whole call: a tracker restarted after "Start camera" counts from 0 again, and
+ * the worker drops frames whose sequence number goes backwards as late.
+ */
+let motionSeq = 0;
+function sendMotionFrame(frame: Parameters<typeof encodeMotionFrame>[0]): void {
+  const seq = motionSeq;
+  motionSeq = (motionSeq + 1) >>> 0;
+  motionSend?.(encodeMotionFrame({ ...frame, seq }));
+}
+/** The tracker's neutral face, kept while the camera is off so a restart needs no new calibration. */
+let avatarNeutral: FaceTracker['neutral'] = null;
 
 
 const params = new URLSearchParams(location.search);
@@ -53,6 +78,30 @@ if (modeParam === 'avatar' || modeParam === 'voice') {
 }
 roomInput.value = params.get('room') ?? localStorage.getItem('avatar-sfu.room') ?? '';
 nameInput.value = params.get('name') ?? localStorage.getItem('avatar-sfu.name') ?? '';
+
+/** Offer the newest saved identity the server still has ("use my saved avatar"), or hide the offer. */
+async function refreshSavedAvatar(): Promise<void> {
+  const saved = await usableSavedAvatar().catch(() => undefined);
+  savedIdentityId = saved?.identityId;
+  savedBox.hidden = !saved;
+  if (saved) {
+    savedPhoto.src = `/api/identities/${saved.identityId}/photo`;
+    useSavedInput.checked = !photoInput.files?.[0];
+  }
+}
+void refreshSavedAvatar();
+deleteSavedButton.addEventListener('click', () => {
+  const id = savedIdentityId;
+  if (!id) return;
+  deleteSavedButton.disabled = true;
+  void deleteSavedAvatar(id)
+    .then(() => setStatus('Your saved avatar was deleted from the server.'))
+    .catch((err: unknown) => showError(`Could not delete the saved avatar: ${(err as Error).message}`))
+    .finally(() => {
+      deleteSavedButton.disabled = false;
+      void refreshSavedAvatar();
+    });
+});
 
 let client: CallClient | undefined;
 let localStream: MediaStream | null = null;
@@ -104,15 +153,26 @@ function showAvatar(p: PeerInfo): void {
   );
 }
 
+/** Uploads the photo (or a camera snapshot) and remembers the new identity in this browser. */
+async function enrollNew(photoFile: File | undefined, stream: MediaStream): Promise<string> {
+  setStatus('Enrolling your photo…');
+  const enrolled = await enrollPhoto(photoFile ?? (await snapshotFromStream(stream)));
+  if (enrolled.warning) setStatus(enrolled.warning);
+  rememberAvatar(enrolled.identityId);
+  return enrolled.identityId;
+}
+
 async function join(roomId: string, displayName: string): Promise<void> {
   showError(null);
   joinButton.disabled = true;
   const mode = selectedMode();
   setStatus('Opening camera and microphone…');
   const photoFile = photoInput.files?.[0];
+  // "Use my saved avatar": no upload, no snapshot.
+  const savedId = mode !== 'camera' && !savedBox.hidden && useSavedInput.checked && !photoFile ? savedIdentityId : undefined;
   try {
     // A voice avatar needs the camera only for a snapshot when no photo was given.
-    localStream = await openMedia(mode !== 'voice' || !photoFile);
+    localStream = await openMedia(mode !== 'voice' || (!photoFile && !savedId));
   } catch (err) {
     showError(mediaErrorMessage(err));
     setStatus('');
@@ -120,13 +180,12 @@ async function join(roomId: string, displayName: string): Promise<void> {
     return;
   }
   let identityId: string | undefined;
-  let motionSend: ((frame: Uint8Array) => void) | undefined;
+  motionSend = undefined;
+  motionSeq = 0;
+  avatarNeutral = null;
   if (mode === 'voice') {
     try {
-      setStatus('Enrolling your photo…');
-      const enrolled = await enrollPhoto(photoFile ?? (await snapshotFromStream(localStream)));
-      if (enrolled.warning) setStatus(enrolled.warning);
-      identityId = enrolled.identityId;
+      identityId = savedId ?? (await enrollNew(photoFile, localStream));
       for (const t of localStream.getVideoTracks()) {
         t.stop();
         localStream.removeTrack(t);
@@ -142,13 +201,9 @@ async function join(roomId: string, displayName: string): Promise<void> {
       setStatus('Loading face tracking…');
       const { FaceTracker } = await loadFaceTracker();
       const trackerPending = FaceTracker.create({ stream: localStream });
-      setStatus('Enrolling your photo…');
-      const photo = photoFile ?? (await snapshotFromStream(localStream));
-      const enrolled = await enrollPhoto(photo);
-      if (enrolled.warning) setStatus(enrolled.warning);
-      identityId = enrolled.identityId;
+      identityId = savedId ?? (await enrollNew(photoFile, localStream));
       tracker = await trackerPending;
-      tracker.onMotion((frame) => motionSend?.(encodeMotionFrame(frame)));
+      tracker.onMotion(sendMotionFrame);
       tracker.start();
     } catch (err) {
       showError(`Could not start the avatar: ${(err as Error).message}`);
@@ -220,10 +275,17 @@ async function join(roomId: string, displayName: string): Promise<void> {
     callSection.hidden = false;
     roomLabel.textContent = `Room: ${roomId}`;
     setStatus(identityId ? 'Connected as an avatar' : 'Connected');
+    callMode = mode;
+    // A voice avatar has no camera at all: nothing to stop. An avatar's camera only drives tracking.
+    camButton.hidden = mode === 'voice';
+    camButton.title = mode === 'avatar' ? 'Stops your camera and face tracking; your avatar idles (neutral face) and everyone sees it is paused' : '';
     if (muted.audio) await c.setMuted('audio', true);
-    if (muted.video && !identityId) await c.setMuted('video', true);
+    if (muted.video && mode === 'camera') await c.setMuted('video', true);
+    if (muted.video && mode === 'avatar') await setAvatarCamera(false);
   } catch (err) {
     const message = err instanceof SignalingError ? `The server refused to join: ${err.message}` : (err as Error).message;
+    // A saved avatar that expired or was deleted elsewhere: forget it, offer the photo upload again.
+    if (savedId && err instanceof SignalingError && err.body.code === 'NOT_FOUND') forgetAvatar(savedId);
     showError(message);
     endCall();
   }
@@ -232,6 +294,9 @@ async function join(roomId: string, displayName: string): Promise<void> {
 function endCall(): void {
   tracker?.close();
   tracker = undefined;
+  motionSend = undefined;
+  camButton.hidden = false;
+  camButton.disabled = false;
   tiles.clear();
   for (const t of localStream?.getTracks() ?? []) t.stop();
   localStream = null;
@@ -240,6 +305,7 @@ function endCall(): void {
   callSection.hidden = true;
   joinButton.disabled = false;
   setStatus('');
+  void refreshSavedAvatar();
 }
 
 form.addEventListener('submit', (ev) => {
@@ -262,8 +328,62 @@ async function toggle(kind: 'audio' | 'video', button: HTMLButtonElement, labels
     showError(`Could not change ${kind} state: ${(err as Error).message}`);
   }
 }
+/**
+ * Avatar mode: the camera is not published, it drives the face tracker. Off: stop tracking and the
+ * camera itself (its light goes off) and tell the server, so everyone sees the avatar is paused while
+ * the worker idles it (neutral face, blinks). On: a new camera track and tracker, same neutral face.
+ */
+async function setAvatarCamera(on: boolean): Promise<void> {
+  const c = client;
+  const stream = localStream;
+  if (!c || !stream) return;
+  if (!on) {
+    avatarNeutral = tracker?.neutral ?? avatarNeutral;
+    tracker?.close();
+    tracker = undefined;
+    for (const t of stream.getVideoTracks()) {
+      t.stop();
+      stream.removeTrack(t);
+    }
+    await c.setAvatarPaused(true);
+    return;
+  }
+  const width = Number(params.get('w') ?? 640);
+  const height = Number(params.get('h') ?? 480);
+  const frameRate = Number(params.get('fps') ?? 30);
+  const camera = (await navigator.mediaDevices.getUserMedia({ video: { width, height, frameRate } })).getVideoTracks()[0];
+  if (!camera) throw new Error('no camera track');
+  if (client !== c) {
+    camera.stop();
+    return;
+  }
+  stream.addTrack(camera);
+  const { FaceTracker } = await loadFaceTracker();
+  const t = await FaceTracker.create({ stream: new MediaStream([camera]) });
+  if (avatarNeutral) t.setNeutral(avatarNeutral);
+  t.onMotion(sendMotionFrame);
+  t.start();
+  tracker = t;
+  await c.setAvatarPaused(false);
+}
+
+async function toggleAvatarCamera(): Promise<void> {
+  camButton.disabled = true;
+  const off = !muted.video;
+  try {
+    await setAvatarCamera(!off);
+    muted.video = off;
+    camButton.setAttribute('aria-pressed', String(off));
+    camButton.textContent = off ? 'Start camera' : 'Stop camera';
+  } catch (err) {
+    showError(off ? `Could not stop the camera: ${(err as Error).message}` : mediaErrorMessage(err));
+  } finally {
+    camButton.disabled = false;
+  }
+}
+
 micButton.addEventListener('click', () => void toggle('audio', micButton, ['Mute mic', 'Unmute mic']));
-camButton.addEventListener('click', () => void toggle('video', camButton, ['Stop camera', 'Start camera']));
+camButton.addEventListener('click', () => void (callMode === 'avatar' ? toggleAvatarCamera() : toggle('video', camButton, ['Stop camera', 'Start camera'])));
 leaveButton.addEventListener('click', () => {
   const c = client;
   endCall();
@@ -307,7 +427,18 @@ async function remoteStats(): Promise<unknown> {
 
 declare global {
   interface Window {
-    avatarSfu: { remoteStats: typeof remoteStats; client: () => CallClient | undefined; tracker: () => FaceTracker | undefined };
+    avatarSfu: {
+      remoteStats: typeof remoteStats;
+      client: () => CallClient | undefined;
+      tracker: () => FaceTracker | undefined;
+      /** The local camera/mic tracks and their state (tests: is the camera really off?). */
+      localTracks: () => { kind: string; readyState: string; enabled: boolean }[];
+    };
   }
 }
-window.avatarSfu = { remoteStats, client: () => client, tracker: () => tracker };
+window.avatarSfu = {
+  remoteStats,
+  client: () => client,
+  tracker: () => tracker,
+  localTracks: () => (localStream?.getTracks() ?? []).map((t) => ({ kind: t.kind, readyState: t.readyState, enabled: t.enabled })),
+};

@@ -49,7 +49,16 @@ export const peerInfoSchema = z.object({
   displayName: displayNameSchema,
   producers: z.array(producerInfoSchema),
   /** Present when the peer appears as a rendered avatar (its tile shows the avatar video). */
-  avatar: z.object({ identityId: identityIdSchema, driver: z.enum(['keypoint', 'voice']), state: z.enum(['starting', 'live', 'recovering', 'failed']), defaultView: viewOffsetSchema }).optional(),
+  avatar: z.object({
+    identityId: identityIdSchema,
+    driver: z.enum(['keypoint', 'voice']),
+    state: z.enum(['starting', 'live', 'recovering', 'failed']),
+    /** Why a failed avatar failed, for its tile. */
+    reason: z.string().max(300).optional(),
+    /** The owner stopped the camera driving it: the avatar idles. */
+    paused: z.boolean().optional(),
+    defaultView: viewOffsetSchema,
+  }).optional(),
 });
 export type PeerInfo = z.infer<typeof peerInfoSchema>;
 
@@ -83,6 +92,9 @@ export const errorCodeSchema = z.enum([
   'INVALID_STATE',
   'INTERNAL',
   'UNAUTHORIZED',
+  'FORBIDDEN',
+  'AT_CAPACITY',
+  'CLIENT_CLOSED_REQUEST',
   'AVATAR_UNAVAILABLE',
   // REST: avatar source-photo enrollment (/api/identities)
   'NOT_FOUND',
@@ -94,6 +106,39 @@ export const errorCodeSchema = z.enum([
   'TIMEOUT',
 ]);
 export type ErrorCode = z.infer<typeof errorCodeSchema>;
+
+/** The one HTTP status of each error code (REST and signaling): a code is never sent with another. */
+export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = Object.freeze({
+  BAD_REQUEST: 400,
+  UNKNOWN_EVENT: 404,
+  PAYLOAD_TOO_LARGE: 413,
+  RATE_LIMITED: 429,
+  NOT_JOINED: 409,
+  ALREADY_JOINED: 409,
+  ROOM_FULL: 403,
+  UNSUPPORTED_VERSION: 426,
+  INVALID_STATE: 409,
+  INTERNAL: 500,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  /** A server-side cap (rooms, personal views) is reached: try later. */
+  AT_CAPACITY: 503,
+  /** The client went away before the answer (nginx's 499). */
+  CLIENT_CLOSED_REQUEST: 499,
+  AVATAR_UNAVAILABLE: 503,
+  NOT_FOUND: 404,
+  UNSUPPORTED_MEDIA: 415,
+  BAD_IMAGE: 400,
+  NO_FACE: 422,
+  FACE_TOO_SMALL: 422,
+  BUSY: 503,
+  TIMEOUT: 504,
+});
+
+/** An error body whose status is its code's. */
+export function errorBody(code: ErrorCode, message: string): ErrorBody {
+  return { code, message, status: ERROR_STATUS[code] };
+}
 
 export const errorBodySchema = z.object({ code: errorCodeSchema, message: z.string(), status: z.number().int() });
 export type ErrorBody = z.infer<typeof errorBodySchema>;
@@ -131,6 +176,11 @@ export const requestSchemas = {
    * scope "default": everyone's view, allowed to the avatar's owner only.
    */
   setAvatarView: z.object({ peerId: id, scope: z.enum(['personal', 'default']), view: viewOffsetSchema.nullable() }).strict(),
+  /**
+   * A keypoint-avatar owner stopped (or restarted) the camera that drives it: the avatar idles (neutral
+   * face, blinks) and everyone is told through `avatar:state` (`paused`).
+   */
+  setAvatarPaused: z.object({ paused: z.boolean() }).strict(),
 } as const;
 
 export type RequestName = keyof typeof requestSchemas;
@@ -154,6 +204,7 @@ export interface ResponseMap {
   setProducerPaused: ProducerInfo;
   requestKeyFrame: Record<string, never>;
   setAvatarView: { peerId: string; scope: 'personal' | 'default'; view: ViewOffsetDeg | null; shared: boolean };
+  setAvatarPaused: { paused: boolean };
 }
 
 /** Server → client notifications. */
@@ -184,7 +235,7 @@ export function parseRequest<N extends RequestName>(name: N, payload: unknown): 
   if (result.success) return { ok: true, value: result.data as RequestOf<N> };
   const issue = result.error.issues[0];
   const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-  return { ok: false, error: { code: 'BAD_REQUEST', status: 400, message: `invalid ${name}: ${where}${issue?.message ?? 'malformed'}` } };
+  return { ok: false, error: errorBody('BAD_REQUEST', `invalid ${name}: ${where}${issue?.message ?? 'malformed'}`) };
 }
 
 export function isRequestName(name: unknown): name is RequestName {

@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_GENERATOR, GENERATOR_KINDS, type GeneratorKind } from './avatar/generator/registry.ts';
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -56,8 +57,13 @@ export interface Config {
     fps: number;
     /** Personal free views rendered per avatar (beyond the shared default view). */
     maxPersonalViews: number;
-    /** Generator used by workers ('mesh' is the embedded default). */
-    generator: string;
+    /** Generator used by workers: one of GENERATOR_KINDS (avatar/generator/registry.ts); 'mesh' is the embedded default. */
+    generator: GeneratorKind;
+    /**
+     * A session that is not live this long after it started (or lost its worker) fails, and the
+     * owner's tile says why, instead of waiting forever for a worker.
+     */
+    startTimeoutMs: number;
     /**
      * How a voice avatar's worker receives the owner's microphone: 'tap' = the Opus packets on a data
      * channel, decoded by the worker without a playout jitter buffer (lower mic-to-lips latency);
@@ -81,6 +87,11 @@ export interface Config {
     identityCacheSize: number;
     /** Start the enrollment worker (Human models, ~1-2 s) at startup instead of on the first upload. */
     preloadEnrollWorker: boolean;
+    /**
+     * Identities not used by an avatar session for this long are deleted (at start and every hour);
+     * 0 keeps them forever.
+     */
+    identityMaxUnusedMs: number;
   };
   clientDir: string;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -175,7 +186,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       size: int(env, 'AVATAR_SIZE', 256, 64, 1024),
       fps: int(env, 'AVATAR_FPS', 25, 1, 60),
       maxPersonalViews: int(env, 'AVATAR_MAX_PERSONAL_VIEWS', 3, 0, 32),
-      generator: str(env, 'AVATAR_GENERATOR') ?? 'mesh',
+      generator: oneOfString(env, 'AVATAR_GENERATOR', GENERATOR_KINDS, DEFAULT_GENERATOR),
+      startTimeoutMs: int(env, 'AVATAR_START_TIMEOUT_MS', 15_000, 100, 600_000),
       voiceInput: oneOfString(env, 'AVATAR_VOICE_INPUT', ['tap', 'track'] as const, 'tap'),
     },
     avatar: {
@@ -186,6 +198,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       enrollQueueMax: int(env, 'AVATAR_ENROLL_QUEUE', 8, 0, 1000),
       identityCacheSize: int(env, 'AVATAR_IDENTITY_CACHE', 32, 0, 10_000),
       preloadEnrollWorker: bool(env, 'AVATAR_PRELOAD_ENROLL', false),
+      identityMaxUnusedMs: int(env, 'AVATAR_IDENTITY_EXPIRE_DAYS', 30, 0, 36_500) * 86_400_000,
     },
     clientDir: path.resolve(PROJECT_ROOT, str(env, 'CLIENT_DIR') ?? 'dist/client'),
     logLevel,
@@ -200,7 +213,7 @@ export interface WorkerConfig {
   token: string;
   workerId: string;
   capacity: number;
-  generator: string;
+  generator: GeneratorKind;
   /** Identity store shared with the server (same machine); remote workers need the same directory. */
   dataDir: string;
   logLevel: Config['logLevel'];

@@ -1,10 +1,13 @@
 /** Error types shared across the server. Errors that reach REST or signaling carry an HTTP status. */
-import type { ErrorBody, ErrorCode } from '../../protocol/src/signaling.ts';
+import { ERROR_STATUS, errorBody, type ErrorBody, type ErrorCode } from '../../protocol/src/signaling.ts';
 
 export class AppError extends Error {
   override name = 'AppError';
-  constructor(readonly code: ErrorCode, message: string, readonly status: number) {
+  /** Always the code's status ({@link ERROR_STATUS}). */
+  readonly status: number;
+  constructor(readonly code: ErrorCode, message: string) {
     super(message);
+    this.status = ERROR_STATUS[code];
   }
   toBody(): ErrorBody {
     return { code: this.code, message: this.message, status: this.status };
@@ -15,12 +18,12 @@ export class AppError extends Error {
 export class InvalidStateError extends AppError {
   override name = 'InvalidStateError';
   constructor(message: string) {
-    super('INVALID_STATE', message, 409);
+    super('INVALID_STATE', message);
   }
 }
 
 export function toErrorBody(err: unknown): ErrorBody {
   if (err instanceof AppError) return err.toBody();
-  if (err instanceof TypeError) return { code: 'BAD_REQUEST', message: err.message, status: 400 };
-  return { code: 'INTERNAL', message: 'internal error', status: 500 };
+  if (err instanceof TypeError) return errorBody('BAD_REQUEST', err.message);
+  return errorBody('INTERNAL', 'internal error');
 }

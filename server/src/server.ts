@@ -32,6 +32,9 @@ export interface AvatarServer {
   close(): Promise<void>;
 }
 
+/** How often unused identities are looked for (config.avatar.identityMaxUnusedMs) after the start. */
+export const IDENTITY_CLEANUP_INTERVAL_MS = 60 * 60 * 1000;
+
 /** Room for protocol overhead above MAX_MESSAGE_BYTES: bigger frames are refused by engine.io itself. */
 const MAX_HTTP_BUFFER = 2 * 1024 * 1024;
 
@@ -85,7 +88,20 @@ export async function createAvatarServer(config: Config, logger: Logger = getLog
     }
   }
   const ios = servers.map((s) => new IoServer(s, { maxHttpBufferSize: MAX_HTTP_BUFFER, serveClient: false, pingInterval: 10_000, pingTimeout: 8_000 }));
-  const signaling = new SignalingServer(ios, rooms, config, logger, metrics, { service: avatars, identityExists: (id) => identities.has(id) });
+  const signaling = new SignalingServer(ios, rooms, config, logger, metrics, {
+    service: avatars,
+    identityExists: (id) => identities.has(id),
+    identityUsed: (id) => void identities.touch(id).catch((err: unknown) => logger.warn({ err, identityId: id }, 'could not mark identity as used')),
+  });
+  // Unused identities expire: once at start, then every hour (never those a session runs with).
+  const expireIdentities = async (): Promise<void> => {
+    if (config.avatar.identityMaxUnusedMs <= 0 || identities.closed) return;
+    const inUse = new Set([...avatars.sessions.values()].map((s) => s.identityId));
+    await identities.expireUnused(config.avatar.identityMaxUnusedMs, (id) => inUse.has(id)).catch((err: unknown) => logger.warn({ err }, 'identity expiry failed'));
+  };
+  await expireIdentities();
+  const expiryTimer = setInterval(() => void expireIdentities(), IDENTITY_CLEANUP_INTERVAL_MS);
+  expiryTimer.unref();
 
   const httpPort = await listen(httpServer, config.httpPort, config.host);
   const httpsPort = httpsServer ? await listen(httpsServer, config.httpsPort ?? 0, config.host) : null;
@@ -106,6 +122,7 @@ export async function createAvatarServer(config: Config, logger: Logger = getLog
     httpsUrl,
     close() {
       closing ??= (async () => {
+        clearInterval(expiryTimer);
         await workers?.close();
         avatars.close();
         signaling.close();

@@ -104,6 +104,24 @@ export class CallPage {
   }
 
   /** The current frame of a peer's tile video as PNG bytes (null while it has none). */
+  /**
+   * How much of a tile's video picture is on screen (1 = all of it), from its computed object-fit,
+   * the element's box and the video's intrinsic size; null before the first frame.
+   */
+  async visibleFraction(peerId: string): Promise<{ fraction: number; objectFit: string; box: [number, number]; video: [number, number] } | null> {
+    return this.page.evaluate((id) => {
+      const video = document.querySelector<HTMLVideoElement>(`.tile[data-peer-id="${id}"] video`);
+      if (!video || video.videoWidth === 0) return null;
+      const objectFit = getComputedStyle(video).objectFit;
+      const r = video.getBoundingClientRect();
+      const [vw, vh] = [video.videoWidth, video.videoHeight];
+      const scale = objectFit === 'cover' ? Math.max(r.width / vw, r.height / vh) : objectFit === 'contain' || objectFit === 'scale-down' ? Math.min(r.width / vw, r.height / vh) : Number.NaN;
+      // 'fill' stretches (everything visible, distorted): not acceptable for a face either.
+      const fraction = Number.isNaN(scale) ? 0 : Math.min(1, r.width / (vw * scale)) * Math.min(1, r.height / (vh * scale));
+      return { fraction, objectFit, box: [Math.round(r.width), Math.round(r.height)] as [number, number], video: [vw, vh] as [number, number] };
+    }, peerId);
+  }
+
   async grabTile(peerId: string): Promise<Uint8Array | null> {
     const dataUrl = await this.page.evaluate((id) => {
       const video = document.querySelector<HTMLVideoElement>(`.tile[data-peer-id="${id}"] video`);

@@ -8,7 +8,8 @@ import path from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
-import { ConfigError, PROJECT_ROOT, loadConfig, type Config } from '../../server/src/config.ts';
+import { ConfigError, PROJECT_ROOT, loadConfig, loadWorkerConfig, type Config } from '../../server/src/config.ts';
+import { GENERATOR_KINDS } from '../../server/src/avatar/generator/registry.ts';
 import { loadOrCreateDevCertificate } from '../../server/src/certs.ts';
 import { createAvatarServer } from '../../server/src/server.ts';
 import { SIGNALING_PROTOCOL_VERSION } from '../../protocol/src/signaling.ts';
@@ -68,6 +69,8 @@ describe('loadConfig', () => {
     assert.equal(c.rtc.portRange, undefined);
     assert.equal(c.rtc.voiceAudioPtimeMs, 10);
     assert.equal(c.workers.voiceInput, 'tap');
+    assert.equal(c.workers.generator, 'mesh');
+    assert.equal(c.workers.startTimeoutMs, 15_000);
     // Fields checked one by one: other sections and fields may be added to Config.
     assertFields(c.limits, {
       maxPeersPerRoom: 16,
@@ -127,6 +130,11 @@ describe('loadConfig', () => {
     assert.equal(c.logLevel, 'debug');
   });
 
+  test('AVATAR_GENERATOR accepts every generator kind in the registry, and the worker config refuses an unknown one before any worker starts', () => {
+    for (const kind of GENERATOR_KINDS) assert.equal(loadConfig({ AVATAR_GENERATOR: kind }).workers.generator, kind);
+    assert.throws(() => loadWorkerConfig({ AVATAR_WORKER_SERVER_URL: 'http://127.0.0.1:1', AVATAR_WORKER_TOKEN: 't', AVATAR_GENERATOR: 'foo' }), ConfigError);
+  });
+
   test('HTTPS_PORT=off disables HTTPS and PORT=0 asks for an ephemeral port', () => {
     const c = loadConfig({ HTTPS_PORT: 'off', PORT: '0' });
     assert.equal(c.httpsPort, null);
@@ -180,6 +188,8 @@ describe('loadConfig', () => {
     [{ PACER_MAX_QUEUE: 'Infinity' }, /PACER_MAX_QUEUE=Infinity/],
     [{ RTC_VOICE_PTIME_MS: '15' }, /RTC_VOICE_PTIME_MS=15 must be one of 10, 20, 40, 60/],
     [{ AVATAR_VOICE_INPUT: 'mic' }, /AVATAR_VOICE_INPUT=mic must be one of tap, track/],
+    [{ AVATAR_GENERATOR: 'foo' }, new RegExp(`AVATAR_GENERATOR=foo must be one of ${GENERATOR_KINDS.join(', ')}`)],
+    [{ AVATAR_START_TIMEOUT_MS: '0' }, /AVATAR_START_TIMEOUT_MS=0 must be an integer/],
   ];
   for (const [env, message] of bad) {
     test(`loadConfig refuses ${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')} with a ConfigError`, () => {

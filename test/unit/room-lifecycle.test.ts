@@ -278,14 +278,14 @@ describe('Room and RoomManager', () => {
     assert.deepEqual(await gauges(metrics), ZERO);
   });
 
-  test('RoomManager refuses rooms beyond maxRooms with ROOM_FULL 503, also when asked concurrently', async () => {
+  test('RoomManager refuses rooms beyond maxRooms with AT_CAPACITY 503, also when asked concurrently', async () => {
     const metrics = newMetrics();
     const manager = new RoomManager(configWith({ maxRooms: 2 }), logger, metrics);
     const results = await Promise.allSettled(['a', 'b', 'c', 'd'].map((id) => manager.getOrCreate(id)));
     assert.equal(results.filter((r) => r.status === 'fulfilled').length, 2);
     for (const r of results.filter((x): x is PromiseRejectedResult => x.status === 'rejected')) {
       assert.ok(r.reason instanceof AppError);
-      assert.equal(r.reason.code, 'ROOM_FULL');
+      assert.equal(r.reason.code, 'AT_CAPACITY');
       assert.equal(r.reason.status, 503);
     }
     assert.equal(manager.rooms.size, 2);

@@ -23,6 +23,7 @@ const valid: { [N in RequestName]: unknown } = {
   setProducerPaused: { kind: 'video', paused: true },
   requestKeyFrame: { consumerId: 'abc_DEF-123' },
   setAvatarView: { peerId: 'peer-1', scope: 'personal', view: { yaw: 10, pitch: -5, roll: 0 } },
+  setAvatarPaused: { paused: true },
 };
 
 function assertRefused(name: RequestName, payload: unknown, messagePart?: string | RegExp): string {

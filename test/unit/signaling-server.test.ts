@@ -10,6 +10,8 @@ import { waitFor, sleep } from '../helpers/wait.ts';
 import { WeriftBrowser } from '../helpers/weriftBrowser.ts';
 import { loadConfig, type Config } from '../../server/src/config.ts';
 import type { AvatarServer } from '../../server/src/server.ts';
+import { OFFER_ANSWER_TIMEOUT_MS, emitOfferAndWait } from '../../server/src/signaling/SignalingServer.ts';
+import { EventEmitter } from 'node:events';
 import {
   SIGNALING_PROTOCOL_VERSION,
   errorBodySchema,
@@ -406,7 +408,7 @@ describe('a call through signaling', () => {
 
     // requestKeyFrame: a known consumer is accepted, an unknown one is a 404.
     assert.deepEqual(await a.client.request('requestKeyFrame', { consumerId: a.consumers()[0]!.consumerId }), { ok: true, data: {} });
-    assertError(await a.client.request('requestKeyFrame', { consumerId: 'nope' }), 'BAD_REQUEST', 404);
+    assertError(await a.client.request('requestKeyFrame', { consumerId: 'nope' }), 'NOT_FOUND', 404);
 
     // Leaving closes b's producers for a.
     const offers = a.browser.offersAnswered;
@@ -420,15 +422,39 @@ describe('a call through signaling', () => {
     for (const g of ['peers', 'rooms', 'transports', 'producers', 'consumers'] as const) assert.equal(await gauge(server, g), 0, g);
   });
 
-  test('a peer that never answers consume:offer does not keep the server from closing promptly', async () => {
+  test('a peer that never answers consume:offer does not keep its room open: it closes within a fifth of the offer timeout after everyone left', async () => {
     const silent = await Client.connect(server.httpUrl); // no consume:offer handler: offers go unanswered
     const pub = await participant('pub');
     await silent.join('call', 'silent');
     await silent.waitEvent('consume:offer');
+    const leftAt = performance.now();
     silent.close();
     pub.client.close();
-    await waitFor(async () => (await roomsList(server)).length === 0, { what: 'room closed' });
+    // Well below the server's own answer timeout: waiting that out would also close the room, later.
+    const bound = OFFER_ANSWER_TIMEOUT_MS / 5;
+    await waitFor(async () => (await roomsList(server)).length === 0, { timeoutMs: bound, intervalMs: 50, what: `room closed within ${bound} ms` });
+    const ms = performance.now() - leftAt;
+    assert.ok(ms < bound, `room closed ${ms.toFixed(0)} ms after everyone left (offer timeout ${OFFER_ANSWER_TIMEOUT_MS} ms)`);
   });
+});
+
+describe('consume:offer answer wait', () => {
+  const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+  for (const gone of ['the socket disconnects', 'the peer closes'] as const) {
+    test(`a consume:offer nobody answers is given up as soon as ${gone}, leaving no ${OFFER_ANSWER_TIMEOUT_MS} ms timer behind`, async () => {
+      const socket = Object.assign(new EventEmitter(), { connected: true });
+      const peer = Object.assign(new EventEmitter(), { closed: false });
+      // All synchronous: no other timer in the process can come or go in between.
+      const before = timers();
+      const wait = emitOfferAndWait(socket as never, peer as never, { offer: 'x' });
+      assert.equal(timers(), before + 1, 'the answer timeout is armed');
+      if (gone === 'the socket disconnects') socket.emit('disconnect');
+      else peer.emit('close');
+      assert.equal(timers(), before, 'the answer timeout is cleared at once');
+      await assert.rejects(wait, /peer gone while an offer was pending/);
+      assert.equal(socket.listenerCount('disconnect') + peer.listenerCount('close'), 0);
+    });
+  }
 });
 
 describe('REST API', () => {
@@ -468,23 +494,25 @@ describe('REST API', () => {
     await waitFor(async () => (await roomsList(server)).length === 0, { what: 'room closed' });
   });
 
-  test('/api/rooms/:id of an unknown room is a 404 JSON error', async () => {
+  test('/api/rooms/:id of an unknown room is a NOT_FOUND 404 JSON error', async () => {
     const { status, body, contentType } = await getJson(`${server.httpUrl}/api/rooms/does-not-exist`);
     assert.equal(status, 404);
     assert.match(contentType ?? '', /^application\/json/);
     const error = (body as { error: ErrorBody }).error;
     assert.ok(errorBodySchema.safeParse(error).success);
     assert.equal(error.status, 404);
+    assert.equal(error.code, 'NOT_FOUND');
     assert.match(error.message, /does-not-exist.*not found/);
   });
 
-  test('an unknown /api route is a 404 JSON error, for any method', async () => {
+  test('an unknown /api route is a NOT_FOUND 404 JSON error, for any method', async () => {
     for (const [method, path] of [['GET', '/api/nope'], ['POST', '/api/rooms'], ['DELETE', '/api/health'], ['GET', '/api/']] as const) {
       const res = await fetch(`${server.httpUrl}${path}`, { method });
       assert.equal(res.status, 404, `${method} ${path}`);
       assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
       const body = (await res.json()) as { error: ErrorBody };
       assert.equal(body.error.status, 404);
+      assert.equal(body.error.code, 'NOT_FOUND');
       assert.equal(body.error.message, 'no such API route');
     }
   });

@@ -79,12 +79,23 @@ test('the delay follows the measured video lag and stays bounded', (t) => {
   assert.ok(driver.delayMs <= 300, `bounded (${driver.delayMs})`);
 });
 
-test('a stalled pump cannot grow the queue without bound, and close() is idempotent and closes the model', () => {
+test('a stalled pump cannot grow the queue without bound (it keeps the newest 600 ms), and close() is idempotent and closes the model', async () => {
   const model = loudnessModel();
-  const driver = new VoiceDriver(model, () => undefined, 300);
-  const future = performance.now() + 60_000;
-  for (let i = 0; i < 10_000; i++) driver.pushAudio(chunk(1), future);
+  const out: AudioChunk[] = [];
+  const driver = new VoiceDriver(model, (c) => out.push(c), 300);
+  // 100 s of audio pushed without yielding: the pump (a timer) cannot run meanwhile.
+  const t0 = performance.now();
+  for (let i = 0; i < 10_000; i++) driver.pushAudio(chunk(i % 30_000), t0);
+  assert.equal(driver.framesIn, 10_000);
+  assert.ok(driver.queuedChunks <= 60, `${driver.queuedChunks} chunks queued (bound: 2 × 300 ms of 10 ms chunks)`);
+  assert.ok(driver.queuedChunks >= 50, `the newest audio is kept (${driver.queuedChunks} chunks)`);
+  // What comes out once the pump runs again is the newest audio, in order.
+  await new Promise((r) => setTimeout(r, 380));
+  const values = out.map((c) => c.samples[0]!);
+  assert.ok(values.length >= 50, `${values.length} chunks republished`);
+  assert.deepEqual(values, values.map((_, k) => 10_000 - values.length + k));
   driver.close();
   driver.close();
   assert.equal(model.closed, true);
+  assert.equal(driver.queuedChunks, 0);
 });

@@ -282,6 +282,12 @@ export class CallClient {
   }
 
   /** Free view of an avatar: "personal" (only this viewer; null resets) or "default" (owner only). */
+  /** Avatar owners: tell everyone the camera driving the avatar is off (it idles) or back. */
+  setAvatarPaused(paused: boolean): Promise<ResponseMap['setAvatarPaused']> {
+    if (!this.#signaling || !this.joined) return Promise.reject(new Error('not joined'));
+    return this.#signaling.request('setAvatarPaused', { paused });
+  }
+
   setAvatarView(peerId: string, scope: 'personal' | 'default', view: { yaw: number; pitch: number; roll: number } | null): Promise<ResponseMap['setAvatarView']> {
     if (!this.#signaling || !this.joined) return Promise.reject(new Error('not joined'));
     return this.#signaling.request('setAvatarView', { peerId, scope, view });

@@ -1,6 +1,6 @@
 /** Typed socket.io client for the signaling protocol: requests resolve with data or reject with a SignalingError. */
 import { io, type Socket } from 'socket.io-client';
-import type { Ack, ErrorBody, RequestInput, RequestName, ResponseMap, ServerToClientEvents } from '../../../protocol/src/signaling.ts';
+import { errorBody, type Ack, type ErrorBody, type RequestInput, type RequestName, type ResponseMap, type ServerToClientEvents } from '../../../protocol/src/signaling.ts';
 
 export class SignalingError extends Error {
   override name = 'SignalingError';
@@ -42,7 +42,7 @@ export class SignalingClient {
   request<N extends RequestName>(name: N, payload: RequestInput<N>): Promise<ResponseMap[N]> {
     return new Promise((resolve, reject) => {
       (this.socket as unknown as Socket).timeout(REQUEST_TIMEOUT_MS).emit(name, payload, (err: Error | null, response: Ack<ResponseMap[N]>) => {
-        if (err) return reject(new SignalingError({ code: 'INTERNAL', message: `${name}: no answer from server`, status: 504 }));
+        if (err) return reject(new SignalingError(errorBody('TIMEOUT', `${name}: no answer from server`)));
         if (response.ok) resolve(response.data);
         else reject(new SignalingError(response.error));
       });

@@ -24,6 +24,10 @@ interface Tile {
 export interface AvatarTileInfo {
   identityId: string;
   state: 'starting' | 'live' | 'recovering' | 'failed';
+  /** Why a failed avatar failed. */
+  reason?: string | undefined;
+  /** The owner stopped the camera driving it. */
+  paused?: boolean | undefined;
 }
 
 export class TileGrid {
@@ -108,6 +112,7 @@ export class TileGrid {
     if (!tile) return;
     tile.el.classList.add('avatar');
     tile.el.dataset['avatarState'] = avatar.state;
+    tile.el.dataset['avatarPaused'] = String(Boolean(avatar.paused));
     tile.el.style.backgroundImage = `url(/api/identities/${encodeURIComponent(avatar.identityId)}/photo)`;
     let state = tile.el.querySelector<HTMLElement>('.state');
     if (!state) {
@@ -115,7 +120,8 @@ export class TileGrid {
       state.className = 'state';
       tile.el.append(state);
     }
-    state.textContent = { live: 'avatar', starting: 'avatar starting…', recovering: 'avatar reconnecting…', failed: 'avatar unavailable' }[avatar.state];
+    const text = { live: 'avatar', starting: 'avatar starting…', recovering: 'avatar reconnecting…', failed: 'avatar unavailable' }[avatar.state];
+    state.textContent = avatar.state === 'failed' && avatar.reason ? `${text}: ${avatar.reason}` : avatar.paused ? `${text} paused (camera off)` : text;
   }
 
   /** The element of a peer's tile (for attaching controls). */

@@ -24,7 +24,7 @@ export function createApp(opts: { clientDir: string; rooms: RoomManager; metrics
   });
   app.get('/api/rooms/:roomId', (req, res, next) => {
     const room = opts.rooms.rooms.get(String(req.params.roomId));
-    if (!room) return next(new AppError('BAD_REQUEST', `room "${String(req.params.roomId)}" not found`, 404));
+    if (!room) return next(new AppError('NOT_FOUND', `room "${String(req.params.roomId)}" not found`));
     res.json({ roomId: room.id, peers: [...room.peers.values()].map((p) => p.info()) });
   });
   app.get('/metrics', async (_req, res, next) => {
@@ -39,14 +39,14 @@ export function createApp(opts: { clientDir: string; rooms: RoomManager; metrics
   app.get('/favicon.ico', (_req, res) => {
     res.status(204).end();
   });
-  app.use('/api', (_req, _res, next) => next(new AppError('BAD_REQUEST', 'no such API route', 404)));
+  app.use('/api', (_req, _res, next) => next(new AppError('NOT_FOUND', 'no such API route')));
 
   const index = path.join(opts.clientDir, 'index.html');
   app.use(express.static(opts.clientDir, { index: 'index.html', maxAge: '1h', setHeaders: (res, file) => {
     if (file.endsWith('.html')) res.setHeader('Cache-Control', 'no-cache');
   } }));
   app.get('/', (_req, res, next) => {
-    if (!fs.existsSync(index)) return next(new AppError('INTERNAL', `client not built (${index} missing): run "npm run build"`, 503));
+    if (!fs.existsSync(index)) return next(new AppError('INTERNAL', `client not built (${index} missing): run "npm run build"`));
     res.sendFile(index);
   });
 

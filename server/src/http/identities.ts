@@ -20,7 +20,7 @@ import type { Logger } from '../logger.ts';
 import type { EnrollmentService } from '../avatar/identity/EnrollmentService.ts';
 import type { IdentityStore } from '../avatar/identity/IdentityStore.ts';
 import { probeImage } from '../avatar/identity/imageProbe.ts';
-import type { ErrorBody } from '../../../protocol/src/signaling.ts';
+import { ERROR_STATUS, errorBody as bodyOf, type ErrorBody, type ErrorCode } from '../../../protocol/src/signaling.ts';
 
 export interface IdentityRouterOptions {
   service: EnrollmentService;
@@ -55,9 +55,11 @@ function errorBody(err: unknown): ErrorBody {
   if (err instanceof AppError || err instanceof TypeError) return toErrorBody(err);
   const e = err as { type?: string; status?: number; statusCode?: number; message?: string };
   const status = e?.status ?? e?.statusCode;
-  if (e?.type === 'entity.too.large') return { code: 'PAYLOAD_TOO_LARGE', message: 'photo is larger than the upload limit', status: 413 };
+  if (e?.type === 'entity.too.large') return bodyOf('PAYLOAD_TOO_LARGE', 'photo is larger than the upload limit');
   if (typeof status === 'number' && status >= 400 && status < 500) {
-    return { code: 'BAD_REQUEST', message: e.message ?? 'bad request', status };
+    // The code that has this status (404 → NOT_FOUND, 415 → UNSUPPORTED_MEDIA, …); BAD_REQUEST otherwise.
+    const code = (Object.keys(ERROR_STATUS) as ErrorCode[]).find((c) => ERROR_STATUS[c] === status) ?? 'BAD_REQUEST';
+    return bodyOf(code, e.message ?? 'bad request');
   }
   return toErrorBody(err);
 }
@@ -73,7 +75,7 @@ export function createIdentityRouter(opts: IdentityRouterOptions): Router {
     (req, _res, next) => {
       const type = mediaType(req);
       if (!type || !ACCEPTED_TYPES.has(type)) {
-        return next(new AppError('UNSUPPORTED_MEDIA', `Content-Type must be image/png or image/jpeg (got ${type ?? 'none'})`, 415));
+        return next(new AppError('UNSUPPORTED_MEDIA', `Content-Type must be image/png or image/jpeg (got ${type ?? 'none'})`));
       }
       next();
     },
@@ -81,17 +83,17 @@ export function createIdentityRouter(opts: IdentityRouterOptions): Router {
     async (req, res, next) => {
       try {
         const body: unknown = req.body;
-        if (!Buffer.isBuffer(body) || body.length === 0) throw new AppError('BAD_IMAGE', 'empty request body: send the photo bytes', 400);
+        if (!Buffer.isBuffer(body) || body.length === 0) throw new AppError('BAD_IMAGE', 'empty request body: send the photo bytes');
         const probe = probeImage(body);
-        if (!probe) throw new AppError('BAD_IMAGE', 'the body is not a readable PNG or JPEG image', 400);
+        if (!probe) throw new AppError('BAD_IMAGE', 'the body is not a readable PNG or JPEG image');
         const pixels = probe.width * probe.height;
         if (pixels > maxPhotoPixels) {
-          throw new AppError('PAYLOAD_TOO_LARGE', `photo is ${probe.width}×${probe.height} (${pixels} pixels), limit ${maxPhotoPixels}`, 413);
+          throw new AppError('PAYLOAD_TOO_LARGE', `photo is ${probe.width}×${probe.height} (${pixels} pixels), limit ${maxPhotoPixels}`);
         }
         // a client that gives up while its photo waits in the queue frees its place
         const abort = new AbortController();
         const onClose = () => {
-          if (!res.writableEnded) abort.abort(new AppError('BAD_REQUEST', 'client went away', 499));
+          if (!res.writableEnded) abort.abort(new AppError('CLIENT_CLOSED_REQUEST', 'client went away'));
         };
         res.once('close', onClose);
         let result;
@@ -124,7 +126,7 @@ export function createIdentityRouter(opts: IdentityRouterOptions): Router {
     try {
       const id = String(req.params.id);
       const meta = await store.get(id);
-      if (!meta) throw new AppError('NOT_FOUND', `identity ${id} not found`, 404);
+      if (!meta) throw new AppError('NOT_FOUND', `identity ${id} not found`);
       res.json(meta);
     } catch (err) {
       next(err);
@@ -138,7 +140,7 @@ export function createIdentityRouter(opts: IdentityRouterOptions): Router {
       try {
         png = await readFile(store.cropPath(id));
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new AppError('NOT_FOUND', `identity ${id} not found`, 404);
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new AppError('NOT_FOUND', `identity ${id} not found`);
         throw err;
       }
       res.setHeader('Cache-Control', 'private, max-age=3600');
@@ -151,7 +153,7 @@ export function createIdentityRouter(opts: IdentityRouterOptions): Router {
   router.delete('/:id', async (req, res, next) => {
     try {
       const id = String(req.params.id);
-      if (!(await store.delete(id))) throw new AppError('NOT_FOUND', `identity ${id} not found`, 404);
+      if (!(await store.delete(id))) throw new AppError('NOT_FOUND', `identity ${id} not found`);
       res.status(204).end();
     } catch (err) {
       next(err);
@@ -159,7 +161,7 @@ export function createIdentityRouter(opts: IdentityRouterOptions): Router {
   });
 
   // anything else below the mount point (e.g. "/a/b/c", an id with slashes) is JSON 404 too
-  router.use((_req, _res, next) => next(new AppError('NOT_FOUND', 'no such identities route', 404)));
+  router.use((_req, _res, next) => next(new AppError('NOT_FOUND', 'no such identities route')));
 
   router.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) return next(err);

@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import express, { type Router, type Request, type Response, type NextFunction } from 'express';
+import { errorBody } from '../../../protocol/src/signaling.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -82,7 +83,7 @@ export interface VendorRouterOptions {
 /** Same body shape as the app's other errors (ErrorBody; the API's 404s use code BAD_REQUEST too). */
 function notFound(res: Response, what: string): void {
   res.setHeader('Cache-Control', 'no-store');
-  res.status(404).json({ error: { code: 'BAD_REQUEST', message: `no such vendor file: ${what}`, status: 404 } });
+  res.status(404).json({ error: errorBody('NOT_FOUND', `no such vendor file: ${what}`) });
 }
 
 function serveDir(dir: string, exts: readonly string[], tag: string, maxAgeS: number) {

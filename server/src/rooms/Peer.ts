@@ -29,6 +29,10 @@ export interface AvatarState {
   sessionId: string;
   driver: 'keypoint' | 'voice';
   state: 'starting' | 'live' | 'recovering' | 'failed';
+  /** Why a failed avatar failed (shown in its tile). */
+  reason?: string;
+  /** The owner stopped the camera that drives it (keypoint avatars): it idles. */
+  paused?: boolean;
   defaultView: ViewOffsetDeg;
 }
 
@@ -103,7 +107,11 @@ export class Peer extends EnhancedEventEmitter<PeerEvents> {
 
   info(): PeerInfo {
     const info: PeerInfo = { peerId: this.id, displayName: this.displayName, producers: this.producers.map(producerInfo) };
-    if (this.avatar) info.avatar = { identityId: this.avatar.identityId, driver: this.avatar.driver, state: this.avatar.state, defaultView: this.avatar.defaultView };
+    if (this.avatar) {
+      info.avatar = { identityId: this.avatar.identityId, driver: this.avatar.driver, state: this.avatar.state, defaultView: this.avatar.defaultView };
+      if (this.avatar.reason !== undefined) info.avatar.reason = this.avatar.reason;
+      if (this.avatar.paused) info.avatar.paused = true;
+    }
     return info;
   }
 

@@ -88,7 +88,7 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
       throw new InvalidStateError('the avatar owner is not in this room');
     }
     if (role === 'participant' && this.participants.length >= this.#config.limits.maxPeersPerRoom) {
-      throw new AppError('ROOM_FULL', `room "${this.id}" is full (${this.#config.limits.maxPeersPerRoom} peers)`, 403);
+      throw new AppError('ROOM_FULL', `room "${this.id}" is full (${this.#config.limits.maxPeersPerRoom} peers)`);
     }
     const peer = await Peer.create({
       displayName,

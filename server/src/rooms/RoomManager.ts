@@ -33,7 +33,7 @@ export class RoomManager {
     const pending = this.#creating.get(roomId);
     if (pending) return pending;
     // Rooms still being created count too, or concurrent joins to distinct rooms overshoot the limit.
-    if (this.#rooms.size + this.#creating.size >= this.config.limits.maxRooms) throw new AppError('ROOM_FULL', `too many rooms (${this.config.limits.maxRooms})`, 503);
+    if (this.#rooms.size + this.#creating.size >= this.config.limits.maxRooms) throw new AppError('AT_CAPACITY', `too many rooms (${this.config.limits.maxRooms})`);
     const creating = Room.create({ id: roomId, config: this.config, logger: this.logger, metrics: this.metrics }).then((room) => {
       if (this.#closed) {
         // close() ran while this room was being created: don't leave it open behind a closed manager.

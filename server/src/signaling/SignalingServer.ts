@@ -9,6 +9,7 @@ import {
   MAX_MESSAGE_BYTES,
   SIGNALING_PROTOCOL_VERSION,
   consumeAnswerSchema,
+  errorBody,
   isRequestName,
   parseRequest,
   type Ack,
@@ -30,7 +31,8 @@ import { timingSafeEqual } from 'node:crypto';
 import type { AvatarService } from '../avatar/service/AvatarService.ts';
 
 /** How long a client has to answer a receive-transport offer. */
-const OFFER_ANSWER_TIMEOUT_MS = 10_000;
+/** How long the server waits for a client's answer to consume:offer. */
+export const OFFER_ANSWER_TIMEOUT_MS = 10_000;
 
 interface SocketState {
   peer?: Peer;
@@ -68,17 +70,23 @@ export class SignalingServer {
       setProducerPaused: async (_s, st, r) => this.#requirePeer(st).setProducerPaused(r.kind, r.paused),
       requestKeyFrame: async (_s, st, r) => {
         const consumer = this.#requirePeer(st).recvTransport.consumers.get(r.consumerId);
-        if (!consumer) throw new AppError('BAD_REQUEST', `unknown consumer ${r.consumerId}`, 404);
+        if (!consumer) throw new AppError('NOT_FOUND', `unknown consumer ${r.consumerId}`);
         consumer.requestKeyFrame('client');
         return {};
       },
       setAvatarView: async (_s, st, r) => {
         const viewer = this.#requirePeer(st);
         const owner = st.room?.peers.get(r.peerId);
-        if (!this.avatars || !owner || owner.role !== 'participant' || !owner.avatar) throw new AppError('BAD_REQUEST', `peer ${r.peerId} is not an avatar in this room`, 404);
-        if (viewer.role !== 'participant') throw new AppError('UNAUTHORIZED', 'avatar peers cannot set views', 403);
+        if (!this.avatars || !owner || owner.role !== 'participant' || !owner.avatar) throw new AppError('NOT_FOUND', `peer ${r.peerId} is not an avatar in this room`);
+        if (viewer.role !== 'participant') throw new AppError('FORBIDDEN', 'avatar peers cannot set views');
         const result = this.avatars.service.setView(viewer, owner, r.scope, r.view);
         return { peerId: owner.id, scope: r.scope, view: result.view, shared: result.shared };
+      },
+      setAvatarPaused: async (_s, st, r) => {
+        const owner = this.#requirePeer(st);
+        if (!this.avatars || owner.role !== 'participant' || !owner.avatar) throw new AppError('INVALID_STATE', 'only an avatar owner can pause its avatar (you joined without one)');
+        this.avatars.service.setPaused(owner, r.paused);
+        return { paused: r.paused };
       },
     };
     for (const io of ios) io.on('connection', (socket) => this.#onConnection(socket));
@@ -91,7 +99,7 @@ export class SignalingServer {
         this.avatars.service.attachWorker(socket);
       } else {
         this.logger.warn({ socketId: socket.id }, 'worker connection with a bad token refused');
-        socket.emit('server:error', { code: 'UNAUTHORIZED', message: 'bad worker token', status: 401 });
+        socket.emit('server:error', errorBody('UNAUTHORIZED', 'bad worker token'));
         socket.disconnect(true);
       }
       return;
@@ -118,9 +126,9 @@ export class SignalingServer {
           socket.disconnect(true);
         }
       };
-      if (!limiter.take()) return fail({ code: 'RATE_LIMITED', message: 'too many messages', status: 429 }, 'rate_limited');
-      if (!isRequestName(name)) return fail({ code: 'UNKNOWN_EVENT', message: `unknown event "${name}"`, status: 404 }, 'unknown');
-      if (approximateSize(args[0]) > MAX_MESSAGE_BYTES) return fail({ code: 'PAYLOAD_TOO_LARGE', message: `message over ${MAX_MESSAGE_BYTES} bytes`, status: 413 }, 'too_large');
+      if (!limiter.take()) return fail(errorBody('RATE_LIMITED', 'too many messages'), 'rate_limited');
+      if (!isRequestName(name)) return fail(errorBody('UNKNOWN_EVENT', `unknown event "${name}"`), 'unknown');
+      if (approximateSize(args[0]) > MAX_MESSAGE_BYTES) return fail(errorBody('PAYLOAD_TOO_LARGE', `message over ${MAX_MESSAGE_BYTES} bytes`), 'too_large');
       const parsed = parseRequest(name, args[0]);
       if (!parsed.ok) return fail(parsed.error, 'invalid');
       const handler = this.#handlers[name] as Handler<typeof name>;
@@ -147,26 +155,27 @@ export class SignalingServer {
   }
 
   #requirePeer(state: SocketState): Peer {
-    if (!state.peer || state.peer.closed) throw new AppError('NOT_JOINED', 'join a room first', 409);
+    if (!state.peer || state.peer.closed) throw new AppError('NOT_JOINED', 'join a room first');
     return state.peer;
   }
 
   async #join(socket: Socket, state: SocketState, req: RequestOf<'join'>): Promise<ResponseMap['join']> {
     if (req.protocolVersion !== SIGNALING_PROTOCOL_VERSION) {
-      throw new AppError('UNSUPPORTED_VERSION', `protocol version ${req.protocolVersion} not supported (server speaks ${SIGNALING_PROTOCOL_VERSION})`, 426);
+      throw new AppError('UNSUPPORTED_VERSION', `protocol version ${req.protocolVersion} not supported (server speaks ${SIGNALING_PROTOCOL_VERSION})`);
     }
-    if ((state.peer && !state.peer.closed) || state.joining) throw new AppError('ALREADY_JOINED', 'already in a room; leave first', 409);
+    if ((state.peer && !state.peer.closed) || state.joining) throw new AppError('ALREADY_JOINED', 'already in a room; leave first');
     state.joining = true;
     try {
-      if (req.avatar && req.avatarSession) throw new AppError('BAD_REQUEST', 'avatar and avatarSession are exclusive', 400);
+      if (req.avatar && req.avatarSession) throw new AppError('BAD_REQUEST', 'avatar and avatarSession are exclusive');
       if (req.avatar) {
-        if (!this.avatars) throw new AppError('AVATAR_UNAVAILABLE', 'avatars are not enabled on this server', 503);
-        if (!(await this.avatars.identityExists(req.avatar.identityId))) throw new AppError('BAD_REQUEST', `unknown identity ${req.avatar.identityId}: enroll a photo first`, 404);
+        if (!this.avatars) throw new AppError('AVATAR_UNAVAILABLE', 'avatars are not enabled on this server');
+        if (!(await this.avatars.identityExists(req.avatar.identityId))) throw new AppError('NOT_FOUND', `unknown identity ${req.avatar.identityId}: enroll a photo first`);
+        this.avatars.identityUsed?.(req.avatar.identityId);
       }
       let peer: Peer;
       let room: Room;
       if (req.avatarSession) {
-        if (!this.avatars) throw new AppError('UNAUTHORIZED', 'avatars are not enabled on this server', 401);
+        if (!this.avatars) throw new AppError('UNAUTHORIZED', 'avatars are not enabled on this server');
         const session = this.avatars.service.sessionForToken(req.avatarSession, req.roomId);
         room = session.room;
         peer = await room.join(req.displayName, { role: 'avatar', avatarOf: session.owner });
@@ -179,7 +188,7 @@ export class SignalingServer {
       }
       if (!socket.connected) {
         peer.close();
-        throw new AppError('BAD_REQUEST', 'socket disconnected during join', 499);
+        throw new AppError('CLIENT_CLOSED_REQUEST', 'socket disconnected during join');
       }
       state.peer = peer;
       state.room = room;
@@ -236,6 +245,8 @@ export class SignalingServer {
 export interface AvatarIntegration {
   service: AvatarService;
   identityExists(identityId: string): Promise<boolean>;
+  /** An avatar session starts with this identity (it does not expire while used). */
+  identityUsed?(identityId: string): void;
 }
 
 function safeEqual(a: string, b: string): boolean {
@@ -249,7 +260,7 @@ function safeEqual(a: string, b: string): boolean {
  * OFFER_ANSWER_TIMEOUT_MS or as soon as the socket disconnects or the peer closes (socket.io's own
  * ack timeout would keep its timer, and the negotiation, alive for the full timeout after a disconnect).
  */
-function emitOfferAndWait(socket: Socket, peer: Peer, payload: unknown): Promise<unknown> {
+export function emitOfferAndWait(socket: Socket, peer: Peer, payload: unknown): Promise<unknown> {
   return new Promise((resolve, reject) => {
     if (!socket.connected || peer.closed) return reject(new Error('peer gone before the offer was sent'));
     const done = (): void => {

@@ -107,11 +107,11 @@ function positiveInt(name: string, v: unknown, def: number, min = 1): number {
 
 function enrollErrorToApp(code: string | undefined, message: string): AppError {
   switch (code) {
-    case 'NO_FACE': return new AppError('NO_FACE', message, 422);
-    case 'FACE_TOO_SMALL': return new AppError('FACE_TOO_SMALL', message, 422);
-    case 'TOO_LARGE': return new AppError('PAYLOAD_TOO_LARGE', message, 413);
-    case 'BAD_IMAGE': return new AppError('BAD_IMAGE', message, 400);
-    default: return new AppError('INTERNAL', `enrollment failed: ${message}`, 500);
+    case 'NO_FACE': return new AppError('NO_FACE', message);
+    case 'FACE_TOO_SMALL': return new AppError('FACE_TOO_SMALL', message);
+    case 'TOO_LARGE': return new AppError('PAYLOAD_TOO_LARGE', message);
+    case 'BAD_IMAGE': return new AppError('BAD_IMAGE', message);
+    default: return new AppError('INTERNAL', `enrollment failed: ${message}`);
   }
 }
 
@@ -192,13 +192,13 @@ export class EnrollmentService {
     if (opts === null || typeof opts !== 'object') return Promise.reject(new TypeError('opts must be an object'));
     const { signal } = opts;
     if (signal !== undefined && !(signal instanceof AbortSignal)) return Promise.reject(new TypeError('opts.signal must be an AbortSignal'));
-    if (bytes.length === 0) return Promise.reject(new AppError('BAD_IMAGE', 'empty photo', 400));
-    if (bytes.length > this.maxPhotoBytes) return Promise.reject(new AppError('PAYLOAD_TOO_LARGE', `photo is ${bytes.length} bytes, limit ${this.maxPhotoBytes}`, 413));
-    if (this.failedReason) return Promise.reject(new AppError('AVATAR_UNAVAILABLE', this.failedReason, 503));
+    if (bytes.length === 0) return Promise.reject(new AppError('BAD_IMAGE', 'empty photo'));
+    if (bytes.length > this.maxPhotoBytes) return Promise.reject(new AppError('PAYLOAD_TOO_LARGE', `photo is ${bytes.length} bytes, limit ${this.maxPhotoBytes}`));
+    if (this.failedReason) return Promise.reject(new AppError('AVATAR_UNAVAILABLE', this.failedReason));
     if (signal?.aborted) return Promise.reject(signal.reason);
     // capacity: the running job (or the one waiting for the worker to start) + maxQueue waiting
     if (this.queue.length + (this.running ? 1 : 0) > this.maxQueue) {
-      return Promise.reject(new AppError('BUSY', `enrollment queue is full (${this.maxQueue} waiting); try again later`, 503));
+      return Promise.reject(new AppError('BUSY', `enrollment queue is full (${this.maxQueue} waiting); try again later`));
     }
     return new Promise<EnrollResult>((resolve, reject) => {
       // own copy: the worker receives it by transfer, and the caller's buffer may be pooled
@@ -293,7 +293,7 @@ export class EnrollmentService {
     });
     worker.on('exit', (code) => {
       clearTimeout(startTimer);
-      onFail(new AppError('INTERNAL', `enrollment worker stopped during startup (exit code ${code})${lastError ? `: ${lastError.message}` : ''}`, 500));
+      onFail(new AppError('INTERNAL', `enrollment worker stopped during startup (exit code ${code})${lastError ? `: ${lastError.message}` : ''}`));
       this.onExit(handle, code, lastError);
     });
     return handle;
@@ -316,14 +316,14 @@ export class EnrollmentService {
     if (this.running) {
       clearTimeout(this.running.timer);
       this.stats_.failed++;
-      this.settle(this.running.job, new AppError('INTERNAL', `enrollment worker died (exit code ${code})${lastError ? `: ${lastError.message}` : ''}`, 500));
+      this.settle(this.running.job, new AppError('INTERNAL', `enrollment worker died (exit code ${code})${lastError ? `: ${lastError.message}` : ''}`));
       this.running = null;
     }
     if (this.crashesSinceSuccess > 1) {
       // the one restart was used and the replacement died too
       this.failedReason = `enrollment worker keeps dying (last exit code ${code}); enrollment is unavailable until the server restarts`;
       this.logger?.error({ code }, 'enrollment disabled: worker died again after its restart');
-      const err = new AppError('AVATAR_UNAVAILABLE', this.failedReason, 503);
+      const err = new AppError('AVATAR_UNAVAILABLE', this.failedReason);
       for (const job of this.queue.splice(0)) {
         this.stats_.failed++;
         this.settle(job, err);
@@ -355,7 +355,7 @@ export class EnrollmentService {
     } else {
       this.stats_.failed++;
       const e = msg.error;
-      this.settle(run.job, e.name === 'EnrollError' ? enrollErrorToApp(e.code, e.message) : new AppError('INTERNAL', `enrollment failed: ${e.message}`, 500));
+      this.settle(run.job, e.name === 'EnrollError' ? enrollErrorToApp(e.code, e.message) : new AppError('INTERNAL', `enrollment failed: ${e.message}`));
     }
     this.pump();
   }
@@ -432,7 +432,7 @@ export class EnrollmentService {
     this.stats_.timeouts++;
     this.stats_.failed++;
     this.logger?.warn({ timeoutMs: this.timeoutMs }, 'enrollment timed out; replacing the worker');
-    this.settle(run.job, new AppError('TIMEOUT', `enrollment took longer than ${this.timeoutMs} ms`, 504));
+    this.settle(run.job, new AppError('TIMEOUT', `enrollment took longer than ${this.timeoutMs} ms`));
     if (this.handle === h) this.retireWorker();
     this.pump();
   }

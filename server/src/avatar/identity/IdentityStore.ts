@@ -104,12 +104,12 @@ interface BinHeader {
 }
 
 function notFound(id: string): AppError {
-  return new AppError('NOT_FOUND', `identity ${id} not found`, 404);
+  return new AppError('NOT_FOUND', `identity ${id} not found`);
 }
 
 function checkId(id: unknown): string {
   if (typeof id !== 'string') throw new TypeError('identity id must be a string');
-  if (!IDENTITY_ID_PATTERN.test(id)) throw new AppError('BAD_REQUEST', 'invalid identity id (32 hex digits expected)', 400);
+  if (!IDENTITY_ID_PATTERN.test(id)) throw new AppError('BAD_REQUEST', 'invalid identity id (32 hex digits expected)');
   return id;
 }
 
@@ -252,7 +252,7 @@ export class IdentityStore {
   private dir(id: string): string {
     const d = path.join(this.root, checkId(id));
     // belt and braces: the pattern already excludes separators and dots
-    if (path.dirname(d) !== this.root) throw new AppError('BAD_REQUEST', 'invalid identity id', 400);
+    if (path.dirname(d) !== this.root) throw new AppError('BAD_REQUEST', 'invalid identity id');
     return d;
   }
 
@@ -375,6 +375,52 @@ export class IdentityStore {
   /** Path of the enrolled crop PNG (the file may not exist: check with has/get). */
   cropPath(id: string): string {
     return path.join(this.dir(id), 'crop.png');
+  }
+
+  /**
+   * Marks an identity as used now (an avatar session starts with it): expiry counts from its last
+   * use. The mark is the mtime of `<id>/last-used`.
+   */
+  async touch(id: string): Promise<void> {
+    this.assertOpen();
+    const file = path.join(this.dir(id), 'last-used');
+    const now = new Date();
+    try {
+      await fs.utimes(file, now, now);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      // first use; a missing identity directory (deleted meanwhile) is not an error
+      await fs.writeFile(file, '').catch((e: unknown) => {
+        if (!isNotFound(e)) throw e;
+      });
+    }
+  }
+
+  /** When the identity was last used (ms since epoch): its last session start, else its enrollment. */
+  async lastUsedAt(id: string): Promise<number | null> {
+    const meta = await this.get(id);
+    if (!meta) return null;
+    const created = Date.parse(meta.createdAt);
+    const used = await fs.stat(path.join(this.dir(id), 'last-used')).then((s) => s.mtimeMs, () => 0);
+    return Math.max(Number.isFinite(created) ? created : 0, used);
+  }
+
+  /**
+   * Deletes the identities not used for longer than `maxUnusedMs`, except those `inUse` names (an
+   * avatar session runs with them). Returns the ids deleted.
+   */
+  async expireUnused(maxUnusedMs: number, inUse: (id: string) => boolean = () => false, now = Date.now()): Promise<string[]> {
+    this.assertOpen();
+    if (!(maxUnusedMs > 0)) throw new TypeError('expireUnused: maxUnusedMs must be positive');
+    const deleted: string[] = [];
+    for (const e of await fs.readdir(this.root)) {
+      if (!isIdentityId(e) || inUse(e)) continue;
+      const last = await this.lastUsedAt(e).catch(() => null);
+      if (last === null || now - last <= maxUnusedMs) continue;
+      if (await this.delete(e).catch(() => false)) deleted.push(e);
+    }
+    if (deleted.length > 0) this.logger?.info({ count: deleted.length, maxUnusedDays: Math.round(maxUnusedMs / 86_400_000) }, 'unused identities expired');
+    return deleted;
   }
 
   /** Remove an identity and its files; false when there was none. */

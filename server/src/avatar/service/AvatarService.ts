@@ -16,7 +16,7 @@ import type { Logger } from '../../logger.ts';
 import type { Config } from '../../config.ts';
 import type { Room } from '../../rooms/Room.ts';
 import type { Peer } from '../../rooms/Peer.ts';
-import { workerRequestSchemas, type ViewOffsetDeg, type WorkerAssign } from '../../../../protocol/src/signaling.ts';
+import { errorBody, workerRequestSchemas, type ViewOffsetDeg, type WorkerAssign } from '../../../../protocol/src/signaling.ts';
 import type { AvatarMetrics } from './AvatarMetrics.ts';
 
 export interface AvatarSession {
@@ -36,6 +36,10 @@ export interface AvatarSession {
   lostAt: number | undefined;
   /** Workers that reported they could not start this session; after MAX_START_FAILURES it gives up. */
   failures: number;
+  /** Runs while the session is not live: when it fires the session shows "failed" (config.workers.startTimeoutMs). */
+  startTimer: NodeJS.Timeout | undefined;
+  /** Given up for good (every worker failed it): no more assignment. A timed-out session keeps trying. */
+  gaveUp: boolean;
 }
 
 interface WorkerEntry {
@@ -71,6 +75,8 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
   readonly #sessions = new Map<string, AvatarSession>();
   readonly #byToken = new Map<string, AvatarSession>();
   readonly #pending = new Set<string>();
+  /** Latest lip-sync delay each session's worker reported: the gauge is their maximum. */
+  readonly #audioDelayMs = new Map<string, number>();
   #closed = false;
 
   constructor(
@@ -99,7 +105,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     socket.on('worker:register', (payload: unknown, ack?: (r: unknown) => void) => {
       const parsed = workerRequestSchemas['worker:register'].safeParse(payload);
       if (!parsed.success || entry) {
-        ack?.({ ok: false, error: { code: 'BAD_REQUEST', message: entry ? 'already registered' : 'invalid worker:register', status: 400 } });
+        ack?.({ ok: false, error: errorBody('BAD_REQUEST', entry ? 'already registered' : 'invalid worker:register') });
         return;
       }
       const old = this.#workers.get(parsed.data.workerId);
@@ -121,7 +127,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
         this.#unassign(session);
         if (++session.failures >= MAX_START_FAILURES) {
           this.logger.error({ sessionId: session.id, failures: session.failures }, 'avatar session failed on every try; giving up');
-          this.#setState(session, 'failed');
+          this.#giveUp(session, `the avatar could not be started (${session.failures} tries${parsed.data.message ? `: ${parsed.data.message}` : ''})`);
           return;
         }
         this.#assign(session, entry?.id);
@@ -148,7 +154,10 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
         last.set(s.sessionId, { frames: s.frames, renderMsTotal: s.renderMsTotal, motionAccepted: s.motionAccepted, dropped: { ...s.motionDropped }, tap: { ...tap }, earlyFrames: s.earlyFrames });
       }
       for (const id of [...last.keys()]) if (!parsed.data.sessions.some((s) => s.sessionId === id)) last.delete(id);
-      this.metrics.audioDelayMs.set(Math.max(0, ...parsed.data.sessions.map((s) => s.audioDelayMs)));
+      // Per session, from the worker that renders it (another worker's report does not overwrite it).
+      for (const s of parsed.data.sessions) if (this.#sessions.get(s.sessionId)?.workerId === entry?.id) this.#audioDelayMs.set(s.sessionId, s.audioDelayMs);
+      for (const id of entry?.sessions ?? []) if (!parsed.data.sessions.some((s) => s.sessionId === id)) this.#audioDelayMs.delete(id);
+      this.#updateAudioDelay();
     });
     socket.on('disconnect', () => {
       if (entry && this.#workers.get(entry.id) === entry) this.#onWorkerGone(entry);
@@ -158,7 +167,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
   /** Start rendering `owner`'s avatar (the owner joined with `avatar: {identityId}`). */
   startSession(room: Room, owner: Peer, identityId: string, driver: 'keypoint' | 'voice' = 'keypoint'): AvatarSession {
     if (this.#closed) throw new InvalidStateError('avatar service closed');
-    if (owner.avatar) throw new AppError('ALREADY_JOINED', 'this peer already has an avatar', 409);
+    if (owner.avatar) throw new AppError('ALREADY_JOINED', 'this peer already has an avatar');
     const session: AvatarSession = {
       id: randomUUID().replaceAll('-', '').slice(0, 16),
       token: randomBytes(24).toString('base64url'),
@@ -173,12 +182,15 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       startedAt: performance.now(),
       lostAt: undefined,
       failures: 0,
+      startTimer: undefined,
+      gaveUp: false,
     };
     this.#sessions.set(session.id, session);
     this.#byToken.set(session.token, session);
     owner.avatar = { identityId, sessionId: session.id, driver, state: 'starting', defaultView: ZERO_VIEW };
     owner.once('close', () => this.endSession(session.id));
     this.metrics.sessions.set(this.#sessions.size);
+    this.#armStartTimer(session);
     this.#assign(session);
     return session;
   }
@@ -189,6 +201,8 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     this.#sessions.delete(sessionId);
     this.#byToken.delete(session.token);
     this.#pending.delete(sessionId);
+    clearTimeout(session.startTimer);
+    session.startTimer = undefined;
     const worker = session.workerId ? this.#workers.get(session.workerId) : undefined;
     if (worker) {
       worker.sessions.delete(sessionId);
@@ -196,13 +210,22 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     }
     session.avatarPeer?.close();
     this.metrics.sessions.set(this.#sessions.size);
+    // Its personal views and its audio delay end with it.
+    if (session.personalViews.size > 0) this.metrics.personalViews.dec(session.personalViews.size);
+    session.personalViews.clear();
+    this.#audioDelayMs.delete(sessionId);
+    this.#updateAudioDelay();
+  }
+
+  #updateAudioDelay(): void {
+    this.metrics.audioDelayMs.set(Math.max(0, ...this.#audioDelayMs.values()));
   }
 
   /** An avatar peer joining with `avatarSession`: returns the session it may render, or throws 401. */
   sessionForToken(token: string, roomId: string): AvatarSession {
     const session = this.#byToken.get(token);
     if (!session || session.room.id !== roomId || session.room.closed || session.owner.closed) {
-      throw new AppError('UNAUTHORIZED', 'unknown or expired avatar session', 401);
+      throw new AppError('UNAUTHORIZED', 'unknown or expired avatar session');
     }
     return session;
   }
@@ -213,8 +236,9 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     peer.once('close', () => {
       if (session.avatarPeer !== peer) return;
       session.avatarPeer = undefined;
-      if (this.#sessions.has(session.id) && session.owner.avatar) {
+      if (this.#sessions.has(session.id) && session.owner.avatar && !session.gaveUp) {
         session.lostAt ??= performance.now();
+        this.#armStartTimer(session);
         this.#setState(session, 'recovering');
       }
     });
@@ -224,6 +248,9 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
   markLive(avatarPeer: Peer): void {
     for (const session of this.#sessions.values()) {
       if (session.avatarPeer !== avatarPeer) continue;
+      if (session.gaveUp) continue;
+      clearTimeout(session.startTimer);
+      session.startTimer = undefined;
       if (session.lostAt !== undefined) {
         this.metrics.recoverySeconds.observe((performance.now() - session.lostAt) / 1000);
         session.lostAt = undefined;
@@ -241,9 +268,9 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
   setView(viewer: Peer, owner: Peer, scope: 'personal' | 'default', view: ViewOffsetDeg | null): { view: ViewOffsetDeg | null; shared: boolean } {
     const sessionId = owner.avatar?.sessionId;
     const session = sessionId ? this.#sessions.get(sessionId) : undefined;
-    if (!session) throw new AppError('BAD_REQUEST', 'that peer is not an avatar', 404);
+    if (!session) throw new AppError('NOT_FOUND', 'that peer is not an avatar');
     if (scope === 'default') {
-      if (viewer !== owner) throw new AppError('UNAUTHORIZED', "only the avatar's owner can set its default view", 403);
+      if (viewer !== owner) throw new AppError('FORBIDDEN', "only the avatar's owner can set its default view");
       session.defaultView = view ? clampViewDeg(view) : ZERO_VIEW;
       owner.avatar!.defaultView = session.defaultView;
       this.#pushViews(session);
@@ -263,7 +290,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       this.#gcViews(session, viewer);
       for (let i = 0; i < this.config.workers.maxPersonalViews && slot === undefined; i++) if (!session.personalViews.has(`slot-${i}`)) slot = `slot-${i}`;
       if (slot === undefined) {
-        throw new AppError('RATE_LIMITED', `this avatar already renders ${this.config.workers.maxPersonalViews} personal views; try again later or use the shared view`, 429);
+        throw new AppError('AT_CAPACITY', `this avatar already renders ${this.config.workers.maxPersonalViews} personal views; try again later or use the shared view`);
       }
       session.personalViews.set(slot, clamped);
       this.metrics.personalViews.inc();
@@ -272,6 +299,20 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     session.room.setViewKey(viewer, owner, slot);
     this.#gcViews(session);
     return { view: clamped, shared };
+  }
+
+  /**
+   * The owner stopped (or restarted) the camera driving its avatar. The worker idles by itself when
+   * motion stops (neutral face, blinks); this tells everyone why.
+   */
+  setPaused(owner: Peer, paused: boolean): void {
+    const session = owner.avatar ? this.#sessions.get(owner.avatar.sessionId) : undefined;
+    if (!session || !owner.avatar) throw new InvalidStateError('this peer has no avatar');
+    if (Boolean(owner.avatar.paused) === paused) return;
+    if (paused) owner.avatar.paused = true;
+    else delete owner.avatar.paused;
+    this.logger.info({ sessionId: session.id, ownerPeerId: owner.id, paused }, 'avatar paused by its owner');
+    this.safeEmit('avatarstate', session);
   }
 
   viewsOf(session: AvatarSession): WorkerAssign['views'] {
@@ -301,15 +342,47 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     worker?.socket.emit('worker:views', { sessionId: session.id, views: this.viewsOf(session) });
   }
 
-  #setState(session: AvatarSession, state: 'starting' | 'live' | 'recovering' | 'failed'): void {
+  #setState(session: AvatarSession, state: 'starting' | 'live' | 'recovering' | 'failed', reason?: string): void {
     if (!session.owner.avatar || session.owner.avatar.state === state) return;
     session.owner.avatar.state = state;
+    if (reason === undefined) delete session.owner.avatar.reason;
+    else session.owner.avatar.reason = reason;
     this.logger.info({ sessionId: session.id, ownerPeerId: session.owner.id, state }, 'avatar state');
     this.safeEmit('avatarstate', session);
   }
 
+  /** (Re)starts the bound on how long the session may stay without a live renderer. */
+  #armStartTimer(session: AvatarSession): void {
+    clearTimeout(session.startTimer);
+    const ms = this.config.workers.startTimeoutMs;
+    session.startTimer = setTimeout(() => {
+      session.startTimer = undefined;
+      if (!this.#sessions.has(session.id) || session.owner.avatar?.state === 'live') return;
+      const s = `${Math.round(ms / 100) / 10} s`;
+      const reason = session.workerId
+        ? `the avatar worker did not start the avatar within ${s}`
+        : `no avatar worker is available (waited ${s}; ${this.#workers.size} registered)`;
+      this.logger.error({ sessionId: session.id, ownerPeerId: session.owner.id, workerId: session.workerId, timeoutMs: ms }, 'avatar session timed out without a renderer');
+      // Shown as failed, with the reason, but still waiting: a worker that registers (or finishes
+      // starting it) later brings it live.
+      this.#setState(session, 'failed', reason);
+    }, ms);
+    session.startTimer.unref?.();
+  }
+
+  /** Gives up on a session for good: no more assignment; the owner's tile shows `reason`. */
+  #giveUp(session: AvatarSession, reason: string): void {
+    session.gaveUp = true;
+    clearTimeout(session.startTimer);
+    session.startTimer = undefined;
+    this.#pending.delete(session.id);
+    if (session.workerId) this.#unassign(session);
+    this.#setState(session, 'failed', reason);
+    session.avatarPeer?.close();
+  }
+
   #assign(session: AvatarSession, avoid?: string): void {
-    if (!this.#sessions.has(session.id)) return;
+    if (!this.#sessions.has(session.id) || session.gaveUp) return;
     const candidates = [...this.#workers.values()].filter((w) => w.sessions.size < w.capacity && w.generators.includes(this.config.workers.generator));
     candidates.sort((a, b) => (a.id === avoid ? 1 : 0) - (b.id === avoid ? 1 : 0) || a.sessions.size / a.capacity - b.sessions.size / b.capacity);
     const worker = candidates[0];
@@ -364,14 +437,18 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     this.metrics.workers.set(this.#workers.size);
     this.logger.warn({ workerId: worker.id, sessions: worker.sessions.size }, 'avatar worker gone; moving its sessions');
     for (const id of worker.sessions) {
+      this.#audioDelayMs.delete(id);
       const session = this.#sessions.get(id);
       if (!session) continue;
       session.workerId = undefined;
+      if (session.gaveUp) continue;
       session.lostAt ??= performance.now();
+      this.#armStartTimer(session);
       this.#setState(session, 'recovering');
       this.#assign(session);
     }
     worker.sessions.clear();
+    this.#updateAudioDelay();
   }
 
   /** Idempotent; ends every session (workers are told to release them). */

@@ -62,6 +62,11 @@ export class VoiceDriver {
     return this.#voiced;
   }
 
+  /** Audio chunks waiting in the delay line (diagnostics, tests). */
+  get queuedChunks(): number {
+    return this.#queue.length;
+  }
+
   /** One chunk of the owner's microphone. Never throws on bad audio. */
   pushAudio(chunk: AudioChunk, wallMs = performance.now()): void {
     if (this.#closed) return;

@@ -18,7 +18,7 @@ async function main(): Promise<void> {
   const { ConfigError, loadWorkerConfig } = await import('../../config.ts');
   const { configureLogger } = await import('../../logger.ts');
   const { IdentityStore } = await import('../identity/IdentityStore.ts');
-  const { MeshAvatarGenerator } = await import('../generator/mesh-generator.ts');
+  const { loadGeneratorFactory } = await import('../generator/registry.ts');
   const { AvatarWorker } = await import('./AvatarWorker.ts');
   const { StreamingAudio2Motion } = await import('../../../../models/audio2motion/Audio2Motion.ts');
   let config;
@@ -33,15 +33,16 @@ async function main(): Promise<void> {
   }
   const logger = configureLogger(config.logLevel).child({ workerId: config.workerId });
   const identities = await IdentityStore.create({ dataDir: config.dataDir, logger });
-  if (config.generator !== 'mesh') throw new ConfigError(`unknown generator "${config.generator}" (available: mesh)`);
+  const createGenerator = await loadGeneratorFactory(config.generator);
   const worker = await AvatarWorker.start({
     serverUrl: config.serverUrl,
     token: config.token,
     workerId: config.workerId,
     capacity: config.capacity,
-    generators: ['mesh'],
+    // What this worker renders: the configured kind (the server assigns sessions by it).
+    generators: [config.generator],
     identities,
-    createGenerator: () => new MeshAvatarGenerator(),
+    createGenerator,
     createAudioModel: () => StreamingAudio2Motion.create(),
     logger,
   });

@@ -1,0 +1,83 @@
+/** Unused identities expire (IdentityStore.expireUnused; the server runs it at start and every hour). */
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { IdentityStore, newIdentityId } from '../../server/src/avatar/identity/IdentityStore.ts';
+import { loadConfig } from '../../server/src/config.ts';
+import { startTestServer } from '../helpers/server.ts';
+import { CallClient } from '../../client/src/call/CallClient.ts';
+import { WrtcPeerConnection } from '../helpers/avatarPeers.ts';
+
+const DAY = 86_400_000;
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+function tmpDataDir(): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'avatar-sfu-expiry-'));
+  dirs.push(d);
+  return d;
+}
+
+/** An identity directory as IdentityStore writes it (enough for get/has/delete), enrolled `ageMs` ago. */
+function fakeIdentity(dataDir: string, ageMs: number): string {
+  const id = newIdentityId();
+  const dir = path.join(dataDir, 'identities', id);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify({ identityId: id, createdAt: new Date(Date.now() - ageMs).toISOString() }));
+  fs.writeFileSync(path.join(dir, 'identity.bin'), 'x');
+  return id;
+}
+
+test('AVATAR_IDENTITY_EXPIRE_DAYS defaults to 30 days, and 0 keeps identities forever', () => {
+  assert.equal(loadConfig({}).avatar.identityMaxUnusedMs, 30 * DAY);
+  assert.equal(loadConfig({ AVATAR_IDENTITY_EXPIRE_DAYS: '7' }).avatar.identityMaxUnusedMs, 7 * DAY);
+  assert.equal(loadConfig({ AVATAR_IDENTITY_EXPIRE_DAYS: '0' }).avatar.identityMaxUnusedMs, 0);
+});
+
+test('identities unused for longer than the expiry are deleted; recently enrolled, recently used and in-use ones are kept', async () => {
+  const dataDir = tmpDataDir();
+  fs.mkdirSync(path.join(dataDir, 'identities'), { recursive: true });
+  const old = fakeIdentity(dataDir, 40 * DAY);
+  const oldButUsed = fakeIdentity(dataDir, 40 * DAY);
+  const recent = fakeIdentity(dataDir, 1 * DAY);
+  const oldInUse = fakeIdentity(dataDir, 40 * DAY);
+  const store = await IdentityStore.create({ dataDir });
+  try {
+    await store.touch(oldButUsed);
+    assert.ok(Date.now() - (await store.lastUsedAt(oldButUsed))! < 60_000, 'touch() marks it as used now');
+    const deleted = await store.expireUnused(30 * DAY, (id) => id === oldInUse);
+    assert.deepEqual(deleted, [old]);
+    assert.equal(await store.has(old), false);
+    for (const id of [oldButUsed, recent, oldInUse]) assert.equal(await store.has(id), true, id);
+    // 40 days later only the in-use one survives a 30-day expiry… unless it is still in use.
+    assert.deepEqual(new Set(await store.expireUnused(30 * DAY, (id) => id === oldInUse, Date.now() + 40 * DAY)), new Set([oldButUsed, recent]));
+    assert.equal(await store.has(oldInUse), true);
+  } finally {
+    store.close();
+  }
+});
+
+test('the server deletes identities unused for AVATAR_IDENTITY_EXPIRE_DAYS when it starts, and joining as that avatar counts as a use', async () => {
+  const dataDir = tmpDataDir();
+  const stale = fakeIdentity(dataDir, 31 * DAY);
+  const fresh = fakeIdentity(dataDir, 29 * DAY);
+  const server = await startTestServer({}, { AVATAR_DATA_DIR: dataDir, AVATAR_IDENTITY_EXPIRE_DAYS: '30' });
+  const client = new CallClient({ serverUrl: server.httpUrl, RTCPeerConnection: WrtcPeerConnection });
+  try {
+    assert.equal(fs.existsSync(path.join(dataDir, 'identities', stale)), false, 'the stale identity is gone after the start');
+    assert.equal(await server.identities.has(fresh), true);
+    const before = (await server.identities.lastUsedAt(fresh))!;
+    assert.ok(Date.now() - before > 28 * DAY);
+    await client.join({ roomId: 'expiry', displayName: 'owner', stream: null, avatar: { identityId: fresh } });
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline && Date.now() - (await server.identities.lastUsedAt(fresh))! > 60_000) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(Date.now() - (await server.identities.lastUsedAt(fresh))! < 60_000, 'joining as the avatar marks the identity as used');
+  } finally {
+    await client.leave().catch(() => undefined);
+    await server.close();
+  }
+});

@@ -6,7 +6,6 @@
  * - render cost on one core (benchRender) and VP8 encode cost (wrtc RTCVideoSource in-process).
  */
 import fs from 'node:fs';
-import wrtc from '@roamhq/wrtc';
 import { createFaceAnalyzer, embeddingSimilarity, encodePng, type FaceAnalyzer } from '../server/src/avatar/face/human-node.ts';
 import { EnrollError, enrollPhoto, type EnrolledIdentity } from '../server/src/avatar/generator/enroll.ts';
 import { MeshAvatarGenerator } from '../server/src/avatar/generator/mesh-generator.ts';
@@ -15,6 +14,7 @@ import type { AvatarMotion, RenderedFrame } from '../server/src/avatar/generator
 import { computeNeutralReference, landmarksToMotion, EXPR, EXPRESSION_SIZE, type NeutralReference } from '../models/face/expression-code.ts';
 import { quantizeMotion } from '../protocol/src/motion.ts';
 import { benchRender } from './keypoint-render.ts';
+import { measureVp8EncodeCost } from './encodeCost.ts';
 import { decodeVideo, mean, psnrRgba, quantile, rgbaToLuma, rgbToRgba, ssimLuma } from './keypoint-util.ts';
 
 /** What the avatar worker gets (kept as an alias of the protocol's quantizeMotion for existing importers). */
@@ -196,88 +196,33 @@ export interface RenderCost {
 export async function measureRenderCost(identity: EnrolledIdentity, size: number, fps: number, encodeSeconds: number): Promise<RenderCost> {
   const [r] = await benchRender({ sizes: [size], frames: 300, identity, format: 'i420' });
   const render = r!;
-  let encodeMsMean: number | null = null;
-  let encodeFramesMeasured = 0;
-  let encodeKbps: number | null = null;
-  let pipelineCpuMsPerFrame: number | null = null;
-  const a = new wrtc.RTCPeerConnection();
-  const b = new wrtc.RTCPeerConnection();
-  const sinks: { stop(): void }[] = [];
-  let timer: NodeJS.Timeout | undefined;
+  const gen = new MeshAvatarGenerator();
+  await gen.initialize(identity);
+  const rest = gen.restMotion();
+  const expr = new Float32Array(EXPRESSION_SIZE);
+  let reuse: RenderedFrame | undefined;
   try {
-    a.onicecandidate = (e: { candidate: unknown }) => void (e.candidate && b.addIceCandidate(e.candidate as never));
-    b.onicecandidate = (e: { candidate: unknown }) => void (e.candidate && a.addIceCandidate(e.candidate as never));
-    b.ontrack = (e: { track: unknown }) => {
-      const sink = new wrtc.nonstandard.RTCVideoSink(e.track as never);
-      sink.onframe = () => undefined;
-      sinks.push(sink as never);
-    };
-    const source = new wrtc.nonstandard.RTCVideoSource();
-    const track = source.createTrack();
-    a.addTrack(track, new wrtc.MediaStream([track]));
-    const offer = await a.createOffer();
-    await a.setLocalDescription(offer);
-    await b.setRemoteDescription(offer);
-    const answer = await b.createAnswer();
-    await b.setLocalDescription(answer);
-    await a.setRemoteDescription(answer);
-    const gen = new MeshAvatarGenerator();
-    await gen.initialize(identity);
-    const rest = gen.restMotion();
-    const expr = new Float32Array(EXPRESSION_SIZE);
-    let i = 0;
-    let reuse: RenderedFrame | undefined;
-    const tick = (): void => {
-      const t = i++ / fps;
+    const enc = await measureVp8EncodeCost(size, fps, encodeSeconds, (i) => {
+      const t = i / fps;
       expr.fill(0);
       expr[EXPR.jawOpen] = Math.max(0, Math.sin(t * 2 * Math.PI * 2.5)) * 0.7;
       const blink = i % 90 < 6 ? 1 : 0;
       expr[EXPR.blinkL] = expr[EXPR.blinkR] = blink;
       const pose = { ...rest.pose, yaw: rest.pose.yaw + 0.35 * Math.sin(t * 1.1), pitch: rest.pose.pitch + 0.15 * Math.sin(t * 0.8) };
-      const fr = gen.render({ pose, expression: expr }, undefined, { size, format: 'i420', reuse });
-      reuse = fr;
-      source.onFrame({ width: size, height: size, data: fr.i420! });
+      reuse = gen.render({ pose, expression: expr }, undefined, { size, format: 'i420', reuse });
+      return reuse.i420!;
+    });
+    return {
+      renderMsMean: render.meanMs,
+      renderMsP50: render.p50Ms,
+      renderMsP95: render.p95Ms,
+      renderFps: render.fps,
+      encodeMsMean: enc.encodeMsMean,
+      encodeFramesMeasured: enc.framesEncoded,
+      encodeKbps: enc.kbps,
+      pipelineCpuMsPerFrame: enc.pipelineCpuMsPerFrame,
     };
-    timer = setInterval(tick, 1000 / fps);
-    const stats = async (): Promise<{ enc: number; frames: number; bytes: number; at: number; cpu: number; sent: number }> => {
-      let enc = 0, frames = 0, bytes = 0;
-      (await a.getStats()).forEach((s: Record<string, unknown>) => {
-        if (s['type'] === 'outbound-rtp' && s['kind'] === 'video') {
-          enc += Number(s['totalEncodeTime'] ?? 0);
-          frames += Number(s['framesEncoded'] ?? 0);
-          bytes += Number(s['bytesSent'] ?? 0);
-        }
-      });
-      const u = process.cpuUsage();
-      return { enc, frames, bytes, at: performance.now(), cpu: (u.user + u.system) / 1000, sent: i };
-    };
-    await new Promise((r) => setTimeout(r, 1500)); // connect + first keyframe + bitrate ramp
-    const s0 = await stats();
-    await new Promise((r) => setTimeout(r, encodeSeconds * 1000));
-    const s1 = await stats();
-    clearInterval(timer);
-    timer = undefined;
-    gen.close();
-    encodeFramesMeasured = s1.frames - s0.frames;
-    if (encodeFramesMeasured > 0) {
-      encodeMsMean = ((s1.enc - s0.enc) * 1000) / encodeFramesMeasured;
-      encodeKbps = ((s1.bytes - s0.bytes) * 8) / (s1.at - s0.at);
-    }
-    if (s1.sent > s0.sent) pipelineCpuMsPerFrame = (s1.cpu - s0.cpu) / (s1.sent - s0.sent);
   } finally {
-    if (timer) clearInterval(timer);
-    for (const s of sinks) s.stop();
-    a.close();
-    b.close();
+    gen.close();
   }
-  return {
-    renderMsMean: render.meanMs,
-    renderMsP50: render.p50Ms,
-    renderMsP95: render.p95Ms,
-    renderFps: render.fps,
-    encodeMsMean,
-    encodeFramesMeasured,
-    encodeKbps,
-    pipelineCpuMsPerFrame,
-  };
 }

@@ -15,7 +15,7 @@ import { LIPS_LOWER_OUTER, LIPS_UPPER_OUTER } from '../face/expression-code.ts';
 import { allocParams, deform, deformBackward, DeformScratch, E, PARAM_LAYOUT, PARAM_NAMES, TriangleFrames, type ParamName } from './gaussians.ts';
 import { GaussianHead, type HeadMotion } from './head.ts';
 import { LossState } from './loss.ts';
-import { mulberry32 } from './random.ts';
+import { mulberry32 } from '../random.ts';
 import { detailResidual, fitDetailBasis } from './detail.ts';
 import { faceMask } from './metrics.ts';
 import { backwardBand, bin, compositeBand, project, projectBackward, RasterState, SHARED_ALLOC, SplatGrads, sortByDepth, type SplatInput } from './rasterize.ts';
@@ -156,7 +156,7 @@ export async function trainGaussianHead(opts: TrainOptions): Promise<TrainResult
   const countSlot = 12;
   ctrl[countSlot] = N;
   const workers: Worker[] = [];
-  const bootstrap = new URL('./worker-bootstrap.mjs', import.meta.url);
+  const bootstrap = new URL('../worker-bootstrap.mjs', import.meta.url);
   const entry = new URL('./compositeWorker.ts', import.meta.url).href;
   for (let t = 1; t < threads; t++) {
     const grads = new SplatGrads(SHARED_ALLOC);

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { RasterState, SplatGrads, backwardBand, projectBackward, renderSplats, type SplatInput } from '../../models/gaussian/rasterize.ts';
 import { DeformScratch, PARAM_NAMES, TriangleFrames, allocParams, allocSplats, deform, deformBackward, E, type ParamName } from '../../models/gaussian/gaussians.ts';
 import { LossState } from '../../models/gaussian/loss.ts';
-import { mulberry32 } from '../../models/gaussian/random.ts';
+import { mulberry32 } from '../../models/random.ts';
 
 const SIZE = 32;
 

@@ -5,17 +5,10 @@
  * resemble conversational speech. Deterministic for a given seed.
  */
 
+import { mulberry32 } from '../../random.ts';
+
 /** mulberry32: small, fast, seedable PRNG returning [0, 1) */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = mulberry32;
 
 export function pick<T>(r: () => number, a: readonly T[]): T {
   return a[Math.floor(r() * a.length) % a.length];

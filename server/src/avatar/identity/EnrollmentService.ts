@@ -96,7 +96,7 @@ interface WorkerHandle {
   nice: number | null;
 }
 
-const BOOTSTRAP = new URL('./worker-bootstrap.mjs', import.meta.url);
+const BOOTSTRAP = new URL('../../../../models/worker-bootstrap.mjs', import.meta.url);
 const WORKER_ENTRY = new URL('./enrollWorker.ts', import.meta.url).href;
 
 function positiveInt(name: string, v: unknown, def: number, min = 1): number {

@@ -1,7 +1,7 @@
 /**
  * Worker thread of EnrollmentService: loads Human once, then enrolls one photo per message.
  * Everything CPU-heavy (decode, face detection twice, crop resampling, the crop's PNG encoding)
- * happens here, off the server's event loop. Started through worker-bootstrap.mjs (tsx).
+ * happens here, off the server's event loop. Started through models/worker-bootstrap.mjs (tsx).
  */
 import { readlinkSync } from 'node:fs';
 import os from 'node:os';

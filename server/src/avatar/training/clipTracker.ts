@@ -34,7 +34,7 @@ export interface ClipTrackerOptions {
   signal?: AbortSignal;
 }
 
-const BOOTSTRAP = new URL('../identity/worker-bootstrap.mjs', import.meta.url);
+const BOOTSTRAP = new URL('../../../../models/worker-bootstrap.mjs', import.meta.url);
 const ENTRY = new URL('./trackWorker.ts', import.meta.url).href;
 
 interface Job {

@@ -1,7 +1,7 @@
 /**
  * Worker thread of ClipTracker: loads Human once (wasm backend, no identity descriptor: only the
  * landmarks and boxes are needed, and faceres would add 10-20 ms per face), then answers one
- * 'detect' message per frame. Started through ../identity/worker-bootstrap.mjs (tsx).
+ * 'detect' message per frame. Started through models/worker-bootstrap.mjs (tsx).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';

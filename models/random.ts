@@ -1,4 +1,4 @@
-/** Seeded PRNG (mulberry32): training is deterministic for a given seed. */
+/** Seeded PRNG (mulberry32: small, fast, returns [0, 1)), shared by the models' data generators and trainers, so their runs are deterministic for a given seed. */
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {

@@ -111,6 +111,8 @@ describe('keypoint avatar in headless Chromium', () => {
   });
 
   test("the avatar tile shows the whole rendered head, not a crop, at every tile size, at the viewer and in the owner's own tile", async () => {
+    // The owner's own tile says the avatar is live (not stuck at "starting…").
+    await waitFor(() => a.page.evaluate((id) => document.querySelector<HTMLElement>(`.tile[data-peer-id="${id}"]`)?.dataset['avatarState'] === 'live', aId), { timeoutMs: 10_000, what: "A's own tile in state live" });
     const shots = process.env['AVATAR_SFU_SHOTS_DIR'];
     if (shots) fs.mkdirSync(shots, { recursive: true });
     // Narrow (one column), medium and wide windows: the grid gives the tiles different sizes, always 4:3.
@@ -187,7 +189,8 @@ describe('keypoint avatar in headless Chromium', () => {
   test('a voice avatar\'s call page has no "Stop camera" button: it uses no camera', async () => {
     const v = await CallPage.open(context, server.httpUrl, 'voice room', 'vera');
     await v.page.check('input[name="mode"][value="voice"]');
-    await v.page.setInputFiles('#photo', PHOTO);
+    // The identity A's page saved in this browser profile: no second enrollment (slow on a loaded machine).
+    await v.page.waitForSelector('#saved-avatar:not([hidden])', { timeout: 10_000 });
     await v.page.click('#join');
     await v.page.waitForSelector('#call:not([hidden])', { timeout: 60_000 });
     assert.equal(await v.page.isHidden('#toggle-cam'), true, 'no camera button in voice mode');

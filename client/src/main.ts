@@ -212,6 +212,7 @@ async function join(roomId: string, displayName: string): Promise<void> {
     }
   }
   setStatus('Connecting…');
+  let ownAvatarTrack: MediaStreamTrack | undefined;
   const c = new CallClient();
   client = c;
   c.on('peerjoined', (p) => {
@@ -221,11 +222,20 @@ async function join(roomId: string, displayName: string): Promise<void> {
   });
   c.on('peerleft', ({ peerId }) => tiles.remove(peerId));
   c.on('producerstate', ({ peerId, producer }) => tiles.setMuted(peerId, producer.kind, producer.paused));
-  c.on('avatarstate', ({ peerId, avatar }) => tiles.setAvatar(peerId, avatar));
+  // Our own avatar's state can also arrive before join() returns: keep the latest for our tile.
+  let ownAvatarState: PeerInfo['avatar'];
+  c.on('avatarstate', ({ peerId, avatar }) => {
+    if (peerId === c.peerId) ownAvatarState = avatar;
+    tiles.setAvatar(peerId, avatar);
+  });
   c.on('track', (t) => {
     if (t.peerId === c.peerId) {
-      // Our own avatar, as everyone sees it.
-      if (t.kind === 'video') tiles.replaceVideo(t.peerId, t.track);
+      // Our own avatar, as everyone sees it. It can arrive before join() returns (our tile does not
+      // exist yet): then the tile takes it when it is made, instead of showing the camera.
+      if (t.kind === 'video') {
+        ownAvatarTrack = t.track;
+        tiles.replaceVideo(t.peerId, t.track);
+      }
       return;
     }
     tiles.addTrack(t.peerId, t.track);
@@ -265,7 +275,8 @@ async function join(roomId: string, displayName: string): Promise<void> {
     const local = tiles.ensure(c.peerId ?? 'local', displayName, true);
     for (const t of localStream.getTracks()) local.stream.addTrack(t);
     local.video.srcObject = local.stream;
-    if (identityId) showAvatar({ peerId: c.peerId!, displayName, producers: [], avatar: { identityId, driver: mode === 'voice' ? 'voice' : 'keypoint', state: 'starting', defaultView: { yaw: 0, pitch: 0, roll: 0 } } });
+    if (ownAvatarTrack && ownAvatarTrack.readyState === 'live') tiles.replaceVideo(c.peerId!, ownAvatarTrack);
+    if (identityId) showAvatar({ peerId: c.peerId!, displayName, producers: [], avatar: ownAvatarState ?? { identityId, driver: mode === 'voice' ? 'voice' : 'keypoint', state: 'starting', defaultView: { yaw: 0, pitch: 0, roll: 0 } } });
     for (const p of peers) {
       tiles.ensure(p.peerId, p.displayName);
       for (const prod of p.producers) tiles.setMuted(p.peerId, prod.kind, prod.paused);

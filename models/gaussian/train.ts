@@ -244,14 +244,16 @@ export async function trainGaussianHead(opts: TrainOptions): Promise<TrainResult
   let lossEma = NaN;
   let peakRss = process.memoryUsage().rss;
   let nextEval = 0;
+  let lastEvalMs = 0;
   try {
     for (;;) {
       const elapsed = performance.now() - t0;
-      // with a time budget, stop one iteration early rather than one late
-      const progress = iterations !== undefined ? it / iterations : Math.min(1, (elapsed + (it > 0 ? elapsed / it : 0)) / budgetMs);
+      // with a time budget, stop one iteration and one final evaluation early rather than late
+      const progress = iterations !== undefined ? it / iterations : Math.min(1, (elapsed + (it > 0 ? elapsed / it : 0) + lastEvalMs) / budgetMs);
       if (progress >= nextEval / evaluations || progress >= 1) {
         const te = performance.now();
         const [psnr, facePsnr] = evaluate();
+        lastEvalMs = performance.now() - te;
         curve.push({ seconds: (te - t0) / 1000, iteration: it, psnr, facePsnr, loss: lossEma });
         const rate = it > 0 ? elapsed / it : NaN;
         const eta = iterations !== undefined ? ((iterations - it) * rate) / 1000 : (budgetMs - elapsed) / 1000;

@@ -224,6 +224,8 @@ async function runGaussianBench(o: GaussianBenchOptions, log: (l: string) => voi
       size,
       train_seconds: num(trained.trainSeconds, 1),
       iterations: trained.iterations,
+      best_iteration: trained.bestIteration,
+      validation_frames: trained.validationFrames,
       ms_per_iteration: num(trained.msPerIteration, 1),
       threads: trained.threads,
       gaussians: trained.head.count,
@@ -248,6 +250,7 @@ async function runGaussianBench(o: GaussianBenchOptions, log: (l: string) => voi
       load_ms: num(quantile(loads, 0.5), 1),
       freeview_yaw45_face_found: num(fvFound / Math.max(1, fvTotal), 3),
       heldout_psnr_curve: trained.curve.map((c) => [num(c.seconds, 0), num(c.psnr, 2), num(c.facePsnr, 2)]),
+      validation_psnr_curve: trained.curve.map((c) => [num(c.seconds, 0), num(c.validationPsnr, 2), num(c.validationFacePsnr, 2)]),
       prepare_seconds: num((prepared.stats.decodeMs + prepared.stats.trackMs + prepared.stats.loadMs) / 1000, 1),
     };
     const targets: [string, boolean][] = [

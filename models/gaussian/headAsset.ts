@@ -34,6 +34,8 @@ export const HeadTrainingInfo = z.object({
   trainFrames: z.number().int().nonnegative().optional(),
   heldOutFrames: z.number().int().nonnegative().optional(),
   iterations: z.number().int().nonnegative(),
+  /** iteration of the saved snapshot (best on the validation frames) */
+  bestIteration: z.number().int().nonnegative().optional(),
   trainSeconds: z.number().nonnegative(),
   threads: z.number().int().positive().optional(),
   seed: z.number().int().optional(),

@@ -55,6 +55,12 @@ export interface TrainOptions {
   ssimLambda?: number;
   /** largest detail-code size (detail.ts), default 16; 0 = the 12-coefficient code only */
   detailSize?: number;
+  /**
+   * share of the training frames (the last ones, in the order given) kept out of training to pick
+   * the snapshot to return: the one with the best validation score (mean of whole-crop and face
+   * PSNR) among the evaluations. Default 0.15 (with ≥ 20 frames); 0 = return the last state.
+   */
+  validationShare?: number;
   log?: (line: string) => void;
   signal?: AbortSignal;
 }
@@ -62,6 +68,9 @@ export interface TrainOptions {
 export interface CurvePoint {
   seconds: number;
   iteration: number;
+  /** validation frames (part of the training range, never trained on): whole crop and face */
+  validationPsnr: number;
+  validationFacePsnr: number;
   psnr: number;
   /** PSNR inside the face outline */
   facePsnr: number;
@@ -76,6 +85,9 @@ export interface TrainResult {
   curve: CurvePoint[];
   msPerIteration: number;
   peakRssMb: number;
+  /** iteration of the returned snapshot (= iterations without validation) */
+  bestIteration: number;
+  validationFrames: number;
 }
 
 const LR: Record<ParamName, number> = { offset: 4e-3, logScale: 6e-3, quat: 2e-3, opacity: 3e-2, color: 8e-3, dPos: 2e-3, dColor: 4e-3 };
@@ -115,6 +127,15 @@ export async function trainGaussianHead(opts: TrainOptions): Promise<TrainResult
   for (const f of frames) if (f.rgba.length !== size * size * 4) throw new TypeError(`training frame is not ${size}² RGBA`);
   const log = opts.log ?? (() => undefined);
   const rnd = mulberry32(opts.seed ?? 1);
+  const share = opts.validationShare ?? 0.15;
+  if (!(share >= 0 && share < 0.5)) throw new TypeError('validationShare must be in [0, 0.5)');
+  const nVal = frames.length >= 20 ? Math.round(frames.length * share) : 0;
+  let validationRaw: TrainingFrame[] = [];
+  if (nVal > 0) {
+    if ((opts.sourceIndex ?? 0) >= frames.length - nVal) throw new TypeError('sourceIndex must lie in the training part (before the validation frames)');
+    validationRaw = frames.slice(frames.length - nVal);
+    frames = frames.slice(0, frames.length - nVal);
+  }
   const threads = Math.max(1, Math.min(8, opts.threads ?? 2));
   const src = frames[opts.sourceIndex ?? 0]!;
   const n = size * size;
@@ -212,12 +233,17 @@ export async function trainGaussianHead(opts: TrainOptions): Promise<TrainResult
   let wRect: [number, number, number, number] | null = null;
 
   const heldOut = (opts.heldOut ?? []).map(withDetail);
+  const validation = validationRaw.map(withDetail);
   const curve: CurvePoint[] = [];
   const mask = new Uint8Array(n);
-  const evaluate = (): [number, number] => {
-    if (heldOut.length === 0) return [NaN, NaN];
+  // the best validation snapshot
+  const snap = PARAM_NAMES.map((k) => gp.p[k].slice());
+  const snapBg = background.slice();
+  let bestScore = -Infinity, bestIteration = 0;
+  const evaluate = (set: TrainingFrame[]): [number, number] => {
+    if (set.length === 0) return [NaN, NaN];
     let sum = 0, sumFace = 0;
-    for (const f of heldOut) {
+    for (const f of set) {
       const img = forward(f.motion);
       faceMask(f.landmarks, size, mask);
       let se = 0, seFace = 0, nFace = 0;
@@ -233,7 +259,7 @@ export async function trainGaussianHead(opts: TrainOptions): Promise<TrainResult
       sum += 10 * Math.log10((255 * 255) / Math.max(1e-9, se / (3 * n)));
       sumFace += 10 * Math.log10((255 * 255) / Math.max(1e-9, seFace / Math.max(1, nFace)));
     }
-    return [sum / heldOut.length, sumFace / heldOut.length];
+    return [sum / set.length, sumFace / set.length];
   };
 
   const iterations = opts.iterations;
@@ -252,12 +278,20 @@ export async function trainGaussianHead(opts: TrainOptions): Promise<TrainResult
       const progress = iterations !== undefined ? it / iterations : Math.min(1, (elapsed + (it > 0 ? elapsed / it : 0) + lastEvalMs) / budgetMs);
       if (progress >= nextEval / evaluations || progress >= 1) {
         const te = performance.now();
-        const [psnr, facePsnr] = evaluate();
+        const [vPsnr, vFace] = evaluate(validation);
+        const score = (vPsnr + vFace) / 2;
+        if (validation.length > 0 && score > bestScore) {
+          bestScore = score;
+          bestIteration = it;
+          PARAM_NAMES.forEach((k, j) => snap[j]!.set(gp.p[k]));
+          snapBg.set(background);
+        }
+        const [psnr, facePsnr] = evaluate(heldOut);
         lastEvalMs = performance.now() - te;
-        curve.push({ seconds: (te - t0) / 1000, iteration: it, psnr, facePsnr, loss: lossEma });
+        curve.push({ seconds: (te - t0) / 1000, iteration: it, validationPsnr: vPsnr, validationFacePsnr: vFace, psnr, facePsnr, loss: lossEma });
         const rate = it > 0 ? elapsed / it : NaN;
         const eta = iterations !== undefined ? ((iterations - it) * rate) / 1000 : (budgetMs - elapsed) / 1000;
-        log(`iteration ${it}${iterations ? `/${iterations}` : ''}  loss ${Number.isFinite(lossEma) ? lossEma.toFixed(4) : '–'}  held-out PSNR ${Number.isFinite(psnr) ? psnr.toFixed(2) : '–'} dB (face ${Number.isFinite(facePsnr) ? facePsnr.toFixed(2) : '–'})  ${Number.isFinite(rate) ? rate.toFixed(1) : '–'} ms/it  elapsed ${(elapsed / 1000).toFixed(0)} s  ETA ${Number.isFinite(eta) ? Math.max(0, eta).toFixed(0) : '–'} s`);
+        log(`iteration ${it}${iterations ? `/${iterations}` : ''}  loss ${Number.isFinite(lossEma) ? lossEma.toFixed(4) : '–'}  ${validation.length ? `validation PSNR ${vPsnr.toFixed(2)} dB (face ${vFace.toFixed(2)})  ` : ''}held-out PSNR ${Number.isFinite(psnr) ? psnr.toFixed(2) : '–'} dB (face ${Number.isFinite(facePsnr) ? facePsnr.toFixed(2) : '–'})  ${Number.isFinite(rate) ? rate.toFixed(1) : '–'} ms/it  elapsed ${(elapsed / 1000).toFixed(0)} s  ETA ${Number.isFinite(eta) ? Math.max(0, eta).toFixed(0) : '–'} s`);
         nextEval++;
         peakRss = Math.max(peakRss, process.memoryUsage().rss);
       }
@@ -312,6 +346,13 @@ export async function trainGaussianHead(opts: TrainOptions): Promise<TrainResult
     }
   }
   const seconds = (performance.now() - t0) / 1000;
+  if (validation.length > 0) {
+    PARAM_NAMES.forEach((k, j) => gp.p[k].set(snap[j]!));
+    background.set(snapBg);
+    log(`returning the snapshot of iteration ${bestIteration} (best validation score ${bestScore.toFixed(2)} dB on ${validation.length} frames)`);
+  } else {
+    bestIteration = it;
+  }
   // the result owns plain (non-shared) copies
   const out = allocParams(N);
   out.tri.set(gp.tri);
@@ -327,6 +368,8 @@ export async function trainGaussianHead(opts: TrainOptions): Promise<TrainResult
     curve,
     msPerIteration: (seconds * 1000) / Math.max(1, it),
     peakRssMb: peakRss / 2 ** 20,
+    bestIteration,
+    validationFrames: validation.length,
   };
 }
 

@@ -51,6 +51,17 @@ test('fitting a synthetic talking clip reaches 28 dB on held-out frames and gain
   assert.ok(s.facePsnr >= 23, `face PSNR ${s.facePsnr.toFixed(2)} dB`);
 });
 
+test('training keeps the last training frames out for validation and returns the snapshot that scored best on them', () => {
+  assert.equal(trained.validationFrames, Math.round(clip.train.length * 0.15));
+  const score = (c: (typeof trained.curve)[number]): number => (c.validationPsnr + c.validationFacePsnr) / 2;
+  const best = trained.curve.reduce((a, c) => (score(c) > score(a) ? c : a));
+  assert.equal(trained.bestIteration, best.iteration);
+  // the returned model is that snapshot: it scores exactly the recorded validation value again
+  const val = clip.train.slice(clip.train.length - trained.validationFrames);
+  const again = scoreHead(trained.head, val, SIZE);
+  assert.ok(Math.abs(again.psnr - best.validationPsnr) < 0.05, `validation PSNR ${again.psnr.toFixed(3)} vs recorded ${best.validationPsnr.toFixed(3)}`);
+});
+
 test('training is deterministic for a given seed and iteration count', async () => {
   const frames = clip.train.map(toTrainingFrame);
   const a = await trainGaussianHead({ size: SIZE, frames, gaussians: 2000, seed: 9, threads: 2, iterations: 15 });

@@ -46,6 +46,9 @@ export interface GaussianPipelineResult {
   out: string | null;
   assetBytes: number;
   iterations: number;
+  /** iteration of the returned (best-validation) snapshot, and the validation frames that chose it */
+  bestIteration: number;
+  validationFrames: number;
   trainSeconds: number;
   threads: number;
   msPerIteration: number;
@@ -108,6 +111,7 @@ export async function runGaussianPipeline(opts: GaussianPipelineOptions): Promis
       trainFrames: clip.train.length,
       heldOutFrames: clip.test.length,
       iterations: res.iterations,
+      bestIteration: res.bestIteration,
       trainSeconds: Math.round(res.seconds * 10) / 10,
       threads: res.threads,
       seed: opts.seed ?? 1,
@@ -116,5 +120,5 @@ export async function runGaussianPipeline(opts: GaussianPipelineOptions): Promis
     });
     log(`wrote ${out} (${(assetBytes / 1024).toFixed(0)} KiB, ${res.head.count} Gaussians, ${HEAD_CODE_VERSION})`);
   }
-  return { clip, head: res.head, out, assetBytes, iterations: res.iterations, trainSeconds: res.seconds, threads: res.threads, msPerIteration: res.msPerIteration, peakRssMb: res.peakRssMb, curve: res.curve, heldOut };
+  return { clip, head: res.head, out, assetBytes, iterations: res.iterations, bestIteration: res.bestIteration, validationFrames: res.validationFrames, trainSeconds: res.seconds, threads: res.threads, msPerIteration: res.msPerIteration, peakRssMb: res.peakRssMb, curve: res.curve, heldOut };
 }

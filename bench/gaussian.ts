@@ -37,7 +37,7 @@ import { FACE_TRIANGLES } from '../models/face/topology.ts';
 import { prepareClip, type ClipFrame } from '../server/src/avatar/training/prepareClip.ts';
 import { runGaussianPipeline } from '../server/src/avatar/training/gaussianPipeline.ts';
 import { HEAD_ASSET_KIND } from '../models/gaussian/headAsset.ts';
-import { faceMask } from '../models/gaussian/metrics.ts';
+import { faceMask, psnrBytes } from '../models/gaussian/metrics.ts';
 import { measureVp8EncodeCost } from './encodeCost.ts';
 import { mean, num, psnrRgba, quantile, rgbaToLuma, ssimLuma } from './keypoint-util.ts';
 import { intOption, UsageError, type Suite } from './suite.ts';
@@ -94,15 +94,6 @@ function cpuMs(): number {
   return (u.user + u.system) / 1000;
 }
 
-function maskedPsnr(a: Uint8Array | Uint8ClampedArray, b: Uint8Array | Uint8ClampedArray, mask: Uint8Array): number {
-  let se = 0, n = 0;
-  for (let p = 0; p < mask.length; p++) {
-    if (!mask[p]) continue;
-    for (let c = 0; c < 3; c++) se += (a[p * 4 + c]! - b[p * 4 + c]!) ** 2;
-    n += 3;
-  }
-  return n ? 10 * Math.log10((255 * 255) / Math.max(1e-9, se / n)) : NaN;
-}
 
 async function runGaussianBench(o: GaussianBenchOptions, log: (l: string) => void): Promise<{ result: Record<string, unknown>; summary: string[] }> {
   if (o.clip === MEGAMIND) ensureMegamind(log);
@@ -150,7 +141,7 @@ async function runGaussianBench(o: GaussianBenchOptions, log: (l: string) => voi
       for (const [acc, fr] of [[g, gr], [m, mr]] as const) {
         acc.psnr.push(psnrRgba(f.rgba, fr.rgba!, n));
         acc.ssim.push(ssimLuma(ly, rgbaToLuma(fr.rgba!, n), size, size));
-        acc.face.push(maskedPsnr(f.rgba, fr.rgba!, mask));
+        acc.face.push(psnrBytes(f.rgba, fr.rgba!, n, mask));
       }
       const [eg, et] = await Promise.all([analyzer.embed(gr.rgba!, size, size), analyzer.embed(f.rgba, size, size)]);
       if (eg && et) sims.push(embeddingSimilarity(eg, et));

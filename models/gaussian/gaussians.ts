@@ -11,7 +11,7 @@
  *   colour = clamp(colour₀ + Σₖ eₖ·dColourₖ, 0, 1)  (SH degree 0),  opacity = sigmoid(opacityLogit)
  * Expression deltas are 3D Gaussian Blendshapes' / RGBAvatar's linear per-Gaussian bases.
  */
-import { EXPRESSION_SIZE } from '../face/expression-code.ts';
+import { EXPRESSION_SIZE, eulerFromRotation } from '../face/expression-code.ts';
 import type { SplatInput } from './rasterize.ts';
 import type { Scaffold } from './scaffold.ts';
 
@@ -96,6 +96,8 @@ function quatToRot(q: Float32Array, i: number, out: Float64Array): number {
 /** Scratch for deform (one per thread). */
 export class DeformScratch {
   readonly Rq = new Float64Array(9);
+  /** the expression code, sanitised */
+  readonly ex = new Float64Array(E);
 }
 
 /** World Gaussians of one frame for Gaussians [from, to): writes `out` (a SplatInput of capacity ≥ count). */
@@ -105,7 +107,7 @@ export function deform(gp: GaussianParams, frames: TriangleFrames, tris: Uint32A
   const { R, s } = frames;
   const Rq = scratch.Rq;
   const mean = out.mean, W = out.w, op = out.opacity, col = out.color;
-  const ex = new Float64Array(E); // E = 12 numbers; hoisted by V8, negligible
+  const ex = scratch.ex;
   let anyE = false;
   for (let k = 0; k < E; k++) { ex[k] = Number.isFinite(expr[k]) ? expr[k]! : 0; if (ex[k] !== 0) anyE = true; }
   for (let i = from; i < to; i++) {
@@ -144,7 +146,6 @@ export function deform(gp: GaussianParams, frames: TriangleFrames, tris: Uint32A
     col[i * 3] = cr < 0 ? 0 : cr > 1 ? 1 : cr;
     col[i * 3 + 1] = cg < 0 ? 0 : cg > 1 ? 1 : cg;
     col[i * 3 + 2] = cb < 0 ? 0 : cb > 1 ? 1 : cb;
-    void R20; void R21; void R22;
   }
 }
 
@@ -162,7 +163,7 @@ export function deformBackward(
   const { R, s } = frames;
   const Rq = scratch.Rq;
   const gOff = grad.offset, gLS = grad.logScale, gQ = grad.quat, gOp = grad.opacity, gCol = grad.color, gDP = grad.dPos, gDC = grad.dColor;
-  const ex = new Float64Array(E);
+  const ex = scratch.ex;
   for (let k = 0; k < E; k++) ex[k] = Number.isFinite(expr[k]) ? expr[k]! : 0;
   for (let i = from; i < to; i++) {
     const t = tri[i]!, st = s[t]!, r9 = t * 9;
@@ -229,7 +230,7 @@ export function allocSplats(count: number): SplatInput {
  */
 export function layoutGaussians(sc: Scaffold, budget: number): { tri: Uint32Array; bary: Float32Array; n: Uint8Array } {
   if (!Number.isInteger(budget) || budget < sc.triangleCount) throw new TypeError(`budget must be an integer ≥ ${sc.triangleCount} (one per triangle)`);
-  const V = sc.pose({ pose: { yaw: restAngles(sc).yaw, pitch: restAngles(sc).pitch, roll: restAngles(sc).roll, tx: 0, ty: 0, scale: 1 }, expression: new Float32Array(E) }, sc.baseSize);
+  const V = sc.pose({ pose: { ...restAngles(sc), tx: 0, ty: 0, scale: 1 }, expression: new Float32Array(E) }, sc.baseSize);
   const T = sc.triangleCount, tris = sc.triangles;
   const area = new Float64Array(T);
   for (let t = 0; t < T; t++) {
@@ -277,6 +278,5 @@ export function layoutGaussians(sc: Scaffold, budget: number): { tri: Uint32Arra
 
 /** The source frame's own head angles (the pose that reproduces it). */
 export function restAngles(sc: Scaffold): { yaw: number; pitch: number; roll: number } {
-  const R = sc.frame.R;
-  return { yaw: Math.asin(Math.max(-1, Math.min(1, R[6]!))), pitch: Math.atan2(-R[7]!, R[8]!), roll: Math.atan2(R[3]!, R[0]!) };
+  return eulerFromRotation(sc.frame.R);
 }

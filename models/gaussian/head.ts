@@ -55,10 +55,6 @@ export class GaussianHead {
     for (let i = 0; i < gp.count; i++) {
       const t = tri[i]!;
       const a = tris[t * 3]! * 3, b = tris[t * 3 + 1]! * 3, c = tris[t * 3 + 2]! * 3;
-      const e1 = Math.hypot(V[b]! - V[a]!, V[b + 1]! - V[a + 1]!, V[b + 2]! - V[a + 2]!);
-      const e2 = Math.hypot(V[c]! - V[a]!, V[c + 1]! - V[a + 1]!, V[c + 2]! - V[a + 2]!);
-      const e3 = Math.hypot(V[c]! - V[b]!, V[c + 1]! - V[b + 1]!, V[c + 2]! - V[b + 2]!);
-      const s = (e1 + e2 + e3) / 3 || 1;
       // σ ≈ half a grid cell in the plane (rendering cost follows covered pixels: σ = 0.55 cell put
       // ~30 Gaussians over each pixel), thin along the normal
       const spacing = 0.35 / n[t]!;
@@ -74,7 +70,6 @@ export class GaussianHead {
       } else {
         gp.p.color.set([sourceRgba[q]! / 255, sourceRgba[q + 1]! / 255, sourceRgba[q + 2]! / 255], i * 3);
       }
-      void s;
     }
     let bg = background;
     if (!bg) {

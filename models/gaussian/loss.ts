@@ -1,8 +1,9 @@
 /**
  * Photometric loss of the Gaussian head and its gradient with respect to the rendered image:
- *   L = (1 − λ)·Σ w·|I − Y| / Σ w  +  λ·(1 − SSIM(luma I, luma Y))
+ *   L = (1 − λ)·Σ w·((1 − s)·|I − Y| + s·SQ·(I − Y)²) / Σ w  +  λ·(1 − SSIM(luma I, luma Y))
  * w is a per-pixel weight (1 everywhere, more on the mouth: the mouth interior is what users of
- * GaussianAvatars/FlashAvatar report blurry). SSIM: Gaussian window 11×11, σ = 1.5, K1 = 0.01,
+ * GaussianAvatars/FlashAvatar report blurry); s a per-pixel share of squared error (0 without a
+ * map: plain L1). SSIM: Gaussian window 11×11, σ = 1.5, K1 = 0.01,
  * K2 = 0.03 on luma in [0, 1], over the valid windows (the same definition as the benchmark's
  * ssimLuma), gradient derived through the filtered moments μ, E[x²], E[xy].
  * Buffers are allocated once per size (`LossState`).
@@ -16,6 +17,11 @@ const GW = (() => {
   return w;
 })();
 const LY = [0.299, 0.587, 0.114] as const;
+/**
+ * Scale of the squared-error share: SQ·e² has the same slope as |e| at |e| = 1/(2·SQ) = 0.1
+ * (25 grey levels), so switching a pixel from L1 to L2 keeps its gradient where errors are typical.
+ */
+const SQ = 5;
 
 export class LossState {
   readonly size: number;
@@ -41,7 +47,7 @@ export class LossState {
    * Loss of `image` (RGB float) against `target` (RGB float); fills this.dImage with dL/d(image).
    * `weight` per pixel or null. Returns { loss, l1, ssim }.
    */
-  evaluate(image: Float32Array, target: Float32Array, weight: Float32Array | null, lambda: number): { loss: number; l1: number; ssim: number } {
+  evaluate(image: Float32Array, target: Float32Array, weight: Float32Array | null, lambda: number, squared: Float32Array | null = null): { loss: number; l1: number; ssim: number } {
     const n = this.size * this.size, d = this.dImage;
     let wsum = 0;
     if (weight) for (let p = 0; p < n; p++) wsum += weight[p]!;
@@ -50,10 +56,19 @@ export class LossState {
     let l1 = 0;
     for (let p = 0; p < n; p++) {
       const w = weight ? weight[p]! : 1;
-      for (let c = 0; c < 3; c++) {
-        const q = p * 3 + c, e = image[q]! - target[q]!;
-        l1 += w * Math.abs(e);
-        d[q] = e > 0 ? w * kL1 : e < 0 ? -w * kL1 : 0;
+      const s = squared ? squared[p]! : 0;
+      if (s === 0) {
+        for (let c = 0; c < 3; c++) {
+          const q = p * 3 + c, e = image[q]! - target[q]!;
+          l1 += w * Math.abs(e);
+          d[q] = e > 0 ? w * kL1 : e < 0 ? -w * kL1 : 0;
+        }
+      } else {
+        for (let c = 0; c < 3; c++) {
+          const q = p * 3 + c, e = image[q]! - target[q]!;
+          l1 += w * ((1 - s) * Math.abs(e) + s * SQ * e * e);
+          d[q] = w * kL1 * ((1 - s) * (e > 0 ? 1 : e < 0 ? -1 : 0) + 2 * s * SQ * e);
+        }
       }
     }
     l1 /= wsum * 3;

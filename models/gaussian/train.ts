@@ -51,6 +51,16 @@ export interface TrainOptions {
   evaluations?: number;
   /** extra L1 weight inside the mouth box (default 4) */
   mouthWeight?: number;
+  /**
+   * share of squared error (instead of absolute error) in the photometric term outside the face
+   * outline, 0..1 (default 0). What the motion cannot predict (body, hands, camera) is best guessed
+   * by its mean (L2), not by one training frame's look (L1 picks the median).
+   */
+  squaredOutsideFace?: number;
+  /** L2 weight on the expression deltas (default 5e-5) */
+  deltaL2?: number;
+  /** learn per-Gaussian colour deltas on the expression code (default true) */
+  colorDeltas?: boolean;
   /** D-SSIM share λ (default 0.2) */
   ssimLambda?: number;
   /** largest detail-code size (detail.ts), default 16; 0 = the 12-coefficient code only */
@@ -230,6 +240,10 @@ export async function trainGaussianHead(opts: TrainOptions): Promise<TrainResult
   const weight = new Float32Array(n).fill(1);
   const mouthWeight = opts.mouthWeight ?? 4;
   const lambda = opts.ssimLambda ?? 0.2;
+  const sqOutside = opts.squaredOutsideFace ?? 0;
+  if (!(sqOutside >= 0 && sqOutside <= 1)) throw new TypeError('squaredOutsideFace must be in [0, 1]');
+  const squared = sqOutside > 0 ? new Float32Array(n) : null;
+  const trainMask = new Uint8Array(n);
   let wRect: [number, number, number, number] | null = null;
 
   const heldOut = (opts.heldOut ?? []).map(withDetail);
@@ -307,8 +321,12 @@ export async function trainGaussianHead(opts: TrainOptions): Promise<TrainResult
       wRect = mouthBox(f.landmarks, size);
       if (mouthWeight > 0) for (let y = wRect[1]; y < wRect[3]; y++) weight.fill(1 + mouthWeight, y * size + wRect[0], y * size + wRect[2]);
 
+      if (squared) {
+        faceMask(f.landmarks, size, trainMask);
+        for (let p = 0; p < n; p++) squared[p] = trainMask[p] ? 0 : sqOutside;
+      }
       const img = forward(f.motion);
-      const l = loss.evaluate(img, target, weight, lambda);
+      const l = loss.evaluate(img, target, weight, lambda, squared);
       lossEma = Number.isFinite(lossEma) ? 0.98 * lossEma + 0.02 * l.loss : l.loss;
       dImage.set(loss.dImage);
       runPhase(2, () => {
@@ -325,7 +343,8 @@ export async function trainGaussianHead(opts: TrainOptions): Promise<TrainResult
         grad.dPos.fill(0, i * 3 * E, (i + 1) * 3 * E);
         grad.dColor.fill(0, i * 3 * E, (i + 1) * 3 * E);
       }
-      regularise(gp.p, grad, N, progress, lsInit);
+      if (opts.colorDeltas === false) grad.dColor.fill(0);
+      regularise(gp.p, grad, N, progress, lsInit, opts.deltaL2 ?? 5e-5);
       for (const { k, adam } of adams) {
         const lr = k === 'offset' ? LR[k] * 0.1 ** progress : LR[k];
         adam.step(it, lr);
@@ -396,8 +415,8 @@ export function mouthBox(lm: Float32Array, size: number): [number, number, numbe
  * - expression deltas: small L2 (the 12-code is all we have; large bases over-fit the clip);
  * - opacity: after 30 % of the run, binary-entropy-like o·(1 − o) pushes opacities to 0 or 1.
  */
-function regularise(p: Record<ParamName, Float32Array>, g: Record<ParamName, Float32Array>, N: number, progress: number, lsInit: Float32Array): void {
-  const kOff = 2e-4, kScale = 2e-3, kDelta = 5e-5, kOp = progress > 0.3 ? 2e-6 : 0;
+function regularise(p: Record<ParamName, Float32Array>, g: Record<ParamName, Float32Array>, N: number, progress: number, lsInit: Float32Array, kDelta: number): void {
+  const kOff = 2e-4, kScale = 2e-3, kOp = progress > 0.3 ? 2e-6 : 0;
   const lnGrow = Math.log(1.3);
   for (let i = 0; i < N; i++) {
     const ox = p.offset[i * 3]!, oy = p.offset[i * 3 + 1]!, oz = p.offset[i * 3 + 2]!;

@@ -149,7 +149,7 @@ test('the deformation backward pass matches finite differences for every trainab
   assert.ok(checked > 100, `checked ${checked}`);
 });
 
-test('the L1 + D-SSIM loss gradient matches finite differences', () => {
+test('the L1 + D-SSIM loss gradient matches finite differences, also with a squared-error share', () => {
   const rnd = mulberry32(3);
   const S = 24;
   const ls = new LossState(S);
@@ -169,6 +169,24 @@ test('the L1 + D-SSIM loss gradient matches finite differences', () => {
     const num = (lp - lm) / (2 * eps);
     assert.ok(Math.abs(num - d[q]!) < 2e-3 * Math.max(1, Math.abs(num)) + 2e-6, `pixel ${q}: numeric ${num} vs analytic ${d[q]}`);
   }
+  // with a squared-error share per pixel (0 on some, partial or whole on others)
+  const squared = new Float32Array(S * S).map(() => [0, 0.5, 1][Math.floor(rnd() * 3)]!);
+  ls.evaluate(img, tgt, weight, 0.2, squared);
+  const dq = ls.dImage.slice();
+  let checkedSquared = 0;
+  for (let k = 0; k < 60; k++) {
+    const q = Math.floor(rnd() * img.length);
+    if (squared[Math.floor(q / 3)]! > 0) checkedSquared++;
+    const v = img[q]!, eps = 1e-3;
+    img[q] = v + eps;
+    const lp = ls.evaluate(img, tgt, weight, 0.2, squared).loss;
+    img[q] = v - eps;
+    const lm = ls.evaluate(img, tgt, weight, 0.2, squared).loss;
+    img[q] = v;
+    const num = (lp - lm) / (2 * eps);
+    assert.ok(Math.abs(num - dq[q]!) < 2e-3 * Math.max(1, Math.abs(num)) + 2e-6, `pixel ${q} (squared share ${squared[Math.floor(q / 3)]}): numeric ${num} vs analytic ${dq[q]}`);
+  }
+  assert.ok(checkedSquared > 20);
   // identical images: SSIM 1, L1 0
   const same = ls.evaluate(tgt, tgt, null, 0.2);
   assert.ok(Math.abs(same.ssim - 1) < 1e-9 && same.l1 === 0);

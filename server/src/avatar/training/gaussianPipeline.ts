@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { prepareClip, type ClipFrame, type PreparedClip, type PrepareClipOptions } from './prepareClip.ts';
-import { trainGaussianHead, type CurvePoint, type TrainingFrame } from '../../../../models/gaussian/train.ts';
+import { trainGaussianHead, type CurvePoint, type TrainingFrame, type TrainOptions } from '../../../../models/gaussian/train.ts';
 import { rgbToRgbaBytes, type GaussianHead } from '../../../../models/gaussian/head.ts';
 import { writeHeadAsset, HEAD_CODE_VERSION } from '../../../../models/gaussian/headAsset.ts';
 import { faceMask, psnrBytes, ssimBytes } from '../../../../models/gaussian/metrics.ts';
@@ -22,6 +22,8 @@ export interface GaussianPipelineOptions {
   gaussians?: number;
   seed?: number;
   threads?: number;
+  /** trainer options beyond the common ones (models/gaussian/train.ts) */
+  trainer?: Partial<Pick<TrainOptions, 'squaredOutsideFace' | 'deltaL2' | 'colorDeltas' | 'ssimLambda' | 'mouthWeight' | 'detailSize' | 'validationShare'>>;
   /** held-out frames scored during training (the curve), default 8 */
   curveFrames?: number;
   log?: (line: string) => void;
@@ -87,6 +89,7 @@ export async function runGaussianPipeline(opts: GaussianPipelineOptions): Promis
   const k = opts.curveFrames ?? 8;
   const curveFrames = clip.test.length <= k ? clip.test : Array.from({ length: k }, (_, i) => clip.test[Math.floor(((i + 0.5) * clip.test.length) / k)]!);
   const res = await trainGaussianHead({
+    ...opts.trainer,
     size,
     frames: clip.train.map(toTrainingFrame),
     heldOut: curveFrames.map(toTrainingFrame),

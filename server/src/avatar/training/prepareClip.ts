@@ -23,9 +23,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { computeNeutralReference, landmarksToMotion, toPixel3D, type HeadPose, type NeutralReference } from '../../../../models/face/expression-code.ts';
-import { quantizeMotion } from '../../../../protocol/src/motion.ts';
-import { resampleRegion } from '../generator/raster.ts';
+import type { HeadPose, NeutralReference } from '../../../../models/face/expression-code.ts';
+import { assignMotion, CROP_SIGMA_S, cutCrop, LANDMARK_SIGMA_FRAMES, MULTI_FRAME_FRACTION, PLACEHOLDER_MOTION, rawCrop } from './clipFraming.ts';
 import { decodeFrames, probeClip, sha256File, type FrameSpan } from './clipDecode.ts';
 import { abortedError, ClipError, type ClipErrorCode } from './clipErrors.ts';
 import { gaussianSmooth, localLinearSmooth } from './clipSmoothing.ts';
@@ -132,18 +131,10 @@ export interface PreparedClip {
   };
 }
 
-/** Crop framing, as enrollPhoto: centre moved down by this fraction of the face size. */
-const CENTRE_DOWN = 0.1;
-/** Landmark smoothing σ, in frames of the source. */
-const LANDMARK_SIGMA_FRAMES = 1;
-/** Crop smoothing σ, seconds. */
-const CROP_SIGMA_S = 0.3;
 /** A second face counts as a person when its box is at least this fraction of the largest's area. */
 const SECOND_FACE_AREA = 0.3;
 /** … and it does not overlap the largest this much (IoU): Human sometimes reports one face twice. */
 const SAME_FACE_IOU = 0.5;
-/** More than this fraction of the training frames with such a second face → MULTIPLE_PEOPLE. */
-const MULTI_FRAME_FRACTION = 0.2;
 /** Faces smaller than this (landmark box, source pixels) make blurry training crops: warn. */
 const SMALL_FACE_PX = 64;
 
@@ -187,20 +178,6 @@ function hasSecondPerson(faces: readonly TrackedFace[]): boolean {
   if (!main) return false;
   const a = boxArea(main.box);
   return faces.slice(1).some((f) => boxArea(f.box) >= SECOND_FACE_AREA * a && iou(f.box, main.box) < SAME_FACE_IOU);
-}
-
-/** enrollPhoto's framing of one frame: landmark box centre + 0.1·faceSize down, side = cropFactor·faceSize. */
-function rawCrop(lm: Float32Array, cropFactor: number): { cx: number; cy: number; side: number; faceSize: number } {
-  let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
-  for (let i = 0; i < 468; i++) {
-    const x = lm[i * 3]!, y = lm[i * 3 + 1]!;
-    if (x < x0) x0 = x;
-    if (x > x1) x1 = x;
-    if (y < y0) y0 = y;
-    if (y > y1) y1 = y;
-  }
-  const faceSize = Math.max(x1 - x0, y1 - y0);
-  return { cx: (x0 + x1) / 2, cy: (y0 + y1) / 2 + CENTRE_DOWN * faceSize, side: cropFactor * faceSize, faceSize };
 }
 
 export async function prepareClip(opts: PrepareClipOptions): Promise<PreparedClip> {
@@ -426,29 +403,8 @@ export async function prepareClip(opts: PrepareClipOptions): Promise<PreparedCli
     for await (const f of decodeFrames(file, info, spans, { channels: 4, signal })) {
       const i = slot.get(f.index);
       if (i === undefined) continue;
-      const side = Math.max(1, cropSmooth[i * 3 + 2]!);
-      const crop = { x: cropSmooth[i * 3]! - side / 2, y: cropSmooth[i * 3 + 1]! - side / 2, side };
-      const out = resampleRegion(f.pixels, info.width, info.height, crop.x, crop.y, side, size);
-      // continuous pixel coordinates: crop pixel X covers source [crop.x + X·k⁻¹, …), k = size/side
-      const k = size / side;
-      const human = new Float32Array(478 * 3);
-      for (let p = 0; p < 478; p++) {
-        const o = i * 1434 + p * 3;
-        human[p * 3] = (lmSmooth[o]! - crop.x) * k;
-        human[p * 3 + 1] = (lmSmooth[o + 1]! - crop.y) * k;
-        human[p * 3 + 2] = lmSmooth[o + 2]!;
-      }
-      frames[i] = {
-        index: f.index,
-        t: t[i]!,
-        shot: shotOf[f.index]!,
-        rgba: new Uint8Array(out.buffer, out.byteOffset, out.byteLength),
-        crop,
-        landmarks: toPixel3D(human),
-        humanLandmarks: human,
-        motion: { pose: { yaw: 0, pitch: 0, roll: 0, tx: 0, ty: 0, scale: 1 }, expression: new Float32Array(0) },
-        faceCount: used[i]!.faces.length,
-      };
+      const cut = cutCrop(f.pixels, info.width, info.height, cropSmooth, lmSmooth, i, size);
+      frames[i] = { index: f.index, t: t[i]!, shot: shotOf[f.index]!, ...cut, motion: PLACEHOLDER_MOTION, faceCount: used[i]!.faces.length };
     }
     decodeMs += performance.now() - tCrop;
     const all = frames.map((fr, i) => {
@@ -457,8 +413,7 @@ export async function prepareClip(opts: PrepareClipOptions): Promise<PreparedCli
     });
     const train = all.filter((fr) => inTrain(fr.index));
     const test = all.filter((fr) => !inTrain(fr.index));
-    const neutral = computeNeutralReference(train[0]!.humanLandmarks);
-    for (const fr of all) fr.motion = quantizeMotion(landmarksToMotion(fr.humanLandmarks, { neutral }), fr.index);
+    const neutral = assignMotion(train, all);
     const sha256 = await race(shaP);
     log(`prepareClip: ${train.length} training and ${test.length} held-out frames at ${size}² (crops in ${Math.round(performance.now() - tCrop)} ms)`);
     return {

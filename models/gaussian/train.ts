@@ -72,7 +72,22 @@ export interface TrainOptions {
    */
   validationShare?: number;
   log?: (line: string) => void;
+  /** called at every evaluation (progress bars, previews) */
+  onEvaluation?: (e: EvaluationEvent) => void;
   signal?: AbortSignal;
+}
+
+export interface EvaluationEvent {
+  point: CurvePoint;
+  /** share of the run done, 0..1 */
+  progress: number;
+  /** seconds left (NaN before the first iteration) */
+  etaSeconds: number;
+  /**
+   * the model's render (RGB floats, size² × 3) of the first held-out frame, valid only during the
+   * call; absent without held-out frames
+   */
+  preview?: Float32Array;
 }
 
 export interface CurvePoint {
@@ -302,9 +317,11 @@ export async function trainGaussianHead(opts: TrainOptions): Promise<TrainResult
         }
         const [psnr, facePsnr] = evaluate(heldOut);
         lastEvalMs = performance.now() - te;
-        curve.push({ seconds: (te - t0) / 1000, iteration: it, validationPsnr: vPsnr, validationFacePsnr: vFace, psnr, facePsnr, loss: lossEma });
+        const point: CurvePoint = { seconds: (te - t0) / 1000, iteration: it, validationPsnr: vPsnr, validationFacePsnr: vFace, psnr, facePsnr, loss: lossEma };
+        curve.push(point);
         const rate = it > 0 ? elapsed / it : NaN;
         const eta = iterations !== undefined ? ((iterations - it) * rate) / 1000 : (budgetMs - elapsed) / 1000;
+        if (opts.onEvaluation) opts.onEvaluation({ point, progress: Math.min(1, progress), etaSeconds: Math.max(0, eta), ...(heldOut.length ? { preview: forward(heldOut[0]!.motion) } : {}) });
         log(`iteration ${it}${iterations ? `/${iterations}` : ''}  loss ${Number.isFinite(lossEma) ? lossEma.toFixed(4) : '–'}  ${validation.length ? `validation PSNR ${vPsnr.toFixed(2)} dB (face ${vFace.toFixed(2)})  ` : ''}held-out PSNR ${Number.isFinite(psnr) ? psnr.toFixed(2) : '–'} dB (face ${Number.isFinite(facePsnr) ? facePsnr.toFixed(2) : '–'})  ${Number.isFinite(rate) ? rate.toFixed(1) : '–'} ms/it  elapsed ${(elapsed / 1000).toFixed(0)} s  ETA ${Number.isFinite(eta) ? Math.max(0, eta).toFixed(0) : '–'} s`);
         nextEval++;
         peakRss = Math.max(peakRss, process.memoryUsage().rss);

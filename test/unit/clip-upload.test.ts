@@ -6,13 +6,12 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import jpeg from 'jpeg-js';
-import { makeDrivingVideo, type DrivingVideo } from '../helpers/drivingVideo.ts';
+import { makeClipUpload } from '../helpers/clipUpload.ts';
 import { CLIP_UPLOAD_LIMITS, ClipUploadError, decodeClipUpload, encodeClipUpload, type ClipUpload } from '../../protocol/src/clipUpload.ts';
 import { crc32 } from '../../protocol/src/crc32.ts';
-import { prepareClip, type PreparedClip } from '../../server/src/avatar/training/prepareClip.ts';
+import type { PreparedClip } from '../../server/src/avatar/training/prepareClip.ts';
 import { prepareUpload } from '../../server/src/avatar/training/prepareUpload.ts';
 import { ClipError } from '../../server/src/avatar/training/clipErrors.ts';
-import { decodeFrames, probeClip } from '../../server/src/avatar/training/clipDecode.ts';
 import { psnrBytes } from '../../models/gaussian/metrics.ts';
 
 function tinyUpload(frames = 3, faces = 1): ClipUpload {
@@ -86,31 +85,10 @@ test('an upload with too few frames, a second person or a broken JPEG gets a cle
   await assert.rejects(prepareUpload(encodeClipUpload(broken)), (e: unknown) => e instanceof ClipError && e.code === 'DECODE_FAILED' && /frame 5/.test(e.message));
 });
 
-let video: DrivingVideo;
 let fromFile: PreparedClip;
 let upload: Uint8Array;
 before(async () => {
-  video = await makeDrivingVideo({ frames: 60, size: 256 });
-  fromFile = await prepareClip({ file: video.path, train: [0, 2], size: 128, cropMode: 'fixed' });
-  // what the browser sends: the decoded frames as JPEG plus its tracking in frame pixels
-  const info = await probeClip(video.path);
-  const byIndex = new Map(fromFile.train.map((f) => [f.index, f]));
-  const frames: ClipUpload['frames'] = [];
-  const header: ClipUpload['header'] = { source: 'file', width: info.width, height: info.height, fps: info.fps, frames: [] };
-  for await (const f of decodeFrames(video.path, info, [{ first: 0, last: 59, step: 1 }], { channels: 4 })) {
-    const tracked = byIndex.get(f.index);
-    if (!tracked) continue;
-    const k = tracked.crop.side / 128;
-    const lm = new Float32Array(478 * 3);
-    for (let p = 0; p < 478; p++) {
-      lm[p * 3] = tracked.crop.x + tracked.humanLandmarks[p * 3]! * k;
-      lm[p * 3 + 1] = tracked.crop.y + tracked.humanLandmarks[p * 3 + 1]! * k;
-      lm[p * 3 + 2] = tracked.humanLandmarks[p * 3 + 2]!;
-    }
-    frames.push({ image: new Uint8Array(jpeg.encode({ width: info.width, height: info.height, data: Buffer.from(f.pixels) }, 92).data), landmarks: lm });
-    header.frames.push({ t: tracked.t, faces: 1 });
-  }
-  upload = encodeClipUpload({ header, frames });
+  ({ bytes: upload, fromFile } = await makeClipUpload({ frames: 60, size: 128 }));
 });
 
 test('frames tracked in the browser become the same training crops and motion as the video file gives', async () => {

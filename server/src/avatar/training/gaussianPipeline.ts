@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { prepareClip, type ClipFrame, type PreparedClip, type PrepareClipOptions } from './prepareClip.ts';
-import { trainGaussianHead, type CurvePoint, type TrainingFrame, type TrainOptions } from '../../../../models/gaussian/train.ts';
+import { trainGaussianHead, type CurvePoint, type EvaluationEvent, type TrainingFrame, type TrainOptions } from '../../../../models/gaussian/train.ts';
 import { rgbToRgbaBytes, type GaussianHead } from '../../../../models/gaussian/head.ts';
 import { writeHeadAsset, HEAD_CODE_VERSION } from '../../../../models/gaussian/headAsset.ts';
 import { faceMask, psnrBytes, ssimBytes } from '../../../../models/gaussian/metrics.ts';
@@ -23,7 +23,9 @@ export interface GaussianPipelineOptions {
   seed?: number;
   threads?: number;
   /** trainer options beyond the common ones (models/gaussian/train.ts) */
-  trainer?: Partial<Pick<TrainOptions, 'squaredOutsideFace' | 'deltaL2' | 'colorDeltas' | 'ssimLambda' | 'mouthWeight' | 'detailSize' | 'validationShare'>>;
+  trainer?: Partial<Pick<TrainOptions, 'squaredOutsideFace' | 'deltaL2' | 'colorDeltas' | 'ssimLambda' | 'mouthWeight' | 'detailSize' | 'validationShare' | 'evaluations'>>;
+  /** at every evaluation of the trainer; `previewTruth` is the held-out frame `e.preview` renders (size² RGBA) */
+  onEvaluation?: (e: EvaluationEvent & { previewTruth?: Uint8Array }) => void;
   /** held-out frames scored during training (the curve), default 8 */
   curveFrames?: number;
   log?: (line: string) => void;
@@ -90,6 +92,7 @@ export async function runGaussianPipeline(opts: GaussianPipelineOptions): Promis
   const curveFrames = clip.test.length <= k ? clip.test : Array.from({ length: k }, (_, i) => clip.test[Math.floor(((i + 0.5) * clip.test.length) / k)]!);
   const res = await trainGaussianHead({
     ...opts.trainer,
+    ...(opts.onEvaluation ? { onEvaluation: (e: EvaluationEvent) => opts.onEvaluation!({ ...e, ...(e.preview && curveFrames[0] ? { previewTruth: curveFrames[0].rgba } : {}) }) } : {}),
     size,
     frames: clip.train.map(toTrainingFrame),
     heldOut: curveFrames.map(toTrainingFrame),

@@ -57,6 +57,8 @@ export interface TrainOptions {
    * by its mean (L2), not by one training frame's look (L1 picks the median).
    */
   squaredOutsideFace?: number;
+  /** the same inside the face outline (default 0: L1, sharper features) */
+  squaredInsideFace?: number;
   /** L2 weight on the expression deltas (default 5e-5) */
   deltaL2?: number;
   /** learn per-Gaussian colour deltas on the expression code (default true) */
@@ -257,7 +259,9 @@ export async function trainGaussianHead(opts: TrainOptions): Promise<TrainResult
   const lambda = opts.ssimLambda ?? 0.2;
   const sqOutside = opts.squaredOutsideFace ?? 0;
   if (!(sqOutside >= 0 && sqOutside <= 1)) throw new TypeError('squaredOutsideFace must be in [0, 1]');
-  const squared = sqOutside > 0 ? new Float32Array(n) : null;
+  const sqInside = opts.squaredInsideFace ?? 0;
+  if (!(sqInside >= 0 && sqInside <= 1)) throw new TypeError('squaredInsideFace must be in [0, 1]');
+  const squared = sqOutside > 0 || sqInside > 0 ? new Float32Array(n) : null;
   const trainMask = new Uint8Array(n);
   let wRect: [number, number, number, number] | null = null;
 
@@ -340,7 +344,7 @@ export async function trainGaussianHead(opts: TrainOptions): Promise<TrainResult
 
       if (squared) {
         faceMask(f.landmarks, size, trainMask);
-        for (let p = 0; p < n; p++) squared[p] = trainMask[p] ? 0 : sqOutside;
+        for (let p = 0; p < n; p++) squared[p] = trainMask[p] ? sqInside : sqOutside;
       }
       const img = forward(f.motion);
       const l = loss.evaluate(img, target, weight, lambda, squared);

@@ -6,7 +6,7 @@
  * On disk, per job: `<root>/<jobId>/job.json` (the record, replaced atomically), `upload.avcu` (the
  * clip, deleted as soon as the job ends: it is the user's face), `asset.avgs` (written atomically by
  * the child; handed to `onAssetReady` and never loaded before the child said it is complete), and
- * `preview.jpg`. At start, a job that was running when the server stopped is marked failed
+ * `preview.jpg`. What clients see of a job is protocol/src/trainingJobs.ts. At start, a job that was running when the server stopped is marked failed
  * (INTERRUPTED) and its partial files are deleted; queued jobs are queued again.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -15,41 +15,17 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { z } from 'zod';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { EnhancedEventEmitter } from '../../util/EnhancedEventEmitter.ts';
 import { AppError, InvalidStateError } from '../../errors.ts';
 import type { Logger } from '../../logger.ts';
 import { ClipUploadError, decodeClipUpload } from '../../../../protocol/src/clipUpload.ts';
+import { ACTIVE_JOB_STATES, JOB_STATES, trainingJobSchema, type JobState, type TrainingJobInfo } from '../../../../protocol/src/trainingJobs.ts';
 import { fromTrainingProcessSchema, type ToTrainingProcess, type TrainingSettings } from './trainingMessages.ts';
 
 const PROCESS_MAIN = fileURLToPath(new URL('./trainingProcess.ts', import.meta.url));
 
-export const JOB_STATES = ['queued', 'preparing', 'training', 'done', 'failed', 'cancelled'] as const;
-export type JobState = (typeof JOB_STATES)[number];
-const ACTIVE: ReadonlySet<JobState> = new Set(['queued', 'preparing', 'training']);
-
-const jobRecordSchema = z.object({
-  id: z.string().uuid(),
-  identityId: z.string().min(1).max(64),
-  state: z.enum(JOB_STATES),
-  createdAt: z.string(),
-  startedAt: z.string().optional(),
-  endedAt: z.string().optional(),
-  /** 0..1 over the whole job */
-  progress: z.number().min(0).max(1),
-  etaSeconds: z.number().min(0).optional(),
-  iteration: z.number().int().min(0).optional(),
-  heldOutPsnr: z.number().optional(),
-  heldOutFacePsnr: z.number().optional(),
-  /** bumped whenever a new preview image is available */
-  previewVersion: z.number().int().min(0),
-  message: z.string().optional(),
-  error: z.object({ code: z.string(), message: z.string() }).optional(),
-  asset: z.object({ bytes: z.number().int(), sha256: z.string(), iterations: z.number().int(), trainSeconds: z.number(), heldOut: z.object({ psnr: z.number(), ssim: z.number(), facePsnr: z.number() }).nullable() }).optional(),
-});
-/** What clients see of a job (also what job.json holds). */
-export type TrainingJobInfo = z.infer<typeof jobRecordSchema> & { queuePosition?: number };
+const ACTIVE: ReadonlySet<JobState> = new Set(ACTIVE_JOB_STATES);
 
 export interface TrainingJobsOptions {
   /** jobs live in `<dir>/<jobId>/` */
@@ -264,7 +240,7 @@ export class TrainingJobs extends EnhancedEventEmitter<TrainingJobsEvents> {
       const dir = path.join(this.#opts.dir, name);
       let job: TrainingJobInfo;
       try {
-        job = jobRecordSchema.parse(JSON.parse(await fs.promises.readFile(path.join(dir, 'job.json'), 'utf8')));
+        job = trainingJobSchema.parse(JSON.parse(await fs.promises.readFile(path.join(dir, 'job.json'), 'utf8')));
       } catch (err) {
         // no or a broken record: leftovers of a job that never got one (or garbage); remove
         this.#logger.warn({ dir, err: (err as Error).message }, 'removing a training job directory without a valid record');

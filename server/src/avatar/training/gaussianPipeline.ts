@@ -23,7 +23,7 @@ export interface GaussianPipelineOptions {
   seed?: number;
   threads?: number;
   /** trainer options beyond the common ones (models/gaussian/train.ts) */
-  trainer?: Partial<Pick<TrainOptions, 'squaredOutsideFace' | 'deltaL2' | 'colorDeltas' | 'ssimLambda' | 'mouthWeight' | 'detailSize' | 'validationShare' | 'evaluations'>>;
+  trainer?: Partial<Pick<TrainOptions, 'squaredOutsideFace' | 'squaredInsideFace' | 'deltaL2' | 'colorDeltas' | 'ssimLambda' | 'mouthWeight' | 'detailSize' | 'validationShare' | 'evaluations'>>;
   /** at every evaluation of the trainer; `previewTruth` is the held-out frame `e.preview` renders (size² RGBA) */
   onEvaluation?: (e: EvaluationEvent & { previewTruth?: Uint8Array }) => void;
   /** held-out frames scored during training (the curve), default 8 */

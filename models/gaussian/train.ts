@@ -53,13 +53,17 @@ export interface TrainOptions {
   mouthWeight?: number;
   /**
    * share of squared error (instead of absolute error) in the photometric term outside the face
-   * outline, 0..1 (default 0). What the motion cannot predict (body, hands, camera) is best guessed
-   * by its mean (L2), not by one training frame's look (L1 picks the median).
+   * outline, 0..1 (default 1). What the motion cannot predict (body, hands, camera) is best guessed
+   * by its mean (L2), not by one training frame's look (L1 picks the median). Megamind, 1 200
+   * iterations, two seeds: held-out PSNR +0.5 dB (17.88 → 18.38), face +0.3 dB, SSIM −0.006.
    */
   squaredOutsideFace?: number;
   /** the same inside the face outline (default 0: L1, sharper features) */
   squaredInsideFace?: number;
-  /** L2 weight on the expression deltas (default 5e-5) */
+  /**
+   * L2 weight on the expression deltas (default 5e-6). Megamind held-out face PSNR, 1 200
+   * iterations: 5e-4 18.44 dB, 5e-5 19.00, 5e-6 19.46 (seed 2: 19.44), 0 19.17.
+   */
   deltaL2?: number;
   /** learn per-Gaussian colour deltas on the expression code (default true) */
   colorDeltas?: boolean;
@@ -257,8 +261,10 @@ export async function trainGaussianHead(opts: TrainOptions): Promise<TrainResult
   const weight = new Float32Array(n).fill(1);
   const mouthWeight = opts.mouthWeight ?? 4;
   const lambda = opts.ssimLambda ?? 0.2;
-  const sqOutside = opts.squaredOutsideFace ?? 0;
+  const sqOutside = opts.squaredOutsideFace ?? 1;
   if (!(sqOutside >= 0 && sqOutside <= 1)) throw new TypeError('squaredOutsideFace must be in [0, 1]');
+  const deltaL2 = opts.deltaL2 ?? 5e-6;
+  if (!(deltaL2 >= 0 && Number.isFinite(deltaL2))) throw new TypeError('deltaL2 must be a finite number ≥ 0');
   const sqInside = opts.squaredInsideFace ?? 0;
   if (!(sqInside >= 0 && sqInside <= 1)) throw new TypeError('squaredInsideFace must be in [0, 1]');
   const squared = sqOutside > 0 || sqInside > 0 ? new Float32Array(n) : null;
@@ -365,7 +371,7 @@ export async function trainGaussianHead(opts: TrainOptions): Promise<TrainResult
         grad.dColor.fill(0, i * 3 * E, (i + 1) * 3 * E);
       }
       if (opts.colorDeltas === false) grad.dColor.fill(0);
-      regularise(gp.p, grad, N, progress, lsInit, opts.deltaL2 ?? 5e-5);
+      regularise(gp.p, grad, N, progress, lsInit, deltaL2);
       for (const { k, adam } of adams) {
         const lr = k === 'offset' ? LR[k] * 0.1 ** progress : LR[k];
         adam.step(it, lr);

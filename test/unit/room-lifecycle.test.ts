@@ -9,8 +9,9 @@ import { loadConfig, type Config } from '../../server/src/config.ts';
 import { AppError, InvalidStateError } from '../../server/src/errors.ts';
 import { Metrics } from '../../server/src/metrics.ts';
 import { Room } from '../../server/src/rooms/Room.ts';
-import { Peer, type AvatarState } from '../../server/src/rooms/Peer.ts';
+import { Peer } from '../../server/src/rooms/Peer.ts';
 import { RoomManager } from '../../server/src/rooms/RoomManager.ts';
+import { AvatarRouting } from '../../server/src/avatar/service/AvatarRouting.ts';
 import { WebRtcTransport, type WebRtcTransportOptions } from '../../server/src/sfu/WebRtcTransport.ts';
 import { ntpNow, ntpToUnixMs } from '../../server/src/sfu/senderClock.ts';
 import { AUDIO_TAP_LABEL, decodeAudioTapPacket } from '../../protocol/src/audioTap.ts';
@@ -79,9 +80,9 @@ async function joinAndPublish(room: Room, name: string): Promise<{ peer: Peer; b
   return { peer, browser };
 }
 
-/** What AvatarService sets on a participant who joined as a voice avatar. */
-function voiceAvatarState(): AvatarState {
-  return { identityId: 'id', sessionId: 's', driver: 'voice', state: 'starting', defaultView: { yaw: 0, pitch: 0, roll: 0 } };
+/** What AvatarService composes in the room for a participant who joined as a voice avatar. */
+function routeAsVoiceAvatar(room: Room, owner: Peer, config: Config = configWith()): AvatarRouting {
+  return new AvatarRouting({ room, owner, driver: 'voice', config });
 }
 
 /** `peer` publishes audio + video from a new werift "browser", which also answers its receive offers. */
@@ -160,7 +161,7 @@ describe('Peer', () => {
     const transport = { rtc: baseConfig.rtc, pacer: { bitrateBps: 1_000_000, maxQueuePackets: 10 }, metrics };
     await assert.rejects(Peer.create({ displayName: '', logger, transport }), TypeError);
     await assert.rejects(Peer.create({ displayName: undefined as unknown as string, logger, transport }), TypeError);
-    await assert.rejects(Peer.create({ displayName: 'bot', role: 'avatar', logger, transport }), TypeError, 'an avatar peer needs its owner');
+    await assert.rejects(Peer.create({ displayName: 'bot', role: 'delegate', logger, transport }), TypeError, 'an avatar peer needs its owner');
     assert.equal(await total(metrics.transports), 0, 'no transport was created for a refused peer');
   });
 
@@ -390,7 +391,7 @@ describe('negotiated peers', () => {
     const room = await Room.create({ id: 'ptime', config: configWith(), logger, metrics });
     const audioPtimes = (sdp: string): string[] => sdp.split(/\r\n(?=m=)/).filter((m) => m.startsWith('m=audio')).map((m) => /a=ptime:(\d+)/.exec(m)?.[1] ?? 'none');
     const voice = await room.join('vera');
-    voice.avatar = voiceAvatarState();
+    routeAsVoiceAvatar(room, voice);
     const plain = await room.join('paul');
     const vb = new WeriftBrowser();
     const pb = new WeriftBrowser();
@@ -412,10 +413,11 @@ describe('negotiated peers', () => {
     test(`AVATAR_VOICE_INPUT=${voiceInput}: a voice avatar's worker peer gets its owner's microphone ${voiceInput === 'tap' ? 'as audio-tap messages (sequence number, timestamp, payload intact)' : 'as an audio track'}`, async () => {
       const metrics = newMetrics();
       const config = configWith();
-      const room = await Room.create({ id: `voice-${voiceInput}`, config: { ...config, workers: { ...config.workers, voiceInput } }, logger, metrics });
+      const voiceConfig = { ...config, workers: { ...config.workers, voiceInput } };
+      const room = await Room.create({ id: `voice-${voiceInput}`, config: voiceConfig, logger, metrics });
       const owner = await joinAndPublish(room, 'vera');
-      owner.peer.avatar = voiceAvatarState();
-      const worker = await room.join('vera (avatar)', { role: 'avatar', avatarOf: owner.peer });
+      routeAsVoiceAvatar(room, owner.peer, voiceConfig);
+      const worker = await room.join('vera (avatar)', { role: 'delegate', principal: owner.peer });
       const wb = new WeriftBrowser();
       browsers.push(owner.browser, wb);
       const tapMessages: Buffer[] = [];
@@ -450,7 +452,7 @@ describe('negotiated peers', () => {
     const metrics = newMetrics();
     const room = await Room.create({ id: 'voice-failover', config: configWith(), logger, metrics });
     const owner = await room.join('vera');
-    owner.avatar = voiceAvatarState();
+    routeAsVoiceAvatar(room, owner);
     await publishFromBrowser(owner);
     const viewer = await joinAndPublish(room, 'bob');
     browsers.push(viewer.browser);
@@ -461,7 +463,7 @@ describe('negotiated peers', () => {
     assert.equal(first.length, 1);
     assert.equal(first[0]!.producer, mic.id, "before any worker: the owner's microphone");
     const publishWorker = async (name: string): Promise<Peer> => {
-      const avatar = await room.join(name, { role: 'avatar', avatarOf: owner });
+      const avatar = await room.join(name, { role: 'delegate', principal: owner });
       await publishFromBrowser(avatar);
       return avatar;
     };

@@ -50,6 +50,7 @@ function fakeRoom(id: string, participants: Peer[]): Room {
     closed: false,
     participants,
     delegatesOf: () => [],
+    stopPresenting: () => undefined,
     setSlot: (viewer: Peer, owner: Peer, slot: string | undefined) => {
       if (!slots.has(viewer)) slots.set(viewer, new Map());
       if (slot === undefined) slots.get(viewer)!.delete(owner.id);

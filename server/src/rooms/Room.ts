@@ -167,7 +167,7 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
     this.#assertOpen();
     if (kind !== 'audio' && kind !== 'video') throw new TypeError(`invalid media kind ${String(kind)}`);
     if (!(presentation?.sources instanceof Map)) throw new TypeError('a presentation needs its sources (a Map of slot key to producer)');
-    for (const p of presentation.sources.values()) if (p.kind !== kind) throw new TypeError(`a ${kind} presentation cannot show a ${p.kind} producer`);
+    for (const p of presentation.sources.values()) if (p?.kind !== kind) throw new TypeError(`cannot present ${p ? `a ${p.kind} producer` : String(p)} as ${kind}`);
     if (peer.closed || this.#peers.get(peer.id) !== peer || peer.role !== 'participant') return;
     let byKind = this.#presentations.get(peer.id);
     if (!byKind) this.#presentations.set(peer.id, (byKind = new Map()));

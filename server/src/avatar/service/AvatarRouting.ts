@@ -42,9 +42,6 @@ export interface AvatarRoutingOptions {
   logger?: Logger;
 }
 
-/** The view key of an avatar video producer: "default", or the key of a personal view. */
-export const viewKeyOf = slotOf;
-
 export class AvatarRouting extends EnhancedEventEmitter<AvatarRoutingEvents> {
   readonly room: Room;
   readonly owner: Peer;
@@ -114,7 +111,7 @@ export class AvatarRouting extends EnhancedEventEmitter<AvatarRoutingEvents> {
     if (this.#closed) return;
     if (this.#isAvatarPeer(peer)) {
       this.#presentMedia();
-      if (producer.kind === 'video' && viewKeyOf(producer) === DEFAULT_SLOT) this.safeEmit('live', peer);
+      if (producer.kind === 'video' && slotOf(producer) === DEFAULT_SLOT) this.safeEmit('live', peer);
       return;
     }
     if (peer !== this.owner || producer.kind !== 'audio') return;
@@ -175,7 +172,8 @@ export class AvatarRouting extends EnhancedEventEmitter<AvatarRoutingEvents> {
    */
   #presentVideo(): void {
     const byKey = new Map<string, Producer>();
-    for (const avatar of this.avatarPeers) for (const p of avatar.producers) if (p.kind === 'video' && !p.closed) byKey.set(viewKeyOf(p), p);
+    // A rendering's view key ("default", or a personal view's) is its producer's presentation slot.
+    for (const avatar of this.avatarPeers) for (const p of avatar.producers) if (p.kind === 'video' && !p.closed) byKey.set(slotOf(p), p);
     if (byKey.size === 0) return;
     this.room.present(this.owner, 'video', { sources: byKey, audience: 'everyone', syncGroup: this.#videoSyncGroup() });
   }
@@ -205,11 +203,13 @@ export class AvatarRouting extends EnhancedEventEmitter<AvatarRoutingEvents> {
     return this.driver === 'keypoint' ? `${ownGroup}-avatar-video` : ownGroup;
   }
 
-  /** Idempotent: stops composing (what viewers receive stays as it is) and closes the audio taps. */
+  /** Idempotent: stops composing and presenting (viewers' consumers stay as they are) and closes the audio taps. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     for (const c of this.#cleanups.splice(0)) c();
+    this.room.stopPresenting(this.owner, 'audio');
+    this.room.stopPresenting(this.owner, 'video');
     for (const tap of [...this.#audioTaps.values()]) tap.close();
     this.#audioTaps.clear();
     this.safeEmit('close');

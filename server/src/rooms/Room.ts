@@ -34,9 +34,12 @@ export type RoomEvents = {
   dataproducer: [Peer, DataProducer];
 };
 
+/** The settings the media plane reads. */
+export type RoomConfig = Pick<Config, 'limits' | 'rtc'>;
+
 export interface RoomOptions {
   id: string;
-  config: Config;
+  config: RoomConfig;
   logger: Logger;
   metrics: Metrics;
 }
@@ -61,7 +64,7 @@ export interface Presentation {
 export class Room extends EnhancedEventEmitter<RoomEvents> {
   readonly id: string;
   readonly createdAt = Date.now();
-  readonly #config: Config;
+  readonly #config: RoomConfig;
   readonly #logger: Logger;
   readonly #metrics: Metrics;
   readonly #peers = new Map<string, Peer>();

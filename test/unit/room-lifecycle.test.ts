@@ -531,6 +531,7 @@ describe('negotiated peers', () => {
     assert.equal(d2Video.closed, true);
     assert.equal(viewerVideo.closed, false, 'a presenting consumer outlives its producer (frozen until a replacement is presented)');
     assert.deepEqual(room.delegatesOf(principal.peer), [d1]);
+    assert.throws(() => room.present(d1, 'video', { sources: new Map() }), TypeError, 'a delegate is not presented');
     principal.peer.close();
     assert.equal(d1.closed, true, 'delegates close with their principal');
     assert.equal(viewerVideo.closed, true, 'presenting consumers end with the presented peer');

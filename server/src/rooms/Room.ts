@@ -164,14 +164,16 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
    * Present `presentation.sources` as `peer`'s media of `kind` (replacing what was presented before):
    * every viewer in the audience gets the producer of its slot now, and later viewers when they join.
    * Producers `peer` publishes itself reach viewers only where the presentation has none for them.
-   * A presentation without a producer for a viewer leaves that viewer's consumer as it is.
+   * A presentation without a producer for a viewer leaves that viewer's consumer as it is. Presenting
+   * a peer that has closed does nothing.
    */
   present(peer: Peer, kind: MediaKind, presentation: Presentation): void {
     this.#assertOpen();
     if (kind !== 'audio' && kind !== 'video') throw new TypeError(`invalid media kind ${String(kind)}`);
     if (!(presentation?.sources instanceof Map)) throw new TypeError('a presentation needs its sources (a Map of slot key to producer)');
     for (const p of presentation.sources.values()) if (p?.kind !== kind) throw new TypeError(`cannot present ${p ? `a ${p.kind} producer` : String(p)} as ${kind}`);
-    if (peer.closed || this.#peers.get(peer.id) !== peer || peer.role !== 'participant') return;
+    if (peer.closed) return;
+    if (this.#peers.get(peer.id) !== peer || peer.role !== 'participant') throw new TypeError('only a participant of this room can be presented');
     let byKind = this.#presentations.get(peer.id);
     if (!byKind) this.#presentations.set(peer.id, (byKind = new Map()));
     byKind.set(kind, presentation);

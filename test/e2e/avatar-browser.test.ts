@@ -207,10 +207,10 @@ describe('keypoint avatar in headless Chromium', () => {
     assert.ok(pid);
     process.kill(pid, 'SIGKILL');
     const killed = Date.now();
-    await waitFor(() => session.owner.avatar?.state === 'recovering', { timeoutMs: 5000, what: 'recovering state' });
+    await waitFor(() => session.owner.attributes.avatar?.state === 'recovering', { timeoutMs: 5000, what: 'recovering state' });
     const before = (await b.tile(aId))?.framesDecoded ?? 0;
     await waitFor(async () => ((await b.tile(aId))?.framesDecoded ?? 0) > before + 20, { timeoutMs: 20_000, what: 'frames again after the worker restart' });
     process.stdout.write(`# B decodes A again ${Date.now() - killed} ms after the kill (single worker: includes its restart)\n`);
-    assert.equal(session.owner.avatar?.state, 'live');
+    assert.equal(session.owner.attributes.avatar?.state, 'live');
   });
 });

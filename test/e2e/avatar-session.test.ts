@@ -145,6 +145,6 @@ describe('keypoint avatar sessions (Node participants, real workers)', () => {
     const recoveryMs = resumed - killedAt;
     process.stdout.write(`# avatar video back ${recoveryMs.toFixed(0)} ms after the worker was killed\n`);
     assert.ok(recoveryMs < 5000, `recovered in ${recoveryMs.toFixed(0)} ms`);
-    await waitFor(() => session.owner.avatar?.state === 'live', { what: 'state live again' });
+    await waitFor(() => session.owner.attributes.avatar?.state === 'live', { what: 'state live again' });
   });
 });

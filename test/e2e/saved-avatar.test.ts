@@ -46,8 +46,8 @@ async function joinAsVoiceAvatar(page: Page, photo: string | null): Promise<stri
   await page.waitForSelector('#call:not([hidden])', { timeout: 60_000 });
   const peerId = await page.evaluate(() => window.avatarSfu.client()?.peerId);
   const owner = server.rooms.rooms.get(ROOM)?.peers.get(peerId!);
-  assert.ok(owner?.avatar, 'joined as an avatar');
-  return owner.avatar.identityId;
+  assert.ok(owner?.attributes.avatar, 'joined as an avatar');
+  return owner.attributes.avatar.identityId;
 }
 
 async function leave(page: Page): Promise<void> {

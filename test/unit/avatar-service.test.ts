@@ -39,17 +39,25 @@ class FakeWorkerSocket {
 }
 
 function fakePeer(id: string): Peer {
-  const p = Object.assign(new EventEmitter(), { id, displayName: id, role: 'participant', closed: false, avatar: undefined, viewKeys: new Map<string, string>() });
+  const p = Object.assign(new EventEmitter(), { id, displayName: id, role: 'participant', closed: false, attributes: {}, producers: [], dataProducers: [], sendTransport: { setAudioPtime: () => undefined } });
   return p as unknown as Peer;
 }
 
 function fakeRoom(id: string, participants: Peer[]): Room {
-  return {
+  const slots = new Map<Peer, Map<string, string>>();
+  return Object.assign(new EventEmitter(), {
     id,
     closed: false,
     participants,
-    setViewKey: (viewer: Peer, owner: Peer, key: string | undefined) => (key === undefined ? viewer.viewKeys.delete(owner.id) : viewer.viewKeys.set(owner.id, key)),
-  } as unknown as Room;
+    delegatesOf: () => [],
+    stopPresenting: () => undefined,
+    setSlot: (viewer: Peer, owner: Peer, slot: string | undefined) => {
+      if (!slots.has(viewer)) slots.set(viewer, new Map());
+      if (slot === undefined) slots.get(viewer)!.delete(owner.id);
+      else slots.get(viewer)!.set(owner.id, slot);
+    },
+    slotOf: (viewer: Peer, owner: Peer) => slots.get(viewer)?.get(owner.id),
+  }) as unknown as Room;
 }
 
 function setup(env: Record<string, string> = {}): { service: AvatarService; metrics: AvatarMetrics; registry: Registry } {

@@ -9,9 +9,11 @@ import { loadConfig, type Config } from '../../server/src/config.ts';
 import { AppError, InvalidStateError } from '../../server/src/errors.ts';
 import { Metrics } from '../../server/src/metrics.ts';
 import { Room } from '../../server/src/rooms/Room.ts';
-import { Peer, type AvatarState } from '../../server/src/rooms/Peer.ts';
+import { Peer } from '../../server/src/rooms/Peer.ts';
 import { RoomManager } from '../../server/src/rooms/RoomManager.ts';
+import { AvatarRouting } from '../../server/src/avatar/service/AvatarRouting.ts';
 import { WebRtcTransport, type WebRtcTransportOptions } from '../../server/src/sfu/WebRtcTransport.ts';
+import type { Producer } from '../../server/src/sfu/Producer.ts';
 import { ntpNow, ntpToUnixMs } from '../../server/src/sfu/senderClock.ts';
 import { AUDIO_TAP_LABEL, decodeAudioTapPacket } from '../../protocol/src/audioTap.ts';
 import { WeriftBrowser } from '../helpers/weriftBrowser.ts';
@@ -79,9 +81,9 @@ async function joinAndPublish(room: Room, name: string): Promise<{ peer: Peer; b
   return { peer, browser };
 }
 
-/** What AvatarService sets on a participant who joined as a voice avatar. */
-function voiceAvatarState(): AvatarState {
-  return { identityId: 'id', sessionId: 's', driver: 'voice', state: 'starting', defaultView: { yaw: 0, pitch: 0, roll: 0 } };
+/** What AvatarService composes in the room for a participant who joined as a voice avatar. */
+function routeAsVoiceAvatar(room: Room, owner: Peer, config: Config = configWith()): AvatarRouting {
+  return new AvatarRouting({ room, owner, driver: 'voice', config });
 }
 
 /** `peer` publishes audio + video from a new werift "browser", which also answers its receive offers. */
@@ -160,7 +162,7 @@ describe('Peer', () => {
     const transport = { rtc: baseConfig.rtc, pacer: { bitrateBps: 1_000_000, maxQueuePackets: 10 }, metrics };
     await assert.rejects(Peer.create({ displayName: '', logger, transport }), TypeError);
     await assert.rejects(Peer.create({ displayName: undefined as unknown as string, logger, transport }), TypeError);
-    await assert.rejects(Peer.create({ displayName: 'bot', role: 'avatar', logger, transport }), TypeError, 'an avatar peer needs its owner');
+    await assert.rejects(Peer.create({ displayName: 'bot', role: 'delegate', logger, transport }), TypeError, 'an avatar peer needs its owner');
     assert.equal(await total(metrics.transports), 0, 'no transport was created for a refused peer');
   });
 
@@ -390,7 +392,7 @@ describe('negotiated peers', () => {
     const room = await Room.create({ id: 'ptime', config: configWith(), logger, metrics });
     const audioPtimes = (sdp: string): string[] => sdp.split(/\r\n(?=m=)/).filter((m) => m.startsWith('m=audio')).map((m) => /a=ptime:(\d+)/.exec(m)?.[1] ?? 'none');
     const voice = await room.join('vera');
-    voice.avatar = voiceAvatarState();
+    routeAsVoiceAvatar(room, voice);
     const plain = await room.join('paul');
     const vb = new WeriftBrowser();
     const pb = new WeriftBrowser();
@@ -412,10 +414,11 @@ describe('negotiated peers', () => {
     test(`AVATAR_VOICE_INPUT=${voiceInput}: a voice avatar's worker peer gets its owner's microphone ${voiceInput === 'tap' ? 'as audio-tap messages (sequence number, timestamp, payload intact)' : 'as an audio track'}`, async () => {
       const metrics = newMetrics();
       const config = configWith();
-      const room = await Room.create({ id: `voice-${voiceInput}`, config: { ...config, workers: { ...config.workers, voiceInput } }, logger, metrics });
+      const voiceConfig = { ...config, workers: { ...config.workers, voiceInput } };
+      const room = await Room.create({ id: `voice-${voiceInput}`, config: voiceConfig, logger, metrics });
       const owner = await joinAndPublish(room, 'vera');
-      owner.peer.avatar = voiceAvatarState();
-      const worker = await room.join('vera (avatar)', { role: 'avatar', avatarOf: owner.peer });
+      routeAsVoiceAvatar(room, owner.peer, voiceConfig);
+      const worker = await room.join('vera (avatar)', { role: 'delegate', principal: owner.peer });
       const wb = new WeriftBrowser();
       browsers.push(owner.browser, wb);
       const tapMessages: Buffer[] = [];
@@ -450,7 +453,7 @@ describe('negotiated peers', () => {
     const metrics = newMetrics();
     const room = await Room.create({ id: 'voice-failover', config: configWith(), logger, metrics });
     const owner = await room.join('vera');
-    owner.avatar = voiceAvatarState();
+    routeAsVoiceAvatar(room, owner);
     await publishFromBrowser(owner);
     const viewer = await joinAndPublish(room, 'bob');
     browsers.push(viewer.browser);
@@ -461,7 +464,7 @@ describe('negotiated peers', () => {
     assert.equal(first.length, 1);
     assert.equal(first[0]!.producer, mic.id, "before any worker: the owner's microphone");
     const publishWorker = async (name: string): Promise<Peer> => {
-      const avatar = await room.join(name, { role: 'avatar', avatarOf: owner });
+      const avatar = await room.join(name, { role: 'delegate', principal: owner });
       await publishFromBrowser(avatar);
       return avatar;
     };
@@ -474,6 +477,93 @@ describe('negotiated peers', () => {
     const voice2 = w2.producers.find((p) => p.kind === 'audio')!;
     assert.deepEqual(audioOf(), [{ id: first[0]!.id, producer: voice2.id, open: true }], "the next worker's voice, same consumer");
     room.close();
+    assert.deepEqual(await gauges(metrics), ZERO);
+  });
+
+  test("a delegate's media reaches nobody until presented; a presentation shows it as its principal's, each viewer getting its slot's producer on one consumer that switches without renegotiation and outlives the producer", async () => {
+    const metrics = newMetrics();
+    const room = await Room.create({ id: 'presentation', config: configWith(), logger, metrics });
+    const principal = await joinAndPublish(room, 'pia');
+    const viewer = await joinAndPublish(room, 'vic');
+    browsers.push(principal.browser, viewer.browser);
+    await Promise.all([principal.browser.waitRecvConnected(), viewer.browser.waitRecvConnected()]);
+    const publishDelegate = async (name: string, slot: string): Promise<Peer> => {
+      const delegate = await room.join(name, { role: 'delegate', principal: principal.peer });
+      const browser = new WeriftBrowser();
+      browsers.push(browser);
+      delegate.setOfferSignal((offer) => browser.answer(offer));
+      const offer = await browser.publishOffer();
+      await browser.applyPublishAnswer((await delegate.publish(offer, { [browser.video.mid!]: slot })).answer);
+      await browser.waitSendConnected();
+      return delegate;
+    };
+    const d1 = await publishDelegate('pia (d1)', 'default');
+    const d2 = await publishDelegate('pia (d2)', 'alt');
+    const videoOf = (d: Peer): Producer => d.producers.find((p) => p.kind === 'video')!;
+    assert.deepEqual(room.participants.map((p) => p.id).sort(), [principal.peer.id, viewer.peer.id].sort(), 'delegates are not listed');
+    assert.deepEqual(room.delegatesOf(principal.peer), [d1, d2]);
+    const consumed = (p: Peer): string[] => p.consumers.filter((c) => !c.closed).map((c) => c.producer.id).sort();
+    assert.deepEqual(consumed(viewer.peer), principal.peer.producers.map((p) => p.id).sort(), "the viewer gets the principal's own media, not the delegates'");
+
+    const viewerVideo = viewer.peer.consumers.find((c) => c.kind === 'video')!;
+    room.present(principal.peer, 'video', { sources: new Map([['default', videoOf(d1)], ['alt', videoOf(d2)]]), audience: 'everyone' });
+    assert.equal(viewerVideo.producer, videoOf(d1), "the viewer's consumer of the principal now forwards the default slot's producer");
+    assert.equal(viewerVideo.producerPeerId, principal.peer.id, "…as the principal's media");
+    const own = principal.peer.consumers.filter((c) => c.kind === 'video' && c.producerPeerId === principal.peer.id);
+    assert.deepEqual(own.map((c) => c.producer), [videoOf(d1)], 'audience "everyone": the principal receives it too');
+    await waitFor(() => principal.browser.offersAnswered > 0 && viewer.browser.offersAnswered > 0, { timeoutMs: 5000, what: 'negotiations' });
+    await sleep(300);
+    const offers = viewer.browser.offersAnswered;
+    room.setSlot(viewer.peer, principal.peer, 'alt');
+    assert.equal(room.slotOf(viewer.peer, principal.peer), 'alt');
+    assert.equal(viewerVideo.producer, videoOf(d2), "the viewer's slot");
+    assert.equal(own[0]!.producer, videoOf(d1), 'other viewers keep the default slot');
+    room.setSlot(viewer.peer, principal.peer, 'missing');
+    assert.equal(viewerVideo.producer, videoOf(d1), 'a slot without a producer falls back to the default');
+    room.setSlot(viewer.peer, principal.peer, 'alt');
+    await sleep(300);
+    assert.equal(viewer.browser.offersAnswered, offers, 'switching slots does not renegotiate');
+    assert.deepEqual(viewer.peer.consumers.filter((c) => c.kind === 'video').map((c) => c.id), [viewerVideo.id], 'one video consumer of the principal');
+
+    const d1Video = videoOf(d1);
+    const d2Video = videoOf(d2);
+    d2.close();
+    assert.equal(d2Video.closed, true);
+    assert.equal(viewerVideo.closed, false, 'a presenting consumer outlives its producer (frozen until a replacement is presented)');
+    assert.deepEqual(room.delegatesOf(principal.peer), [d1]);
+    assert.throws(() => room.present(d1, 'video', { sources: new Map() }), TypeError, 'a delegate is not presented');
+    principal.peer.close();
+    assert.equal(d1.closed, true, 'delegates close with their principal');
+    assert.equal(viewerVideo.closed, true, 'presenting consumers end with the presented peer');
+    assert.deepEqual(viewer.peer.consumers, []);
+    assert.throws(() => room.present(viewer.peer, 'audio', { sources: new Map([['default', d1Video]]) }), TypeError, 'a producer of another kind is refused');
+    room.close();
+    assert.throws(() => room.present(viewer.peer, 'audio', { sources: new Map() }), InvalidStateError);
+    assert.deepEqual(await gauges(metrics), ZERO);
+  });
+
+  test('a delegate needs its principal in the room, and the codec parameters of a send transport apply to its answers', async () => {
+    const metrics = newMetrics();
+    const room = await Room.create({ id: 'delegates', config: configWith(), logger, metrics });
+    const other = await Room.create({ id: 'elsewhere', config: configWith(), logger, metrics });
+    const stranger = await other.join('sam');
+    await assert.rejects(room.join('d', { role: 'delegate', principal: stranger }), InvalidStateError);
+    await assert.rejects(room.join('d', { role: 'delegate' }), InvalidStateError);
+    const peer = await room.join('ada');
+    assert.throws(() => peer.sendTransport.setAudioPtime(0), TypeError);
+    assert.throws(() => peer.sendTransport.setAudioPtime(2.5), TypeError);
+    peer.sendTransport.setAudioPtime(20);
+    assert.equal(peer.sendTransport.audioPtimeMs, 20);
+    const browser = new WeriftBrowser();
+    browsers.push(browser);
+    peer.setOfferSignal((offer) => browser.answer(offer));
+    const { answer } = await peer.publish(await browser.publishOffer());
+    assert.match(answer.sdp, /m=audio[^]*a=ptime:20/);
+    await browser.applyPublishAnswer(answer);
+    await browser.waitSendConnected();
+    room.close();
+    other.close();
+    assert.throws(() => peer.sendTransport.setAudioPtime(10), InvalidStateError);
     assert.deepEqual(await gauges(metrics), ZERO);
   });
 

@@ -1,7 +1,9 @@
 /**
  * A member of a room: one send and one receive transport, its producers and its consumers.
- * role "participant": a person (browser). role "avatar": an avatar worker's peer that renders the
- * avatar of `avatarOf`; it is not listed to others, and its video is presented as its owner's.
+ * role "participant": a person (browser), listed to the others.
+ * role "delegate": a peer that acts for a participant, its `principal` (LiveKit's agents): it is not
+ * listed to others, receives only what the application routes to it, and what it publishes reaches
+ * others only where the application presents it (Room.present).
  */
 import { randomUUID } from 'node:crypto';
 import { EnhancedEventEmitter } from '../util/EnhancedEventEmitter.ts';
@@ -12,7 +14,7 @@ import type { Producer } from '../sfu/Producer.ts';
 import type { Consumer } from '../sfu/Consumer.ts';
 import type { DataProducer, DataSource } from '../sfu/DataProducer.ts';
 import type { DataConsumer } from '../sfu/DataConsumer.ts';
-import type { MediaKind, PeerInfo, ProducerInfo, SessionDescription, ViewOffsetDeg } from '../../../protocol/src/signaling.ts';
+import type { MediaKind, PeerInfo, ProducerInfo, SessionDescription } from '../../../protocol/src/signaling.ts';
 
 export type PeerEvents = {
   close: [];
@@ -21,26 +23,19 @@ export type PeerEvents = {
   dataproducer: [DataProducer];
 };
 
-export type PeerRole = 'participant' | 'avatar';
+export type PeerRole = 'participant' | 'delegate';
 
-/** What an avatar owner shows instead of a camera. */
-export interface AvatarState {
-  identityId: string;
-  sessionId: string;
-  driver: 'keypoint' | 'voice';
-  state: 'starting' | 'live' | 'recovering' | 'failed';
-  /** Why a failed avatar failed (shown in its tile). */
-  reason?: string;
-  /** The owner stopped the camera that drives it (keypoint avatars): it idles. */
-  paused?: boolean;
-  defaultView: ViewOffsetDeg;
-}
+/**
+ * What the application layer tells every client about a peer besides its id, name and producers
+ * (LiveKit's participant attributes): the optional fields of the protocol's PeerInfo.
+ */
+export type PeerAttributes = Omit<PeerInfo, 'peerId' | 'displayName' | 'producers'>;
 
 export interface PeerOptions {
   displayName: string;
   role?: PeerRole;
-  /** For role "avatar": the participant whose avatar this peer renders. */
-  avatarOf?: Peer;
+  /** For role "delegate": the participant this peer acts for. */
+  principal?: Peer;
   logger: Logger;
   transport: Omit<WebRtcTransportOptions, 'direction' | 'logger'>;
 }
@@ -53,18 +48,17 @@ export class Peer extends EnhancedEventEmitter<PeerEvents> {
   readonly sendTransport: WebRtcTransport;
   readonly recvTransport: WebRtcTransport;
   readonly role: PeerRole;
-  readonly avatarOf: Peer | undefined;
-  /** Set on a participant who joined as an avatar. */
-  avatar: AvatarState | undefined;
-  /** Per avatar owner id: this viewer's personal view key (absent = the shared default view). */
-  readonly viewKeys = new Map<string, string>();
+  /** For a delegate: the participant it acts for. */
+  readonly principal: Peer | undefined;
+  /** Copied into info(); set by the application layer, which tells clients when it changes. */
+  attributes: PeerAttributes = {};
   #offerSignal: OfferSignal | undefined;
   #closed = false;
 
-  private constructor(id: string, displayName: string, logger: Logger, send: WebRtcTransport, recv: WebRtcTransport, role: PeerRole, avatarOf: Peer | undefined) {
+  private constructor(id: string, displayName: string, logger: Logger, send: WebRtcTransport, recv: WebRtcTransport, role: PeerRole, principal: Peer | undefined) {
     super();
     this.role = role;
-    this.avatarOf = avatarOf;
+    this.principal = principal;
     this.id = id;
     this.displayName = displayName;
     this.logger = logger;
@@ -81,12 +75,13 @@ export class Peer extends EnhancedEventEmitter<PeerEvents> {
   static async create(opts: PeerOptions): Promise<Peer> {
     if (typeof opts.displayName !== 'string' || opts.displayName.length === 0) throw new TypeError('displayName required');
     const role = opts.role ?? 'participant';
-    if (role === 'avatar' && !opts.avatarOf) throw new TypeError('an avatar peer needs avatarOf');
+    if (role !== 'participant' && role !== 'delegate') throw new TypeError(`invalid peer role ${String(role)}`);
+    if (role === 'delegate' && !opts.principal) throw new TypeError('a delegate peer needs its principal');
     const id = randomUUID().replaceAll('-', '').slice(0, 12);
-    const logger = opts.logger.child({ peerId: id, ...(role === 'avatar' ? { role, avatarOf: opts.avatarOf?.id } : {}) });
+    const logger = opts.logger.child({ peerId: id, ...(role === 'delegate' ? { role, principalPeerId: opts.principal?.id } : {}) });
     const send = await WebRtcTransport.create({ ...opts.transport, direction: 'send', logger });
     const recv = await WebRtcTransport.create({ ...opts.transport, direction: 'recv', logger });
-    return new Peer(id, opts.displayName, logger, send, recv, role, opts.avatarOf);
+    return new Peer(id, opts.displayName, logger, send, recv, role, role === 'delegate' ? opts.principal : undefined);
   }
 
   get closed(): boolean {
@@ -106,13 +101,7 @@ export class Peer extends EnhancedEventEmitter<PeerEvents> {
   }
 
   info(): PeerInfo {
-    const info: PeerInfo = { peerId: this.id, displayName: this.displayName, producers: this.producers.map(producerInfo) };
-    if (this.avatar) {
-      info.avatar = { identityId: this.avatar.identityId, driver: this.avatar.driver, state: this.avatar.state, defaultView: this.avatar.defaultView };
-      if (this.avatar.reason !== undefined) info.avatar.reason = this.avatar.reason;
-      if (this.avatar.paused) info.avatar.paused = true;
-    }
-    return info;
+    return { peerId: this.id, displayName: this.displayName, producers: this.producers.map(producerInfo), ...this.attributes };
   }
 
   /** How offers for the receive transport reach the client (set by the signaling layer). */
@@ -120,12 +109,13 @@ export class Peer extends EnhancedEventEmitter<PeerEvents> {
     this.#offerSignal = signal;
   }
 
-  async publish(offer: SessionDescription, trackViews?: Record<string, string>): Promise<{ answer: SessionDescription; producers: ProducerInfo[] }> {
+  /**
+   * Apply the client's offer on the send transport (with its codec parameters, e.g. audio ptime).
+   * `slotsByMid` labels the producers of those media sections with an opaque slot key (Room.present).
+   */
+  async publish(offer: SessionDescription, slotsByMid?: Record<string, string>): Promise<{ answer: SessionDescription; producers: ProducerInfo[] }> {
     this.#assertOpen();
-    // A voice avatar's audio drives its lips: shorter audio packets from the owner (into the worker)
-    // and from the worker (its republished, lip-aligned voice) take time out of mic-to-lips.
-    const voice = this.avatar?.driver === 'voice' || (this.role === 'avatar' && this.avatarOf?.avatar?.driver === 'voice');
-    const answer = await this.sendTransport.processOffer(offer, this.role === 'avatar' ? trackViews : undefined, voice ? { audioPtimeMs: this.sendTransport.voiceAudioPtimeMs } : {});
+    const answer = await this.sendTransport.processOffer(offer, slotsByMid);
     return { answer, producers: this.producers.map(producerInfo) };
   }
 
@@ -140,8 +130,8 @@ export class Peer extends EnhancedEventEmitter<PeerEvents> {
 
   /**
    * @param opts.keepOnProducerClose keep the consumer (frozen on its last frame) when its producer
-   *   closes, so that a replacement can be switched in without renegotiation (avatar videos: a new
-   *   worker takes over the session).
+   *   closes, so that a replacement can be switched in without renegotiation (presented media: a
+   *   new delegate takes over).
    */
   consume(producer: Producer, producerPeerId: string, opts: { keepOnProducerClose?: boolean; syncGroup?: string } = {}): Consumer {
     this.#assertOpen();

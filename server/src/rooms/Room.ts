@@ -1,8 +1,14 @@
 /**
  * A room routes every participant's producers to every other participant (mediasoup's Router, plus
- * membership). Avatar peers (see Peer) are routed differently: they receive their owner's data
- * channels, and their video is presented to everyone as the owner's, each viewer getting the
- * rendering of its personal view when one exists.
+ * membership). Two generic primitives let an application layer compose more on top:
+ * - delegates (see Peer): peers that act for a participant. They are not listed, receive only what
+ *   the application routes to them (consume / consumeData), and close when their principal leaves.
+ * - presentations ({@link Room.present}): what viewers receive as one peer's media of one kind when
+ *   other producers (usually a delegate's) stand in for it: an alias with its own sync group (msid).
+ *   A presentation holds producers by opaque slot key; each viewer gets the producer of the slot it
+ *   chose ({@link Room.setSlot}), else the default slot's, on one consumer per presented peer and
+ *   kind that switches between producers without renegotiation and outlives their close.
+ * The room emits events for everything published in it, so the application decides what to present.
  */
 import { EnhancedEventEmitter } from '../util/EnhancedEventEmitter.ts';
 import { AppError, InvalidStateError } from '../errors.ts';
@@ -12,40 +18,60 @@ import type { Config } from '../config.ts';
 import { Peer, type PeerRole } from './Peer.ts';
 import type { Producer } from '../sfu/Producer.ts';
 import type { DataProducer } from '../sfu/DataProducer.ts';
-import { AudioTap } from '../sfu/AudioTap.ts';
+import type { MediaKind } from '../../../protocol/src/signaling.ts';
 
 export type RoomEvents = {
   close: [];
   peerjoined: [Peer];
   peerleft: [Peer];
+  delegatejoined: [delegate: Peer];
+  delegateleft: [delegate: Peer];
+  /** Any peer's new producer, after the room forwarded it (a participant's) to the others. */
+  producer: [Peer, Producer];
   producerstate: [Peer, Producer];
   producerclosed: [Peer, Producer];
-  /** An avatar peer published its first video: the owner's avatar is on screen. */
-  avatarlive: [avatar: Peer];
-  avatarpeerleft: [avatar: Peer];
+  /** Any peer's new data producer; the room forwards data to nobody by itself. */
+  dataproducer: [Peer, DataProducer];
 };
+
+/** The settings the media plane reads. */
+export type RoomConfig = Pick<Config, 'limits' | 'rtc'>;
 
 export interface RoomOptions {
   id: string;
-  config: Config;
+  config: RoomConfig;
   logger: Logger;
   metrics: Metrics;
 }
 
-/** The view key of an avatar video producer: "default", or the key of a personal view. */
-export function viewKeyOf(producer: Producer): string {
-  return producer.appData.viewKey ?? 'default';
+/** The slot of a viewer that chose none, and of a producer labelled with none. */
+export const DEFAULT_SLOT = 'default';
+
+/** The slot key a producer was published with (Peer.publish `slotsByMid`). */
+export function slotOf(producer: Producer): string {
+  return producer.appData.slot ?? DEFAULT_SLOT;
+}
+
+export interface Presentation {
+  /** Producers of the presentation's kind by slot key; a viewer without a producer for its slot gets DEFAULT_SLOT's. */
+  sources: ReadonlyMap<string, Producer>;
+  /** The msid viewers see (tracks of one group are lip-synced); default: the presented peer's own. */
+  syncGroup?: string;
+  /** "others" (default): every participant but the presented peer; "everyone": the presented peer too (it sees itself). */
+  audience?: 'others' | 'everyone';
 }
 
 export class Room extends EnhancedEventEmitter<RoomEvents> {
   readonly id: string;
   readonly createdAt = Date.now();
-  readonly #config: Config;
-  /** Voice avatars' microphones as data messages, by producer id (they close with the producer). */
-  readonly #audioTaps = new Map<string, AudioTap>();
+  readonly #config: RoomConfig;
   readonly #logger: Logger;
   readonly #metrics: Metrics;
   readonly #peers = new Map<string, Peer>();
+  /** Presented peer id → kind → what viewers receive as that peer's media. */
+  readonly #presentations = new Map<string, Map<MediaKind, Presentation>>();
+  /** Viewer → presented peer id → the slot the viewer chose. */
+  readonly #slots = new Map<Peer, Map<string, string>>();
   #closed = false;
 
   private constructor(opts: RoomOptions) {
@@ -66,7 +92,7 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
     return this.#closed;
   }
 
-  /** Every peer, avatar peers included. */
+  /** Every peer, delegates included. */
   get peers(): ReadonlyMap<string, Peer> {
     return this.#peers;
   }
@@ -76,16 +102,21 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
     return [...this.#peers.values()].filter((p) => p.role === 'participant');
   }
 
-  avatarPeersOf(owner: Peer): Peer[] {
-    return [...this.#peers.values()].filter((p) => p.avatarOf === owner && !p.closed);
+  /** The open delegates of `principal`, in the order they joined. */
+  delegatesOf(principal: Peer): Peer[] {
+    return [...this.#peers.values()].filter((p) => p.principal === principal && !p.closed);
   }
 
-  /** Create a peer and subscribe it to what is already published in the room. */
-  async join(displayName: string, opts: { role?: PeerRole; avatarOf?: Peer } = {}): Promise<Peer> {
+  /**
+   * Create a peer. A participant is subscribed to what the other participants publish and to every
+   * presentation; a delegate (role "delegate", with its principal in this room) to nothing.
+   */
+  async join(displayName: string, opts: { role?: PeerRole; principal?: Peer } = {}): Promise<Peer> {
     if (this.#closed) throw new InvalidStateError('room closed');
     const role = opts.role ?? 'participant';
-    if (role === 'avatar' && (!opts.avatarOf || opts.avatarOf.closed || this.#peers.get(opts.avatarOf.id) !== opts.avatarOf)) {
-      throw new InvalidStateError('the avatar owner is not in this room');
+    const principal = role === 'delegate' ? opts.principal : undefined;
+    if (role === 'delegate' && (!principal || principal.closed || principal.role !== 'participant' || this.#peers.get(principal.id) !== principal)) {
+      throw new InvalidStateError('the principal is not a participant of this room');
     }
     if (role === 'participant' && this.participants.length >= this.#config.limits.maxPeersPerRoom) {
       throw new AppError('ROOM_FULL', `room "${this.id}" is full (${this.#config.limits.maxPeersPerRoom} peers)`);
@@ -93,7 +124,7 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
     const peer = await Peer.create({
       displayName,
       role,
-      ...(opts.avatarOf ? { avatarOf: opts.avatarOf } : {}),
+      ...(principal ? { principal } : {}),
       logger: this.#logger,
       transport: {
         rtc: this.#config.rtc,
@@ -101,155 +132,151 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
         metrics: this.#metrics,
       },
     });
-    if (this.#closed || (opts.avatarOf && opts.avatarOf.closed)) {
+    if (this.#closed || (principal && principal.closed)) {
       peer.close();
-      throw new InvalidStateError('room or avatar owner closed');
+      throw new InvalidStateError('room or principal closed');
     }
     this.#peers.set(peer.id, peer);
     this.#metrics.peers.inc();
     peer.on('producer', (producer) => this.#onProducer(peer, producer));
     peer.on('producerstate', (producer) => this.safeEmit('producerstate', peer, producer));
-    peer.on('dataproducer', (dp) => this.#onDataProducer(peer, dp));
+    peer.on('dataproducer', (dp) => this.safeEmit('dataproducer', peer, dp));
     peer.on('close', () => this.#onPeerClosed(peer));
     if (role === 'participant') {
       for (const other of this.participants) {
         if (other === peer) continue;
-        for (const producer of other.producers) peer.consume(producer, other.id);
+        for (const producer of other.producers) this.#forward(peer, other, producer);
       }
-      for (const avatar of this.#peers.values()) if (avatar.role === 'avatar') this.#routeAvatarVideo(avatar);
+      for (const [peerId, byKind] of this.#presentations) {
+        const presented = this.#peers.get(peerId);
+        if (presented) for (const kind of byKind.keys()) this.#routePresentation(presented, kind, [peer]);
+      }
       this.#logger.info({ peerId: peer.id, displayName, participants: this.participants.length }, 'peer joined');
       this.safeEmit('peerjoined', peer);
     } else {
-      const owner = opts.avatarOf!;
-      for (const dp of owner.dataProducers) peer.consumeData(dp, owner.id);
-      // A voice avatar listens to its owner's microphone.
-      if (owner.avatar?.driver === 'voice') for (const p of owner.producers) if (p.kind === 'audio') this.#feedVoice(peer, p);
-      this.#logger.info({ peerId: peer.id, ownerPeerId: owner.id }, 'avatar peer joined');
+      this.#logger.info({ peerId: peer.id, principalPeerId: principal!.id }, 'delegate peer joined');
+      this.safeEmit('delegatejoined', peer);
     }
     return peer;
   }
 
-  /** A viewer chose (or cleared, with undefined) its personal view of `owner`'s avatar. */
-  setViewKey(viewer: Peer, owner: Peer, key: string | undefined): void {
-    if (key === undefined || key === 'default') viewer.viewKeys.delete(owner.id);
-    else viewer.viewKeys.set(owner.id, key);
-    for (const avatar of this.avatarPeersOf(owner)) this.#routeAvatarVideo(avatar);
+  /**
+   * Present `presentation.sources` as `peer`'s media of `kind` (replacing what was presented before):
+   * every viewer in the audience gets the producer of its slot now, and later viewers when they join.
+   * Producers `peer` publishes itself reach viewers only where the presentation has none for them.
+   * A presentation without a producer for a viewer leaves that viewer's consumer as it is. Presenting
+   * a peer that has closed does nothing.
+   */
+  present(peer: Peer, kind: MediaKind, presentation: Presentation): void {
+    this.#assertOpen();
+    if (kind !== 'audio' && kind !== 'video') throw new TypeError(`invalid media kind ${String(kind)}`);
+    if (!(presentation?.sources instanceof Map)) throw new TypeError('a presentation needs its sources (a Map of slot key to producer)');
+    for (const p of presentation.sources.values()) if (p?.kind !== kind) throw new TypeError(`cannot present ${p ? `a ${p.kind} producer` : String(p)} as ${kind}`);
+    if (peer.closed) return;
+    if (this.#peers.get(peer.id) !== peer || peer.role !== 'participant') throw new TypeError('only a participant of this room can be presented');
+    let byKind = this.#presentations.get(peer.id);
+    if (!byKind) this.#presentations.set(peer.id, (byKind = new Map()));
+    byKind.set(kind, presentation);
+    this.#routePresentation(peer, kind, this.participants);
   }
 
-  #onProducer(owner: Peer, producer: Producer): void {
-    producer.on('close', () => {
-      this.safeEmit('producerclosed', owner, producer);
-      if (owner.role === 'avatar' && !owner.closed) this.#routeAvatarVideo(owner);
-    });
-    if (owner.role === 'avatar') {
-      this.#routeAvatarVideo(owner);
-      if (producer.kind === 'video' && viewKeyOf(producer) === 'default') this.safeEmit('avatarlive', owner);
-      return;
+  /** Stop presenting `peer`'s media of `kind` (viewers' consumers stay as they are). */
+  stopPresenting(peer: Peer, kind: MediaKind): void {
+    this.#presentations.get(peer.id)?.delete(kind);
+  }
+
+  /** `viewer` chose (or cleared, with undefined) its slot of `peer`'s presentations; switches its consumers now. */
+  setSlot(viewer: Peer, peer: Peer, slot: string | undefined): void {
+    this.#assertOpen();
+    if (slot !== undefined && (typeof slot !== 'string' || slot.length === 0)) throw new TypeError('a slot is a non-empty string');
+    let slots = this.#slots.get(viewer);
+    if (slot === undefined || slot === DEFAULT_SLOT) slots?.delete(peer.id);
+    else {
+      if (!slots) this.#slots.set(viewer, (slots = new Map()));
+      slots.set(peer.id, slot);
     }
-    this.safeEmit('producerstate', owner, producer);
-    // While a voice avatar republishes this microphone in sync with its video, viewers get that instead.
-    const avatarAudio = producer.kind === 'audio' ? this.avatarPeersOf(owner).flatMap((a) => a.producers).find((p) => p.kind === 'audio' && !p.closed) : undefined;
-    for (const other of this.participants) {
-      if (other === owner || other.closed) continue;
-      other.consume(avatarAudio ?? producer, owner.id, { keepOnProducerClose: avatarAudio !== undefined });
-      other.renegotiate();
-    }
-    if (producer.kind === 'audio' && owner.avatar?.driver === 'voice') {
-      for (const avatar of this.avatarPeersOf(owner)) {
-        this.#feedVoice(avatar, producer);
-        avatar.renegotiate();
+    for (const kind of this.#presentations.get(peer.id)?.keys() ?? []) this.#routePresentation(peer, kind, this.participants);
+  }
+
+  /** The slot `viewer` chose for `peer` (undefined: the default). */
+  slotOf(viewer: Peer, peer: Peer): string | undefined {
+    return this.#slots.get(viewer)?.get(peer.id);
+  }
+
+  #onProducer(peer: Peer, producer: Producer): void {
+    producer.on('close', () => this.safeEmit('producerclosed', peer, producer));
+    if (peer.role === 'participant') {
+      this.safeEmit('producerstate', peer, producer);
+      for (const other of this.participants) {
+        if (other === peer || other.closed) continue;
+        this.#forward(other, peer, producer);
+        other.renegotiate();
       }
     }
+    this.safeEmit('producer', peer, producer);
   }
 
-  /**
-   * Give a voice avatar's worker its owner's microphone: the Opus packets on an "audio-tap" data
-   * channel (one AudioTap per microphone, shared by the owner's avatar peers), or an audio track
-   * (config workers.voiceInput).
-   */
-  #feedVoice(avatar: Peer, microphone: Producer): void {
-    const owner = avatar.avatarOf!;
-    if (this.#config.workers.voiceInput === 'track') {
-      avatar.consume(microphone, owner.id);
-      return;
-    }
-    let tap = this.#audioTaps.get(microphone.id);
-    if (!tap || tap.closed) {
-      const created = new AudioTap(microphone);
-      created.on('close', () => {
-        if (this.#audioTaps.get(microphone.id) === created) this.#audioTaps.delete(microphone.id);
-      });
-      this.#audioTaps.set(microphone.id, created);
-      tap = created;
-    }
-    avatar.consumeData(tap, owner.id);
+  /** `viewer` receives `peer`'s `producer`, or what is presented instead of it. */
+  #forward(viewer: Peer, peer: Peer, producer: Producer): void {
+    const presentation = this.#presentations.get(peer.id)?.get(producer.kind);
+    const instead = presentation && this.#sourceFor(viewer, peer, presentation);
+    if (instead) this.#present(viewer, peer, instead, presentation.syncGroup);
+    else viewer.consume(producer, peer.id);
   }
 
-  #onDataProducer(owner: Peer, dp: DataProducer): void {
-    for (const avatar of this.avatarPeersOf(owner)) {
-      avatar.consumeData(dp, owner.id);
-      avatar.renegotiate();
-    }
+  #sourceFor(viewer: Peer, peer: Peer, presentation: Presentation): Producer | undefined {
+    if (viewer === peer && presentation.audience !== 'everyone') return undefined;
+    const open = (slot: string): Producer | undefined => {
+      const p = presentation.sources.get(slot);
+      return p && !p.closed ? p : undefined;
+    };
+    return open(this.slotOf(viewer, peer) ?? DEFAULT_SLOT) ?? open(DEFAULT_SLOT);
   }
 
-  /**
-   * Make every participant's consumer of `avatar`'s owner video point at the right rendering: its
-   * personal view if the worker publishes it, else the shared default. Switching reuses the consumer.
-   */
-  #routeAvatarVideo(avatar: Peer): void {
-    const owner = avatar.avatarOf;
-    if (!owner || avatar.closed || this.#closed) return;
-    this.#routeAvatarAudio(owner);
-    const byKey = new Map<string, Producer>();
-    for (const p of avatar.producers) if (p.kind === 'video' && !p.closed) byKey.set(viewKeyOf(p), p);
-    if (byKey.size === 0) return;
-    for (const viewer of this.participants) {
+  #routePresentation(peer: Peer, kind: MediaKind, viewers: Peer[]): void {
+    const presentation = this.#presentations.get(peer.id)?.get(kind);
+    if (!presentation || peer.closed || this.#closed) return;
+    for (const viewer of viewers) {
       if (viewer.closed) continue;
-      const want = byKey.get(viewer.viewKeys.get(owner.id) ?? 'default') ?? byKey.get('default');
-      if (want) this.#present(viewer, owner, want);
+      const want = this.#sourceFor(viewer, peer, presentation);
+      if (want) this.#present(viewer, peer, want, presentation.syncGroup);
     }
   }
 
-  /**
-   * Voice avatars republish their owner's microphone delayed to match the rendered lips: viewers
-   * (not the owner) hear that stream while it exists, and the owner's own microphone otherwise.
-   */
-  #routeAvatarAudio(owner: Peer): void {
-    const republished = this.avatarPeersOf(owner).flatMap((a) => a.producers).find((p) => p.kind === 'audio' && !p.closed);
-    const want = republished ?? owner.producers.find((p) => p.kind === 'audio' && !p.closed);
-    if (!want) return;
-    for (const viewer of this.participants) if (viewer !== owner && !viewer.closed) this.#present(viewer, owner, want);
-  }
-
-  /** Make `viewer`'s consumer of `owner`'s media of that kind forward `want` (switching, or a new consumer). */
-  #present(viewer: Peer, owner: Peer, want: Producer): void {
-    const current = viewer.consumers.find((c) => c.kind === want.kind && c.producerPeerId === owner.id && !c.closed);
+  /** Make `viewer`'s consumer of `peer`'s media of that kind forward `want` (switching, or a new consumer). */
+  #present(viewer: Peer, peer: Peer, want: Producer, syncGroup: string | undefined): void {
+    const current = viewer.consumers.find((c) => c.kind === want.kind && c.producerPeerId === peer.id && !c.closed);
     if (current) {
-      // From now on it presents an avatar's media: a worker that dies is replaced, not the consumer.
+      // From now on it presents: a producer that goes away is replaced, not the consumer.
       current.keepOnProducerClose = true;
       if (current.producer !== want) current.switchProducer(want);
       return;
     }
-    viewer.consume(want, owner.id, { keepOnProducerClose: true, ...(want.kind === 'video' ? { syncGroup: avatarVideoSyncGroup(owner) } : {}) });
+    viewer.consume(want, peer.id, { keepOnProducerClose: true, ...(syncGroup !== undefined ? { syncGroup } : {}) });
     viewer.renegotiate();
   }
 
   #onPeerClosed(peer: Peer): void {
     if (!this.#peers.delete(peer.id)) return;
     this.#metrics.peers.dec();
-    if (peer.role === 'avatar') {
-      this.#logger.info({ peerId: peer.id, ownerPeerId: peer.avatarOf?.id }, 'avatar peer left');
-      // Its republished voice is gone: viewers hear the owner's microphone until a replacement publishes.
-      const owner = peer.avatarOf;
-      if (owner && !owner.closed && !this.#closed) this.#routeAvatarAudio(owner);
-      this.safeEmit('avatarpeerleft', peer);
+    this.#slots.delete(peer);
+    if (peer.role === 'delegate') {
+      this.#logger.info({ peerId: peer.id, principalPeerId: peer.principal?.id }, 'delegate peer left');
+      this.safeEmit('delegateleft', peer);
       return;
     }
-    for (const avatar of this.avatarPeersOf(peer)) avatar.close();
-    if (peer.avatar) for (const p of this.participants) p.closeConsumersOf(peer.id);
+    for (const delegate of this.delegatesOf(peer)) delegate.close();
+    this.#presentations.delete(peer.id);
+    for (const slots of this.#slots.values()) slots.delete(peer.id);
+    // Consumers that presented it survived their producers' close: they end with the peer.
+    for (const p of this.participants) p.closeConsumersOf(peer.id);
     this.#logger.info({ peerId: peer.id, participants: this.participants.length }, 'peer left');
     this.safeEmit('peerleft', peer);
     if (this.participants.length === 0) this.close();
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new InvalidStateError('room closed');
   }
 
   /** Idempotent; closes every peer. */
@@ -257,22 +284,11 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
     if (this.#closed) return;
     this.#closed = true;
     for (const peer of [...this.#peers.values()]) peer.close();
-    for (const tap of [...this.#audioTaps.values()]) tap.close();
+    this.#presentations.clear();
+    this.#slots.clear();
     this.#metrics.rooms.dec();
     this.#logger.info('room closed');
     this.safeEmit('close');
     this.removeAllListeners();
   }
-}
-
-/**
- * The receiver's lip-sync group of an avatar's video. A voice avatar's video goes with its audio (the
- * worker republishes the voice already aligned with the lips; receivers keep it so). A keypoint
- * avatar's video is rendered from motion captured ~100 ms before the frame reaches the SFU, which
- * sender reports cannot express: syncing it with the owner's microphone would only hold the video
- * back to the audio's jitter buffer without bringing the lips any closer to the voice, so it plays
- * on its own.
- */
-function avatarVideoSyncGroup(owner: Peer): string {
-  return owner.avatar?.driver === 'keypoint' ? `peer-${owner.id}-avatar-video` : `peer-${owner.id}`;
 }

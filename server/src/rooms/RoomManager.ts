@@ -2,8 +2,7 @@
 import { AppError, InvalidStateError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import type { Config } from '../config.ts';
-import { Room } from './Room.ts';
+import { Room, type RoomConfig } from './Room.ts';
 
 export interface RoomSummary {
   roomId: string;
@@ -17,7 +16,7 @@ export class RoomManager {
   #closed = false;
 
   constructor(
-    private readonly config: Config,
+    private readonly config: RoomConfig,
     private readonly logger: Logger,
     private readonly metrics: Metrics,
   ) {}

@@ -1,7 +1,7 @@
 /**
- * An audio producer's RTP packets as data messages (protocol/src/audioTap.ts), for a consumer that
- * decodes them itself: the voice avatar worker, which drives lips from the audio and gains nothing
- * from a playout jitter buffer. A {@link DataSource}: a peer's receive transport forwards it on an
+ * A tap: an audio producer's RTP packets as data messages (protocol/src/audioTap.ts), for a consumer
+ * that decodes them itself and gains nothing from a playout jitter buffer (e.g. one that analyses
+ * the audio as it arrives). A {@link DataSource}: a peer's receive transport forwards it on an
  * unordered, no-retransmit data channel through a DataConsumer, like a DataProducer's messages.
  * Closes with its producer.
  */

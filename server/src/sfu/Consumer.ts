@@ -35,7 +35,7 @@ export class Consumer extends EnhancedEventEmitter<ConsumerEvents> {
   packets = 0;
   /**
    * Survive the producer's close (frozen until a replacement is switched in): set on consumers that
-   * present an avatar's media, whose worker may be replaced. Read by the owning Peer.
+   * present a peer's media produced by another peer, which may be replaced. Read by the owning Peer.
    */
   keepOnProducerClose = false;
 
@@ -84,8 +84,8 @@ export class Consumer extends EnhancedEventEmitter<ConsumerEvents> {
   }
 
   /**
-   * Forward another producer of the same kind on the same transceiver (e.g. a viewer's personal
-   * free-view rendering of an avatar): no renegotiation, the receiver sees one continuous stream.
+   * Forward another producer of the same kind on the same transceiver (e.g. another slot of a
+   * presented peer): no renegotiation, the receiver sees one continuous stream.
    */
   switchProducer(producer: Producer): void {
     if (this.#closed || producer === this.#producer) return;

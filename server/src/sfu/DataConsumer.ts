@@ -9,7 +9,7 @@ export type DataConsumerEvents = {
   producerclose: [];
 };
 
-/** A receiver this far behind gets its messages dropped (motion frames are only useful when fresh). */
+/** A receiver this far behind gets its messages dropped (unreliable channels carry messages that are only useful when fresh). */
 const MAX_BUFFERED_BYTES = 64 * 1024;
 
 export class DataConsumer extends EnhancedEventEmitter<DataConsumerEvents> {

@@ -1,5 +1,5 @@
 /**
- * A data channel opened by a peer on its send transport (e.g. the keypoint avatar's "motion" stream).
+ * A data channel opened by a peer on its send transport (e.g. a stream of small, frequent state updates).
  * Messages over `maxMessageBytes` or above `maxMessagesPerSecond` are dropped and counted here, before
  * they cost anything downstream; content is validated by whoever consumes it.
  */

@@ -21,8 +21,11 @@ export class Producer extends EnhancedEventEmitter<ProducerEvents> {
   readonly kind: MediaKind;
   /** The media section (mid) of the send transport this producer arrives on. */
   readonly mid: string | null;
-  /** Free-form data attached by the owner of the transport (e.g. an avatar video's view key). */
-  readonly appData: { viewKey?: string } = {};
+  /**
+   * Data attached by whoever composes the transport: `slot`, the opaque presentation slot the
+   * publisher labelled this producer with (see Room.present).
+   */
+  readonly appData: { slot?: string } = {};
   readonly #track: MediaStreamTrack;
   readonly #transceiver: RTCRtpTransceiver;
   readonly #listeners = new Set<RtpListener>();

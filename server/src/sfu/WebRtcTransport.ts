@@ -42,6 +42,11 @@ export interface WebRtcTransportOptions {
 /** Sends an offer to the remote side and resolves with its answer. */
 export type OfferSignal = (offer: SessionDescription, consumers: ConsumerInfo[], dataConsumers: DataConsumerInfo[]) => Promise<SessionDescription>;
 
+/** The sync group (msid) of a presented peer's media unless its consumers are given another. */
+export function defaultSyncGroup(peerId: string): string {
+  return `peer-${peerId}`;
+}
+
 export function peerConfig(rtc: Config['rtc']): Partial<PeerConfig> {
   const config: Partial<PeerConfig> = {
     codecs: sfuCodecs(),
@@ -70,9 +75,8 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
   readonly #dataConsumers = new Map<string, DataConsumer>();
   readonly #dataLimits: DataProducerLimits;
   readonly #socketBufferBytes: number;
-  /** Audio packet time to ask of voice-avatar publishers (config `rtc.voiceAudioPtimeMs`). */
-  readonly voiceAudioPtimeMs: number;
-  #viewKeysByMid: Record<string, string> = {};
+  #audioPtimeMs: number | undefined;
+  #slotsByMid: Record<string, string> = {};
   #closed = false;
   #negotiating: Promise<void> | undefined;
   #negotiationPending = false;
@@ -91,7 +95,6 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
     });
     this.#dataLimits = opts.data ?? { maxMessageBytes: 16 * 1024, maxMessagesPerSecond: 200 };
     this.#socketBufferBytes = opts.rtc.socketBufferBytes;
-    this.voiceAudioPtimeMs = opts.rtc.voiceAudioPtimeMs;
     if (opts.direction === 'send') {
       this.#pc.onTrack.subscribe((track) => this.#onTrack(track));
       this.#pc.onDataChannel.subscribe((channel) => this.#onDataChannel(channel));
@@ -132,15 +135,31 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
     return this.#pacer.queued;
   }
 
+  /** Send transport: the audio packet time (a=ptime) every answer asks of the peer; undefined = the peer's default. */
+  get audioPtimeMs(): number | undefined {
+    return this.#audioPtimeMs;
+  }
+
   /**
-   * Send transport: apply the peer's offer, return the answer. New tracks become producers.
-   * `audioPtimeMs` asks the peer for shorter audio packets (voice avatars: lower mic-to-lips latency).
+   * Set by whoever composes the transport: shorter audio packets from the peer take their duration
+   * out of the latency of whatever consumes the audio, at more packets per second. Applies from the
+   * next offer on.
    */
-  async processOffer(offer: SessionDescription, viewKeysByMid: Record<string, string> = {}, opts: { audioPtimeMs?: number } = {}): Promise<SessionDescription> {
+  setAudioPtime(ms: number | undefined): void {
+    this.#assertOpen();
+    if (ms !== undefined && (!Number.isInteger(ms) || ms < 1 || ms > 120)) throw new TypeError(`audio ptime must be an integer from 1 to 120 ms, got ${String(ms)}`);
+    this.#audioPtimeMs = ms;
+  }
+
+  /**
+   * Send transport: apply the peer's offer, return the answer. New tracks become producers; those of
+   * the media sections (mids) in `slotsByMid` carry that opaque slot key (Producer.appData.slot).
+   */
+  async processOffer(offer: SessionDescription, slotsByMid: Record<string, string> = {}): Promise<SessionDescription> {
     this.#assertOpen();
     if (this.direction !== 'send') throw new InvalidStateError('processOffer() on a recv transport');
     if (offer.type !== 'offer') throw new TypeError('expected an offer');
-    this.#viewKeysByMid = viewKeysByMid;
+    this.#slotsByMid = slotsByMid;
     await this.#pc.setRemoteDescription(offer);
     const answer = await this.#pc.createAnswer();
     await this.#pc.setLocalDescription(answer);
@@ -148,7 +167,7 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
     this.#growSocketBuffers();
     const local = this.#pc.localDescription;
     if (!local) throw new InvalidStateError('no local description');
-    return { type: 'answer', sdp: opts.audioPtimeMs ? withAudioPtime(local.sdp, opts.audioPtimeMs) : local.sdp };
+    return { type: 'answer', sdp: this.#audioPtimeMs ? withAudioPtime(local.sdp, this.#audioPtimeMs) : local.sdp };
   }
 
   /**
@@ -156,7 +175,7 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
    * `syncGroup` is the MediaStream id (msid) the receiver sees: tracks in one group are lip-synced
    * from our sender reports. Default: one group per presented peer.
    */
-  consume(producer: Producer, producerPeerId: string, syncGroup = `peer-${producerPeerId}`): Consumer {
+  consume(producer: Producer, producerPeerId: string, syncGroup = defaultSyncGroup(producerPeerId)): Consumer {
     this.#assertOpen();
     if (this.direction !== 'recv') throw new InvalidStateError('consume() on a send transport');
     if (producer.closed) throw new InvalidStateError('producer closed');
@@ -267,8 +286,8 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
     // A re-offer repeats existing tracks: one producer per media section.
     for (const p of this.#producers.values()) if (p.mid === transceiver.mid) return;
     const producer = new Producer(track, transceiver);
-    const viewKey = transceiver.mid ? this.#viewKeysByMid[transceiver.mid] : undefined;
-    if (viewKey) producer.appData.viewKey = viewKey;
+    const slot = transceiver.mid ? this.#slotsByMid[transceiver.mid] : undefined;
+    if (slot) producer.appData.slot = slot;
     this.#producers.set(producer.id, producer);
     this.#metrics.producers.inc({ kind: producer.kind });
     producer.on('close', () => {

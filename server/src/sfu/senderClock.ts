@@ -6,7 +6,7 @@
  * is, in effect, a whole second. Receivers lip-sync a peer's audio and video by mapping each stream's
  * RTP timestamps to NTP time through the sender reports; with whole seconds that mapping is off by up
  * to a second, so Chromium and libwebrtc add a random, drifting delay to one of the streams (measured:
- * the viewer's audio jitter buffer wandering 40 → 133 ms within 15 s, lips 50–220 ms off the voice).
+ * the viewer's audio jitter buffer wandering 40 → 133 ms within 15 s, video 50–220 ms off the audio).
  * The same broken time went into abs-send-time, which receivers use for delay-based bandwidth estimation.
  *
  * {@link SenderClock} stamps each forwarded packet with a correct abs-send-time and, right after

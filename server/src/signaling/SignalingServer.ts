@@ -66,7 +66,11 @@ export class SignalingServer {
         this.#leave(s, st);
         return {};
       },
-      publish: async (_s, st, r) => this.#requirePeer(st).publish(r.offer, r.trackViews),
+      publish: async (_s, st, r) => {
+        const peer = this.#requirePeer(st);
+        // Track view keys label an avatar peer's renderings: they are its producers' presentation slots.
+        return peer.publish(r.offer, peer.role === 'delegate' ? r.trackViews : undefined);
+      },
       setProducerPaused: async (_s, st, r) => this.#requirePeer(st).setProducerPaused(r.kind, r.paused),
       requestKeyFrame: async (_s, st, r) => {
         const consumer = this.#requirePeer(st).recvTransport.consumers.get(r.consumerId);
@@ -77,14 +81,14 @@ export class SignalingServer {
       setAvatarView: async (_s, st, r) => {
         const viewer = this.#requirePeer(st);
         const owner = st.room?.peers.get(r.peerId);
-        if (!this.avatars || !owner || owner.role !== 'participant' || !owner.avatar) throw new AppError('NOT_FOUND', `peer ${r.peerId} is not an avatar in this room`);
+        if (!this.avatars || !owner || owner.role !== 'participant' || !this.avatars.service.sessionOf(owner)) throw new AppError('NOT_FOUND', `peer ${r.peerId} is not an avatar in this room`);
         if (viewer.role !== 'participant') throw new AppError('FORBIDDEN', 'avatar peers cannot set views');
         const result = this.avatars.service.setView(viewer, owner, r.scope, r.view);
         return { peerId: owner.id, scope: r.scope, view: result.view, shared: result.shared };
       },
       setAvatarPaused: async (_s, st, r) => {
         const owner = this.#requirePeer(st);
-        if (!this.avatars || owner.role !== 'participant' || !owner.avatar) throw new AppError('INVALID_STATE', 'only an avatar owner can pause its avatar (you joined without one)');
+        if (!this.avatars || owner.role !== 'participant' || !this.avatars.service.sessionOf(owner)) throw new AppError('INVALID_STATE', 'only an avatar owner can pause its avatar (you joined without one)');
         this.avatars.service.setPaused(owner, r.paused);
         return { paused: r.paused };
       },
@@ -178,7 +182,8 @@ export class SignalingServer {
         if (!this.avatars) throw new AppError('UNAUTHORIZED', 'avatars are not enabled on this server');
         const session = this.avatars.service.sessionForToken(req.avatarSession, req.roomId);
         room = session.room;
-        peer = await room.join(req.displayName, { role: 'avatar', avatarOf: session.owner });
+        // The avatar worker's peer acts for the owner: a delegate whose media the session presents as the owner's.
+        peer = await room.join(req.displayName, { role: 'delegate', principal: session.owner });
         this.avatars.service.bindAvatarPeer(session, peer);
       } else {
         room = await this.rooms.getOrCreate(req.roomId);
@@ -222,7 +227,6 @@ export class SignalingServer {
   #listenToRoom(room: Room): void {
     if (this.#roomsWithListeners.has(room)) return;
     this.#roomsWithListeners.add(room);
-    room.on('avatarlive', (avatarPeer) => this.avatars?.service.markLive(avatarPeer));
     const toOthers = <E extends keyof ServerToClientEvents>(except: Peer, event: E, payload: Parameters<ServerToClientEvents[E]>[0]): void => {
       for (const p of room.participants) {
         if (p === except) continue;

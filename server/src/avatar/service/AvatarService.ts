@@ -6,7 +6,9 @@
  * The worker then joins the room as an avatar peer with the session token. When a worker disconnects,
  * its sessions are reassigned at once to another worker, or to the next one that registers (a
  * supervisor restarts local workers). Free views: each distinct personal view (rounded to 1°) is one
- * extra rendered stream, shared by the viewers who chose it, capped per avatar.
+ * extra rendered stream, shared by the viewers who chose it, capped per avatar; its view key is the
+ * viewers' presentation slot in the room. Each session composes the owner's media in the room with
+ * an AvatarRouting, and keeps what the owner's tile shows in the owner's PeerInfo attributes.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Socket } from 'socket.io';
@@ -18,6 +20,9 @@ import type { Room } from '../../rooms/Room.ts';
 import type { Peer } from '../../rooms/Peer.ts';
 import { errorBody, workerRequestSchemas, type ViewOffsetDeg, type WorkerAssign } from '../../../../protocol/src/signaling.ts';
 import type { AvatarMetrics } from './AvatarMetrics.ts';
+import { AvatarRouting, type AvatarDriver } from './AvatarRouting.ts';
+
+export type AvatarSessionState = 'starting' | 'live' | 'recovering' | 'failed';
 
 export interface AvatarSession {
   readonly id: string;
@@ -25,7 +30,15 @@ export interface AvatarSession {
   readonly room: Room;
   readonly owner: Peer;
   readonly identityId: string;
-  readonly driver: 'keypoint' | 'voice';
+  readonly driver: AvatarDriver;
+  /** The owner's media in the room (avatar peers' video and voice presented as the owner's). */
+  readonly routing: AvatarRouting;
+  /** What the owner's tile shows (with `reason`, `paused` and `defaultView`: PeerInfo.avatar). */
+  state: AvatarSessionState;
+  /** Why a failed avatar failed (shown in its tile). */
+  reason: string | undefined;
+  /** The owner stopped the camera that drives it (keypoint avatars): it idles. */
+  paused: boolean;
   workerId: string | undefined;
   avatarPeer: Peer | undefined;
   defaultView: ViewOffsetDeg;
@@ -74,6 +87,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
   readonly #workers = new Map<string, WorkerEntry>();
   readonly #sessions = new Map<string, AvatarSession>();
   readonly #byToken = new Map<string, AvatarSession>();
+  readonly #byOwner = new Map<Peer, AvatarSession>();
   readonly #pending = new Set<string>();
   /** Latest lip-sync delay each session's worker reported: the gauge is their maximum. */
   readonly #audioDelayMs = new Map<string, number>();
@@ -165,9 +179,10 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
   }
 
   /** Start rendering `owner`'s avatar (the owner joined with `avatar: {identityId}`). */
-  startSession(room: Room, owner: Peer, identityId: string, driver: 'keypoint' | 'voice' = 'keypoint'): AvatarSession {
+  startSession(room: Room, owner: Peer, identityId: string, driver: AvatarDriver = 'keypoint'): AvatarSession {
     if (this.#closed) throw new InvalidStateError('avatar service closed');
-    if (owner.avatar) throw new AppError('ALREADY_JOINED', 'this peer already has an avatar');
+    if (this.#byOwner.has(owner)) throw new AppError('ALREADY_JOINED', 'this peer already has an avatar');
+    const routing = new AvatarRouting({ room, owner, driver, config: this.config, logger: this.logger.child({ roomId: room.id }) });
     const session: AvatarSession = {
       id: randomUUID().replaceAll('-', '').slice(0, 16),
       token: randomBytes(24).toString('base64url'),
@@ -175,6 +190,10 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       owner,
       identityId,
       driver,
+      routing,
+      state: 'starting',
+      reason: undefined,
+      paused: false,
       workerId: undefined,
       avatarPeer: undefined,
       defaultView: ZERO_VIEW,
@@ -187,7 +206,9 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     };
     this.#sessions.set(session.id, session);
     this.#byToken.set(session.token, session);
-    owner.avatar = { identityId, sessionId: session.id, driver, state: 'starting', defaultView: ZERO_VIEW };
+    this.#byOwner.set(owner, session);
+    this.#showState(session);
+    routing.on('live', (avatarPeer) => this.markLive(avatarPeer));
     owner.once('close', () => this.endSession(session.id));
     this.metrics.sessions.set(this.#sessions.size);
     this.#armStartTimer(session);
@@ -200,6 +221,8 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     if (!session) return;
     this.#sessions.delete(sessionId);
     this.#byToken.delete(session.token);
+    if (this.#byOwner.get(session.owner) === session) this.#byOwner.delete(session.owner);
+    session.routing.close();
     this.#pending.delete(sessionId);
     clearTimeout(session.startTimer);
     session.startTimer = undefined;
@@ -215,6 +238,11 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     session.personalViews.clear();
     this.#audioDelayMs.delete(sessionId);
     this.#updateAudioDelay();
+  }
+
+  /** The avatar session of a participant who joined as an avatar. */
+  sessionOf(owner: Peer): AvatarSession | undefined {
+    return this.#byOwner.get(owner);
   }
 
   #updateAudioDelay(): void {
@@ -236,7 +264,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     peer.once('close', () => {
       if (session.avatarPeer !== peer) return;
       session.avatarPeer = undefined;
-      if (this.#sessions.has(session.id) && session.owner.avatar && !session.gaveUp) {
+      if (this.#sessions.has(session.id) && !session.gaveUp) {
         session.lostAt ??= performance.now();
         this.#armStartTimer(session);
         this.#setState(session, 'recovering');
@@ -266,19 +294,18 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
    * rendering (shared with viewers of the same rounded view, at most maxPersonalViews per avatar).
    */
   setView(viewer: Peer, owner: Peer, scope: 'personal' | 'default', view: ViewOffsetDeg | null): { view: ViewOffsetDeg | null; shared: boolean } {
-    const sessionId = owner.avatar?.sessionId;
-    const session = sessionId ? this.#sessions.get(sessionId) : undefined;
+    const session = this.#byOwner.get(owner);
     if (!session) throw new AppError('NOT_FOUND', 'that peer is not an avatar');
     if (scope === 'default') {
       if (viewer !== owner) throw new AppError('FORBIDDEN', "only the avatar's owner can set its default view");
       session.defaultView = view ? clampViewDeg(view) : ZERO_VIEW;
-      owner.avatar!.defaultView = session.defaultView;
+      this.#showState(session);
       this.#pushViews(session);
       this.safeEmit('avatarstate', session);
       return { view: session.defaultView, shared: true };
     }
     if (view === null) {
-      session.room.setViewKey(viewer, owner, undefined);
+      session.room.setSlot(viewer, owner, undefined);
       this.#gcViews(session);
       return { view: null, shared: true };
     }
@@ -296,7 +323,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       this.metrics.personalViews.inc();
       this.#pushViews(session);
     }
-    session.room.setViewKey(viewer, owner, slot);
+    session.room.setSlot(viewer, owner, slot);
     this.#gcViews(session);
     return { view: clamped, shared };
   }
@@ -306,11 +333,11 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
    * motion stops (neutral face, blinks); this tells everyone why.
    */
   setPaused(owner: Peer, paused: boolean): void {
-    const session = owner.avatar ? this.#sessions.get(owner.avatar.sessionId) : undefined;
-    if (!session || !owner.avatar) throw new InvalidStateError('this peer has no avatar');
-    if (Boolean(owner.avatar.paused) === paused) return;
-    if (paused) owner.avatar.paused = true;
-    else delete owner.avatar.paused;
+    const session = this.#byOwner.get(owner);
+    if (!session) throw new InvalidStateError('this peer has no avatar');
+    if (session.paused === paused) return;
+    session.paused = paused;
+    this.#showState(session);
     this.logger.info({ sessionId: session.id, ownerPeerId: owner.id, paused }, 'avatar paused by its owner');
     this.safeEmit('avatarstate', session);
   }
@@ -324,7 +351,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     const used = new Set<string>();
     for (const p of session.room.participants) {
       if (p === except) continue;
-      const k = p.viewKeys.get(session.owner.id);
+      const k = session.room.slotOf(p, session.owner);
       if (k) used.add(k);
     }
     let changed = false;
@@ -342,11 +369,26 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     worker?.socket.emit('worker:views', { sessionId: session.id, views: this.viewsOf(session) });
   }
 
-  #setState(session: AvatarSession, state: 'starting' | 'live' | 'recovering' | 'failed', reason?: string): void {
-    if (!session.owner.avatar || session.owner.avatar.state === state) return;
-    session.owner.avatar.state = state;
-    if (reason === undefined) delete session.owner.avatar.reason;
-    else session.owner.avatar.reason = reason;
+  /** What every client shows in the owner's tile (PeerInfo.avatar). */
+  #showState(session: AvatarSession): void {
+    session.owner.attributes = {
+      ...session.owner.attributes,
+      avatar: {
+        identityId: session.identityId,
+        driver: session.driver,
+        state: session.state,
+        defaultView: session.defaultView,
+        ...(session.reason !== undefined ? { reason: session.reason } : {}),
+        ...(session.paused ? { paused: true } : {}),
+      },
+    };
+  }
+
+  #setState(session: AvatarSession, state: AvatarSessionState, reason?: string): void {
+    if (session.state === state) return;
+    session.state = state;
+    session.reason = reason;
+    this.#showState(session);
     this.logger.info({ sessionId: session.id, ownerPeerId: session.owner.id, state }, 'avatar state');
     this.safeEmit('avatarstate', session);
   }
@@ -357,7 +399,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     const ms = this.config.workers.startTimeoutMs;
     session.startTimer = setTimeout(() => {
       session.startTimer = undefined;
-      if (!this.#sessions.has(session.id) || session.owner.avatar?.state === 'live') return;
+      if (!this.#sessions.has(session.id) || session.state === 'live') return;
       const s = `${Math.round(ms / 100) / 10} s`;
       const reason = session.workerId
         ? `the avatar worker did not start the avatar within ${s}`

@@ -7,7 +7,7 @@ import wrtc from '@roamhq/wrtc';
 import type { CallClient } from '../../client/src/call/CallClient.ts';
 import type { AvatarMotion } from '../../server/src/avatar/generator/generator.ts';
 import { EXPRESSION_SIZE } from '../../models/face/expression-code.ts';
-import { MotionOwner, enrollPhoto } from '../../test/helpers/avatarPeers.ts';
+import { MotionOwner, uploadPhotoFile } from '../../test/helpers/avatarPeers.ts';
 import { sleep, waitFor } from '../../test/helpers/wait.ts';
 import { throughWire } from '../keypoint-quality.ts';
 import { cropPlane, meanAbsDiff, procCpuSeconds, quantile, type ServerProcess } from '../keypoint-util.ts';
@@ -67,7 +67,7 @@ async function wrtcSendStats(client: CallClient): Promise<{ at: number; bytes: n
 export async function runNodePhase(o: NodePhaseOptions): Promise<NodePhaseResult> {
   const { log } = o;
   const room = 'kp-node';
-  const identityId = await enrollPhoto(o.url, o.photo);
+  const identityId = await uploadPhotoFile(o.url, o.photo);
   const owner = new MotionOwner(o.url);
   let viewer: Awaited<ReturnType<typeof joinViewer>> | undefined;
   const timers: NodeJS.Timeout[] = [];

@@ -47,7 +47,7 @@ export interface PrepareClipOptions {
   test?: [number, number] | null;
   /** crop side in output pixels (square), default 256; even, 64..1024 */
   size?: number;
-  /** crop side / face landmark box size, default 3.0 (the framing of enrollPhoto) */
+  /** crop side / face landmark box size, default 3.0 (the framing of enrollIdentityFromPhoto) */
   cropFactor?: number;
   /** Human worker threads, default min(2, os.availableParallelism()) */
   threads?: number;
@@ -132,7 +132,7 @@ export interface PreparedClip {
   };
 }
 
-/** Crop framing, as enrollPhoto: centre moved down by this fraction of the face size. */
+/** Crop framing, as enrollIdentityFromPhoto: centre moved down by this fraction of the face size. */
 const CENTRE_DOWN = 0.1;
 /** Landmark smoothing σ, in frames of the source. */
 const LANDMARK_SIGMA_FRAMES = 1;
@@ -189,7 +189,7 @@ function hasSecondPerson(faces: readonly TrackedFace[]): boolean {
   return faces.slice(1).some((f) => boxArea(f.box) >= SECOND_FACE_AREA * a && iou(f.box, main.box) < SAME_FACE_IOU);
 }
 
-/** enrollPhoto's framing of one frame: landmark box centre + 0.1·faceSize down, side = cropFactor·faceSize. */
+/** enrollIdentityFromPhoto's framing of one frame: landmark box centre + 0.1·faceSize down, side = cropFactor·faceSize. */
 function rawCrop(lm: Float32Array, cropFactor: number): { cx: number; cy: number; side: number; faceSize: number } {
   let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
   for (let i = 0; i < 468; i++) {

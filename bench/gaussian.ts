@@ -10,8 +10,8 @@
  *
  * Method (bench/README.md, section `gaussian`):
  *  1. prepareClip: Human on every frame (worker threads), stabilised per-frame crops in the
- *     keypoint bench's framing rule (enrollPhoto: 3× the face box, centre 0.1 face down), smoothed
- *     landmarks, the wire-quantised motion of each frame (neutral = the first training frame).
+ *     keypoint bench's framing rule (enrollIdentityFromPhoto: 3× the face box, centre 0.1 face
+ *     down), smoothed landmarks, the wire-quantised motion of each frame (neutral = the first training frame).
  *  2. train (models/gaussian/train.ts) for --minutes (default 10) on both cores; the held-out
  *     PSNR curve over time comes from 8 held-out frames scored during training.
  *  3. held-out: every held-out frame vs the Gaussian render driven by the motion tracked on that

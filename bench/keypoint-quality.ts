@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import { createFaceAnalyzer, embeddingSimilarity, encodePng, type FaceAnalyzer } from '../server/src/avatar/face/human-node.ts';
-import { EnrollError, enrollPhoto, type EnrolledIdentity } from '../server/src/avatar/generator/enroll.ts';
+import { EnrollError, enrollIdentityFromPhoto, type EnrolledIdentity } from '../server/src/avatar/generator/enroll.ts';
 import { MeshAvatarGenerator } from '../server/src/avatar/generator/mesh-generator.ts';
 import { resampleRegion } from '../server/src/avatar/generator/raster.ts';
 import type { AvatarMotion, RenderedFrame } from '../server/src/avatar/generator/generator.ts';
@@ -80,7 +80,7 @@ export async function runQuality(opts: QualityOptions, log: (l: string) => void,
     sourceEmbedding = (await analyzer.embed(tex, size, size)) ?? id.embedding ?? null;
     if (!sourceEmbedding) throw new Error('no face descriptor for the source photo');
   };
-  if (opts.photo) await init(await enrollPhoto(new Uint8Array(fs.readFileSync(opts.photo)), { analyzer }));
+  if (opts.photo) await init(await enrollIdentityFromPhoto(new Uint8Array(fs.readFileSync(opts.photo)), { analyzer }));
 
   let neutral: NeutralReference | undefined;
   let sourceIndex = 0;
@@ -104,7 +104,7 @@ export async function runQuality(opts: QualityOptions, log: (l: string) => void,
       // self-reenactment: the first frame (with a usable face) is the source photo
       const png = encodePng(rgba, vi.width, vi.height);
       try {
-        await init(await enrollPhoto(new Uint8Array(png), { analyzer }));
+        await init(await enrollIdentityFromPhoto(new Uint8Array(png), { analyzer }));
         sourceIndex = index;
         sourcePng = png;
       } catch (err) {

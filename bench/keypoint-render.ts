@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { enrollPhoto, type EnrolledIdentity } from '../server/src/avatar/generator/enroll.ts';
+import { enrollIdentityFromPhoto, type EnrolledIdentity } from '../server/src/avatar/generator/enroll.ts';
 import { MeshAvatarGenerator } from '../server/src/avatar/generator/mesh-generator.ts';
 import type { PixelFormat, RenderedFrame } from '../server/src/avatar/generator/generator.ts';
 import { EXPR, EXPRESSION_SIZE } from '../models/face/expression-code.ts';
@@ -33,7 +33,7 @@ export interface BenchRenderResult {
 }
 
 export async function benchRender(opts: BenchRenderOptions = {}): Promise<BenchRenderResult[]> {
-  const identity = opts.identity ?? (await enrollPhoto(readFileSync(new URL('../test/fixtures/astronaut.png', import.meta.url))));
+  const identity = opts.identity ?? (await enrollIdentityFromPhoto(readFileSync(new URL('../test/fixtures/astronaut.png', import.meta.url))));
   const gen = new MeshAvatarGenerator();
   await gen.initialize(identity);
   const rest = gen.restMotion();

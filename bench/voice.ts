@@ -37,12 +37,12 @@ import { targetsFromPhones, type TimedPhone } from '../models/audio2motion/visem
 import { alignClip, haveSphinx } from '../models/audio2motion/data/sphinx.ts';
 import { FRAME_48K, frameAt, loadSpeechClip, roundSignal, type SpeechClip } from './voice-audio.ts';
 import { pearson } from '../models/audio2motion/evaluate.ts';
-import { enrollPhoto as enrollLocal } from '../server/src/avatar/generator/enroll.ts';
+import { enrollIdentityFromPhoto } from '../server/src/avatar/generator/enroll.ts';
 import { MeshAvatarGenerator } from '../server/src/avatar/generator/mesh-generator.ts';
 import { createFaceAnalyzer } from '../server/src/avatar/face/human-node.ts';
 import { startServerProcess } from './serverProcess.ts';
 import { childPids } from './keypoint-util.ts';
-import { enrollPhoto, lumaDiff, VideoProbe, WrtcPeerConnection } from '../test/helpers/avatarPeers.ts';
+import { lumaDiff, uploadPhotoFile, VideoProbe, WrtcPeerConnection } from '../test/helpers/avatarPeers.ts';
 import { CallClient } from '../client/src/call/CallClient.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -127,7 +127,7 @@ async function offline(o: VoiceOptions, log: (l: string) => void): Promise<Offli
   log(`offline: ${out.length} frames, model ${elapsed.toFixed(0)} ms for ${durationMs.toFixed(0)} ms of audio`);
 
   // Render at 25 fps and measure the mouth with the face model.
-  const identity = await enrollLocal(fs.readFileSync(o.photo));
+  const identity = await enrollIdentityFromPhoto(fs.readFileSync(o.photo));
   const gen = new MeshAvatarGenerator();
   await gen.initialize(identity);
   const analyzer = await createFaceAnalyzer();
@@ -194,7 +194,7 @@ async function live(o: VoiceOptions, off: OfflineResult, log: (l: string) => voi
   const server = await startServerProcess({ AVATAR_WORKERS: '1' }, fs.mkdtempSync(path.join(os.tmpdir(), 'voice-bench-data-')), log);
   const sinks: { stop(): void }[] = [];
   try {
-    const identityId = await enrollPhoto(server.url, o.photo);
+    const identityId = await uploadPhotoFile(server.url, o.photo);
     const source = new wrtc.nonstandard.RTCAudioSource();
     const track = source.createTrack() as unknown as MediaStreamTrack;
     const owner = new CallClient({ serverUrl: server.url, RTCPeerConnection: WrtcPeerConnection });

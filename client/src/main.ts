@@ -4,7 +4,8 @@ import { CallClient } from './call/CallClient.ts';
 import { SignalingError } from './call/SignalingClient.ts';
 import { TileGrid } from './ui/TileGrid.ts';
 import { createFreeViewPanel } from './ui/FreeViewControls.ts';
-import { enrollPhoto, snapshotFromStream } from './avatar/enrollPhoto.ts';
+import { snapshotFromStream } from './avatar/cameraSnapshot.ts';
+import { uploadAvatarPhoto } from './avatar/uploadAvatarPhoto.ts';
 import { deleteSavedAvatar, forgetAvatar, rememberAvatar, usableSavedAvatar } from './avatar/savedAvatar.ts';
 import { loadFaceTracker, type FaceTracker } from './avatar/loadFaceTracker.ts';
 import { encodeMotionFrame } from '../../protocol/src/motion.ts';
@@ -156,7 +157,7 @@ function showAvatar(p: PeerInfo): void {
 /** Uploads the photo (or a camera snapshot) and remembers the new identity in this browser. */
 async function enrollNew(photoFile: File | undefined, stream: MediaStream): Promise<string> {
   setStatus('Enrolling your photo…');
-  const enrolled = await enrollPhoto(photoFile ?? (await snapshotFromStream(stream)));
+  const enrolled = await uploadAvatarPhoto(photoFile ?? (await snapshotFromStream(stream)));
   if (enrolled.warning) setStatus(enrolled.warning);
   rememberAvatar(enrolled.identityId);
   return enrolled.identityId;

@@ -11,7 +11,7 @@ import { startTestServer } from '../helpers/server.ts';
 import { waitFor, sleep } from '../helpers/wait.ts';
 import { CallClient } from '../../client/src/call/CallClient.ts';
 import { SignalingError } from '../../client/src/call/SignalingClient.ts';
-import { enrollPhoto, lumaDiff, MotionOwner, VideoProbe, WrtcPeerConnection } from '../helpers/avatarPeers.ts';
+import { lumaDiff, MotionOwner, uploadPhotoFile, VideoProbe, WrtcPeerConnection } from '../helpers/avatarPeers.ts';
 import type { AvatarServer } from '../../server/src/server.ts';
 
 const PHOTO = fileURLToPath(new URL('../fixtures/astronaut.png', import.meta.url));
@@ -37,7 +37,7 @@ describe('keypoint avatar sessions (Node participants, real workers)', () => {
 
   before(async () => {
     server = await startTestServer({}, { AVATAR_WORKERS: '2' });
-    identityId = await enrollPhoto(server.httpUrl, PHOTO);
+    identityId = await uploadPhotoFile(server.httpUrl, PHOTO);
   });
 
   after(async () => {

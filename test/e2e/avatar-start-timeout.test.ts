@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { startTestServer } from '../helpers/server.ts';
 import { waitFor, sleep } from '../helpers/wait.ts';
 import { CallClient } from '../../client/src/call/CallClient.ts';
-import { enrollPhoto, WrtcPeerConnection } from '../helpers/avatarPeers.ts';
+import { uploadPhotoFile, WrtcPeerConnection } from '../helpers/avatarPeers.ts';
 import type { AvatarServer } from '../../server/src/server.ts';
 import type { NotificationOf } from '../../protocol/src/signaling.ts';
 
@@ -34,7 +34,7 @@ after(async () => {
 });
 
 test('an avatar session that no worker takes fails within AVATAR_START_TIMEOUT_MS, and owner and viewers are told why', async () => {
-  const identityId = await enrollPhoto(server.httpUrl, PHOTO);
+  const identityId = await uploadPhotoFile(server.httpUrl, PHOTO);
   const owner = new CallClient({ serverUrl: server.httpUrl, RTCPeerConnection: WrtcPeerConnection });
   clients.push(owner);
   const states: (NotificationOf<'avatar:state'> & { at: number })[] = [];

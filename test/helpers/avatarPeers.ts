@@ -6,7 +6,8 @@ import { encodeMotionFrame, type MotionPose } from '../../protocol/src/motion.ts
 
 export const WrtcPeerConnection = wrtc.RTCPeerConnection as unknown as typeof RTCPeerConnection;
 
-export async function enrollPhoto(serverUrl: string, file: string): Promise<string> {
+/** POST a PNG file to the server's /api/identities; returns the new identity's id. */
+export async function uploadPhotoFile(serverUrl: string, file: string): Promise<string> {
   const res = await fetch(`${serverUrl}/api/identities`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: fs.readFileSync(file) });
   const body = (await res.json()) as { identityId?: string };
   if (res.status !== 201 || !body.identityId) throw new Error(`enrollment failed: ${res.status} ${JSON.stringify(body)}`);

@@ -28,7 +28,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { enrollPhoto } from '../../server/src/avatar/generator/enroll.ts';
+import { enrollIdentityFromPhoto } from '../../server/src/avatar/generator/enroll.ts';
 import { MeshAvatarGenerator } from '../../server/src/avatar/generator/mesh-generator.ts';
 import { EXPR, EXPRESSION_SIZE, type HeadPose } from '../../models/face/expression-code.ts';
 import { FRAME_CODE, frameCodeBits, frameCodeRect } from './frameCode.ts';
@@ -174,7 +174,7 @@ export async function makeDrivingVideo(opts: DrivingVideoOptions = {}): Promise<
   }
 
   const t0 = performance.now();
-  const identity = await enrollPhoto(photo, { textureSize: Math.max(512, size) });
+  const identity = await enrollIdentityFromPhoto(photo, { textureSize: Math.max(512, size) });
   const gen = new MeshAvatarGenerator();
   await gen.initialize(identity);
   const rest = gen.restMotion().pose;

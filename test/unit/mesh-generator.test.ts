@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createFaceAnalyzer, embeddingSimilarity, encodePng, type FaceAnalyzer, type FaceResult } from '../../server/src/avatar/face/human-node.ts';
-import { enrollPhoto, EnrollError, type EnrolledIdentity } from '../../server/src/avatar/generator/enroll.ts';
+import { enrollIdentityFromPhoto, EnrollError, type EnrolledIdentity } from '../../server/src/avatar/generator/enroll.ts';
 import { MeshAvatarGenerator } from '../../server/src/avatar/generator/mesh-generator.ts';
 import type { AvatarMotion, ViewOffset } from '../../server/src/avatar/generator/generator.ts';
 import {
@@ -29,7 +29,7 @@ let gen: MeshAvatarGenerator;
 
 before(async () => {
   analyzer = await createFaceAnalyzer();
-  identity = await enrollPhoto(readFileSync(FIXTURE), { analyzer });
+  identity = await enrollIdentityFromPhoto(readFileSync(FIXTURE), { analyzer });
   gen = new MeshAvatarGenerator();
   await gen.initialize(identity);
 });
@@ -69,9 +69,9 @@ test('enrollment finds the astronaut, crops around her and keeps 478 landmarks a
 test('enrollment of a photo without a face fails with code NO_FACE', async () => {
   const w = 128, rgba = new Uint8Array(w * w * 4);
   for (let i = 0; i < w * w; i++) { rgba[i * 4] = 120 + (i % 7); rgba[i * 4 + 1] = 130; rgba[i * 4 + 2] = 140; rgba[i * 4 + 3] = 255; }
-  await assert.rejects(enrollPhoto(encodePng(rgba, w, w), { analyzer }), (e: unknown) => e instanceof EnrollError && e.code === 'NO_FACE');
-  await assert.rejects(enrollPhoto(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9]), { analyzer }), (e: unknown) => e instanceof EnrollError && e.code === 'BAD_IMAGE');
-  await assert.rejects(enrollPhoto(readFileSync(FIXTURE), { analyzer, maxBytes: 1000 }), (e: unknown) => e instanceof EnrollError && e.code === 'TOO_LARGE');
+  await assert.rejects(enrollIdentityFromPhoto(encodePng(rgba, w, w), { analyzer }), (e: unknown) => e instanceof EnrollError && e.code === 'NO_FACE');
+  await assert.rejects(enrollIdentityFromPhoto(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9]), { analyzer }), (e: unknown) => e instanceof EnrollError && e.code === 'BAD_IMAGE');
+  await assert.rejects(enrollIdentityFromPhoto(readFileSync(FIXTURE), { analyzer, maxBytes: 1000 }), (e: unknown) => e instanceof EnrollError && e.code === 'TOO_LARGE');
 });
 
 test('the expression rig reproduces each coefficient when its landmarks are measured again', () => {

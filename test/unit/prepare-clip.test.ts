@@ -136,7 +136,7 @@ test('a still clip gives the default 70/30 split of its one shot, one crop per f
   for (let i = 3; i < f.rgba.length; i += 4) if (f.rgba[i] !== 255) assert.fail('alpha must be 255');
   assert.equal(f.faceCount, 1);
   assert.equal(f.shot, 0);
-  // the crop frames the head like enrollPhoto: side = 3 × face size, face centre 0.1 face size above the crop centre
+  // the crop frames the head like enrollIdentityFromPhoto: side = 3 × face size, face centre 0.1 face size above the crop centre
   const [cx, cy] = faceCentre(f.landmarks);
   const faceSize = f.crop.side / 3 * (256 / f.crop.side);
   assert.ok(Math.abs(cx - 128) < 3, `face centre x ${cx}`);

@@ -93,7 +93,8 @@ function landmarkBox(lm: Float32Array): { x0: number; y0: number; x1: number; y1
   return { x0, y0, x1, y1 };
 }
 
-export async function enrollPhoto(bytes: Uint8Array, opts: EnrollOptions = {}): Promise<EnrolledIdentity> {
+/** Photo bytes (PNG/JPEG) → the EnrolledIdentity of its largest face (Human detection, crop, landmarks on the crop). */
+export async function enrollIdentityFromPhoto(bytes: Uint8Array, opts: EnrollOptions = {}): Promise<EnrolledIdentity> {
   const maxBytes = opts.maxBytes ?? 10 * 1024 * 1024;
   const maxPixels = opts.maxPixels ?? 25e6;
   const size = opts.textureSize ?? 512;

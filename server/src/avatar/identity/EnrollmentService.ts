@@ -1,6 +1,6 @@
 /**
- * EnrollmentService: runs enrollPhoto (decode + Human face detection, 0.5-2 s of CPU) in a worker
- * thread so the SFU's event loop keeps forwarding media while a photo is enrolled.
+ * EnrollmentService: runs enrollIdentityFromPhoto (decode + Human face detection, 0.5-2 s of CPU)
+ * in a worker thread so the SFU's event loop keeps forwarding media while a photo is enrolled.
  *
  * - One worker, one enrollment at a time; further requests wait in a bounded FIFO queue
  *   (`maxQueue` waiting; one more is refused with AppError BUSY / 503).

@@ -8,7 +8,7 @@ import os from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { createFaceAnalyzer, encodePng } from '../face/human-node.ts';
-import { enrollPhoto, EnrollError } from '../generator/enroll.ts';
+import { enrollIdentityFromPhoto, EnrollError } from '../generator/enroll.ts';
 import type { FromWorker, ToWorker, WireIdentity } from './enrollMessages.ts';
 
 function tidOf(): number | null {
@@ -60,7 +60,7 @@ port.on('message', async (msg: ToWorker) => {
   const { jobId } = msg;
   try {
     const start = performance.now();
-    const id = await enrollPhoto(msg.bytes, { analyzer, maxBytes: msg.opts.maxBytes, maxPixels: msg.opts.maxPixels, textureSize: msg.opts.textureSize });
+    const id = await enrollIdentityFromPhoto(msg.bytes, { analyzer, maxBytes: msg.opts.maxBytes, maxPixels: msg.opts.maxPixels, textureSize: msg.opts.textureSize });
     const cropPng = new Uint8Array(encodePng(id.texture, id.size, id.size));
     const enrollMs = performance.now() - start;
     const identity: WireIdentity = {

@@ -15,10 +15,10 @@ export const CROP_SIGMA_S = 0.3;
 /** More than this fraction of the training frames with a second person → MULTIPLE_PEOPLE. */
 export const MULTI_FRAME_FRACTION = 0.2;
 
-/** Crop framing, as the enrolled photo's: centre moved down by this fraction of the face size. */
+/** Crop framing, as enrollIdentityFromPhoto's: centre moved down by this fraction of the face size. */
 export const CENTRE_DOWN = 0.1;
 
-/** The enrolled photo's framing of one frame: landmark box centre + 0.1·faceSize down, side = cropFactor·faceSize. */
+/** enrollIdentityFromPhoto's framing of one frame: landmark box centre + 0.1·faceSize down, side = cropFactor·faceSize. */
 export function rawCrop(lm: Float32Array | Float64Array, cropFactor: number, offset = 0): { cx: number; cy: number; side: number; faceSize: number } {
   let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
   for (let i = 0; i < 468; i++) {

@@ -46,7 +46,7 @@ export interface PrepareClipOptions {
   test?: [number, number] | null;
   /** crop side in output pixels (square), default 256; even, 64..1024 */
   size?: number;
-  /** crop side / face landmark box size, default 3.0 (the framing of enrollPhoto) */
+  /** crop side / face landmark box size, default 3.0 (the framing of enrollIdentityFromPhoto) */
   cropFactor?: number;
   /** Human worker threads, default min(2, os.availableParallelism()) */
   threads?: number;

@@ -1,0 +1,26 @@
+/** Reference renders of the keypoint bench: the worker's generator on the same identity. */
+import { MeshAvatarGenerator } from '../../server/src/avatar/generator/mesh-generator.ts';
+import type { AvatarMotion, EnrolledIdentity, ViewOffset } from '../../server/src/avatar/generator/generator.ts';
+import { cropPlane, type Box } from '../keypoint-util.ts';
+
+/** Reference renders with the worker's generator and identity (same size, default options). */
+export class ReferenceRenderer {
+  readonly gen = new MeshAvatarGenerator();
+  private constructor(readonly size: number) {}
+
+  static async create(identity: EnrolledIdentity, size: number): Promise<ReferenceRenderer> {
+    const r = new ReferenceRenderer(size);
+    await r.gen.initialize(identity);
+    return r;
+  }
+
+  /** Luma of the rendered frame, cropped to `box`. */
+  luma(motion: AvatarMotion, view: ViewOffset | undefined, box: Box): Uint8Array {
+    const fr = this.gen.render(motion, view, { size: this.size, format: 'i420' });
+    return cropPlane(fr.i420!, this.size, this.size, box);
+  }
+
+  close(): void {
+    this.gen.close();
+  }
+}

@@ -190,7 +190,10 @@ describe('browser FaceTracker on a rendered driving clip', () => {
     if (still.length >= 8) {
       const sRaw = std(still.map((f) => f.rawYaw)), sFilt = std(still.map((f) => f.yaw));
       t.diagnostic(`still face (${still.length} frames): yaw jitter ${(sRaw * 180 / Math.PI).toFixed(3)}° raw → ${(sFilt * 180 / Math.PI).toFixed(3)}° smoothed`);
-      assert.ok(sFilt <= sRaw * 1.05 + 1e-4, 'smoothing does not add jitter');
+      // floor 1e-3 rad (0.06°): when the raw yaw happens to be exactly constant over the window, the
+      // filter still settles from the frames before it by a few hundredths of a degree (0.02–0.03°
+      // measured, also on the code before the tracker was split); that is a trend, not jitter
+      assert.ok(sFilt <= sRaw * 1.05 + 1e-3, 'smoothing does not add jitter');
     }
 
     // no face: nothing is emitted

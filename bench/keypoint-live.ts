@@ -12,11 +12,11 @@
  */
 import wrtc from '@roamhq/wrtc';
 import type { BrowserContext } from 'playwright-core';
-import { CallClient, type RemoteTrack } from '../client/src/call/CallClient.ts';
+import { CallClient, type RemoteTrack } from '../call/src/CallClient.ts';
 import type { PeerInfo } from '../protocol/src/signaling.ts';
 import { IdentityStore } from '../server/src/avatar/identity/IdentityStore.ts';
-import { MeshAvatarGenerator } from '../server/src/avatar/generator/mesh-generator.ts';
-import type { AvatarMotion, EnrolledIdentity, ViewOffset } from '../server/src/avatar/generator/generator.ts';
+import { MeshAvatarGenerator } from '../worker/src/generator/mesh-generator.ts';
+import type { AvatarMotion, EnrolledIdentity, ViewOffset } from '../worker/src/generator/generator.ts';
 import { EXPRESSION_SIZE } from '../models/face/expression-code.ts';
 import { CallPage } from '../test/helpers/callPage.ts';
 import { MotionOwner, WrtcPeerConnection, enrollPhoto } from '../test/helpers/avatarPeers.ts';

@@ -9,8 +9,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startTestServer } from '../helpers/server.ts';
 import { waitFor, sleep } from '../helpers/wait.ts';
-import { CallClient } from '../../client/src/call/CallClient.ts';
-import { SignalingError } from '../../client/src/call/SignalingClient.ts';
+import { CallClient } from '../../call/src/CallClient.ts';
+import { SignalingError } from '../../call/src/SignalingClient.ts';
 import { enrollPhoto, lumaDiff, MotionOwner, VideoProbe, WrtcPeerConnection } from '../helpers/avatarPeers.ts';
 import type { AvatarServer } from '../../server/src/server.ts';
 

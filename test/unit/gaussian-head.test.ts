@@ -16,7 +16,7 @@ import { scoreHead, toTrainingFrame } from '../../server/src/avatar/training/gau
 import { trainGaussianHead, type TrainResult } from '../../models/gaussian/train.ts';
 import { decodeHeadAsset, encodeHeadAsset, HEAD_ASSET_KIND } from '../../models/gaussian/headAsset.ts';
 import { AssetFormatError, crc32 } from '../../models/gaussian/asset.ts';
-import { GaussianAvatarGenerator } from '../../server/src/avatar/generator/gaussian-generator.ts';
+import { GaussianAvatarGenerator } from '../../worker/src/generator/gaussian-generator.ts';
 import { createFaceAnalyzer, type FaceAnalyzer } from '../../server/src/avatar/face/human-node.ts';
 import { EXPRESSION_SIZE } from '../../models/face/expression-code.ts';
 

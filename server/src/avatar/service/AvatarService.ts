@@ -18,6 +18,13 @@ import type { Room } from '../../rooms/Room.ts';
 import type { Peer } from '../../rooms/Peer.ts';
 import { errorBody, workerRequestSchemas, type ViewOffsetDeg, type WorkerAssign } from '../../../../protocol/src/signaling.ts';
 import type { AvatarMetrics } from './AvatarMetrics.ts';
+import type { AssetKind, GeneratorKind, GeneratorOffer } from '../../../../protocol/src/generators.ts';
+import { offerFromName, placeSession } from './placement.ts';
+
+/** The asset kinds an identity has (the identity store); placement chooses the generator from them. */
+export type IdentityAssetLookup = (identityId: string) => Promise<AssetKind[]>;
+/** Without a lookup every identity is taken to have its enrolled photo only. */
+const PHOTO_ONLY: readonly AssetKind[] = Object.freeze(['enrolled-photo']);
 
 export interface AvatarSession {
   readonly id: string;
@@ -40,13 +47,17 @@ export interface AvatarSession {
   startTimer: NodeJS.Timeout | undefined;
   /** Given up for good (every worker failed it): no more assignment. A timed-out session keeps trying. */
   gaveUp: boolean;
+  /** The identity's asset kinds, once looked up (placement waits for them). */
+  assets: readonly AssetKind[] | undefined;
+  /** The generator its current worker renders it with. */
+  generator: GeneratorKind | undefined;
 }
 
 interface WorkerEntry {
   id: string;
   socket: Socket;
   capacity: number;
-  generators: string[];
+  offers: Map<string, GeneratorOffer>;
   sessions: Set<string>;
 }
 
@@ -83,6 +94,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     private readonly config: Config,
     private readonly logger: Logger,
     private readonly metrics: AvatarMetrics,
+    private readonly identityAssets?: IdentityAssetLookup,
   ) {
     super();
   }
@@ -110,10 +122,11 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       }
       const old = this.#workers.get(parsed.data.workerId);
       if (old) this.#onWorkerGone(old);
-      entry = { id: parsed.data.workerId, socket, capacity: parsed.data.capacity, generators: parsed.data.generators, sessions: new Set() };
+      const offers = new Map(parsed.data.generators.map((g) => (typeof g === 'string' ? offerFromName(g, parsed.data.capacity) : g)).map((o) => [o.kind, o] as const));
+      entry = { id: parsed.data.workerId, socket, capacity: parsed.data.capacity, offers, sessions: new Set() };
       this.#workers.set(entry.id, entry);
       this.metrics.workers.set(this.#workers.size);
-      this.logger.info({ workerId: entry.id, capacity: entry.capacity }, 'avatar worker registered');
+      this.logger.info({ workerId: entry.id, capacity: entry.capacity, generators: [...offers.keys()] }, 'avatar worker registered');
       ack?.({ ok: true, data: {} });
       this.#assignPending();
     });
@@ -184,6 +197,8 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       failures: 0,
       startTimer: undefined,
       gaveUp: false,
+      assets: this.identityAssets ? undefined : PHOTO_ONLY,
+      generator: undefined,
     };
     this.#sessions.set(session.id, session);
     this.#byToken.set(session.token, session);
@@ -191,7 +206,20 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     owner.once('close', () => this.endSession(session.id));
     this.metrics.sessions.set(this.#sessions.size);
     this.#armStartTimer(session);
-    this.#assign(session);
+    if (session.assets) this.#assign(session);
+    else {
+      this.identityAssets!(identityId).then(
+        (kinds) => {
+          session.assets = kinds;
+        },
+        (err: unknown) => {
+          this.logger.warn({ err, sessionId: session.id, identityId }, 'could not list the identity\'s assets; placing it by its photo');
+          session.assets = PHOTO_ONLY;
+        },
+      ).finally(() => {
+        if (this.#sessions.get(session.id) === session && !session.workerId) this.#assign(session);
+      });
+    }
     return session;
   }
 
@@ -382,17 +410,20 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
   }
 
   #assign(session: AvatarSession, avoid?: string): void {
-    if (!this.#sessions.has(session.id) || session.gaveUp) return;
-    const candidates = [...this.#workers.values()].filter((w) => w.sessions.size < w.capacity && w.generators.includes(this.config.workers.generator));
-    candidates.sort((a, b) => (a.id === avoid ? 1 : 0) - (b.id === avoid ? 1 : 0) || a.sessions.size / a.capacity - b.sessions.size / b.capacity);
-    const worker = candidates[0];
-    if (!worker) {
+    if (!this.#sessions.has(session.id) || session.gaveUp || !session.assets) return;
+    const placement = placeSession(
+      { assets: session.assets, preferred: this.config.workers.generator, size: this.config.workers.size, ...(avoid ? { avoid } : {}) },
+      [...this.#workers.values()].map((w) => ({ id: w.id, capacity: w.capacity, offers: w.offers, sessionKinds: [...w.sessions].map((id) => this.#sessions.get(id)?.generator ?? 'mesh') })),
+    );
+    const worker = placement ? this.#workers.get(placement.workerId) : undefined;
+    if (!worker || !placement) {
       this.#pending.add(session.id);
       this.logger.warn({ sessionId: session.id, workers: this.#workers.size }, 'no avatar worker available; session waits');
       return;
     }
     this.#pending.delete(session.id);
     session.workerId = worker.id;
+    session.generator = placement.generator;
     worker.sessions.add(session.id);
     const assign: WorkerAssign = {
       sessionId: session.id,
@@ -406,6 +437,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       fps: this.config.workers.fps,
       viewSlots: this.config.workers.maxPersonalViews,
       views: this.viewsOf(session),
+      generator: placement.generator,
     };
     worker.socket.timeout(ASSIGN_ACK_TIMEOUT_MS).emit('worker:assign', assign, (err: Error | null, res: { ok?: boolean } | undefined) => {
       if (!err && res?.ok) return;
@@ -414,7 +446,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       this.#unassign(session);
       this.#assign(session, worker.id);
     });
-    this.logger.info({ sessionId: session.id, workerId: worker.id, ownerPeerId: session.owner.id }, 'avatar session assigned');
+    this.logger.info({ sessionId: session.id, workerId: worker.id, ownerPeerId: session.owner.id, generator: placement.generator }, 'avatar session assigned');
   }
 
   #unassign(session: AvatarSession): void {

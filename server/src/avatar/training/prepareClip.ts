@@ -25,7 +25,7 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { computeNeutralReference, landmarksToMotion, toPixel3D, type HeadPose, type NeutralReference } from '../../../../models/face/expression-code.ts';
 import { quantizeMotion } from '../../../../protocol/src/motion.ts';
-import { resampleRegion } from '../generator/raster.ts';
+import { resampleRegion } from '../../../../models/image/resampleRegion.ts';
 import { decodeFrames, probeClip, sha256File, type FrameSpan } from './clipDecode.ts';
 import { abortedError, ClipError, type ClipErrorCode } from './clipErrors.ts';
 import { gaussianSmooth, localLinearSmooth } from './clipSmoothing.ts';

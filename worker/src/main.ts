@@ -71,8 +71,9 @@ async function main(): Promise<void> {
     if (err instanceof AssetFetchError && err.credentialRefused) {
       logger.fatal({ status: err.status, code: err.code }, err.message);
       process.stderr.write(`avatar worker: ${err.message}\n`);
+      process.exitCode = EXIT_CREDENTIAL_REFUSED;
       worker.close();
-      setTimeout(() => process.exit(EXIT_CREDENTIAL_REFUSED), 100).unref();
+      setTimeout(() => process.exit(EXIT_CREDENTIAL_REFUSED), 100);
     } else {
       logger.warn({ err: (err as Error)?.message }, 'could not check the worker token yet');
     }

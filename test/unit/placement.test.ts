@@ -94,7 +94,10 @@ function fakePeer(id: string): Peer {
   return Object.assign(new EventEmitter(), { id, displayName: id, role: 'participant', closed: false, avatar: undefined, viewKeys: new Map<string, string>() }) as unknown as Peer;
 }
 
-const fakeRoom = (id: string, participants: Peer[]): Room => ({ id, closed: false, participants }) as unknown as Room;
+const fakeRoom = (id: string, participants: Peer[]): Room => ({
+  id, closed: false, participants,
+  setViewKey: (viewer: Peer, owner: Peer, key: string | undefined) => (key === undefined ? viewer.viewKeys.delete(owner.id) : viewer.viewKeys.set(owner.id, key)),
+}) as unknown as Room;
 
 async function saveIdentity(store: IdentityStore): Promise<string> {
   const size = 16;
@@ -107,7 +110,7 @@ async function saveIdentity(store: IdentityStore): Promise<string> {
   return meta.identityId;
 }
 
-test('AvatarService places a session whose identity has a Gaussian head only on a worker that registered "gaussian", and a photo-only identity only on a "mesh" worker', async () => {
+test('AvatarService places a session whose identity has a Gaussian head only on a worker that registered "gaussian", a photo-only identity only on a "mesh" worker, and clamps free view to each generator\'s limits', async () => {
   const store = await IdentityStore.create({ dataDir });
   const service = new AvatarService(loadConfig({ AVATAR_GENERATOR: 'gaussian' }), pino({ level: 'silent' }), new AvatarMetrics(new Registry()), (id) => store.assetKinds(id));
   const meshWorker = new FakeWorkerSocket();
@@ -115,7 +118,7 @@ test('AvatarService places a session whose identity has a Gaussian head only on 
   service.attachWorker(meshWorker as unknown as Socket);
   service.attachWorker(gaussWorker as unknown as Socket);
   assert.deepEqual(meshWorker.fire('worker:register', { workerId: 'm', capacity: 4, generators: ['mesh'] }), { ok: true, data: {} });
-  assert.deepEqual(gaussWorker.fire('worker:register', { workerId: 'g', capacity: 4, generators: [offer('gaussian', { sessions: 2, frameCostMs: 25 })] }), { ok: true, data: {} });
+  assert.deepEqual(gaussWorker.fire('worker:register', { workerId: 'g', capacity: 4, generators: [offer('gaussian', { sessions: 2, frameCostMs: 25, maxViewDeg: { yaw: 45, pitch: 20, roll: 20 } })] }), { ok: true, data: {} });
 
   const photoOnly = await saveIdentity(store);
   const withHead = await saveIdentity(store);
@@ -131,6 +134,10 @@ test('AvatarService places a session whose identity has a Gaussian head only on 
   assert.deepEqual(gaussWorker.assigned.map((x) => [x.sessionId, x.generator]), [[a.id, 'gaussian']]);
   assert.equal(b.workerId, 'm');
   assert.deepEqual(meshWorker.assigned.map((x) => [x.sessionId, x.generator]), [[b.id, 'mesh']]);
+
+  // free view is clamped to the limits the session's generator registered
+  assert.deepEqual(service.setView(ownerA, ownerA, 'default', { yaw: 40, pitch: 30, roll: 0 }).view, { yaw: 40, pitch: 20, roll: 0 });
+  assert.deepEqual(service.setView(ownerB, ownerB, 'default', { yaw: 40, pitch: 30, roll: 0 }).view, { yaw: 30, pitch: 20, roll: 0 });
   service.close();
   store.close();
 });

@@ -19,7 +19,7 @@ import type { Peer } from '../../rooms/Peer.ts';
 import { errorBody, workerRequestSchemas, type ViewOffsetDeg, type WorkerAssign } from '../../../../protocol/src/signaling.ts';
 import type { AvatarMetrics } from './AvatarMetrics.ts';
 import type { AssetKind, GeneratorKind, GeneratorOffer } from '../../../../protocol/src/generators.ts';
-import { offerFromName, placeSession } from './placement.ts';
+import { DEFAULT_VIEW_LIMITS_DEG, offerFromName, placeSession } from './placement.ts';
 
 /** The asset kinds an identity has (the identity store); placement chooses the generator from them. */
 export type IdentityAssetLookup = (identityId: string) => Promise<AssetKind[]>;
@@ -299,7 +299,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     if (!session) throw new AppError('NOT_FOUND', 'that peer is not an avatar');
     if (scope === 'default') {
       if (viewer !== owner) throw new AppError('FORBIDDEN', "only the avatar's owner can set its default view");
-      session.defaultView = view ? clampViewDeg(view) : ZERO_VIEW;
+      session.defaultView = view ? clampViewDeg(view, this.#viewLimits(session)) : ZERO_VIEW;
       owner.avatar!.defaultView = session.defaultView;
       this.#pushViews(session);
       this.safeEmit('avatarstate', session);
@@ -310,7 +310,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       this.#gcViews(session);
       return { view: null, shared: true };
     }
-    const clamped = clampViewDeg(view);
+    const clamped = clampViewDeg(view, this.#viewLimits(session));
     const wanted = viewKey(clamped);
     let slot = [...session.personalViews].find(([, v]) => viewKey(v) === wanted)?.[0];
     const shared = slot !== undefined;
@@ -363,6 +363,12 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       changed = true;
     }
     if (changed) this.#pushViews(session);
+  }
+
+  /** Free-view limits of the generator the session renders with (its worker registered them), degrees. */
+  #viewLimits(session: AvatarSession): { yaw: number; pitch: number; roll: number } {
+    const worker = session.workerId ? this.#workers.get(session.workerId) : undefined;
+    return (session.generator && worker?.offers.get(session.generator)?.maxViewDeg) || DEFAULT_VIEW_LIMITS_DEG;
   }
 
   #pushViews(session: AvatarSession): void {

@@ -80,10 +80,10 @@ test('a generator taking 200 ms per frame neither stalls the worker\'s event loo
   const t0 = performance.now();
   histogram.enable();
   let lastTick = performance.now();
-  let worstTickGapMs = 0;
+  const tickGaps: number[] = [];
   const ticker = setInterval(() => {
     const now = performance.now();
-    worstTickGapMs = Math.max(worstTickGapMs, now - lastTick);
+    tickGaps.push(now - lastTick);
     lastTick = now;
   }, 10);
   const roundTrips: number[] = [];
@@ -102,17 +102,26 @@ test('a generator taking 200 ms per frame neither stalls the worker\'s event loo
   const dropped = after.framesDropped - before.framesDropped;
   const p99 = histogram.percentile(99) / 1e6;
   const maxRoundTrip = Math.max(...roundTrips);
+  const worstTickGapMs = Math.max(...tickGaps);
+  const longGaps = tickGaps.filter((g) => g > SLOW_FRAME_MS / 2).length / tickGaps.length;
+  const p90RoundTrip = [...roundTrips].sort((a, b) => a - b)[Math.floor(roundTrips.length * 0.9)]!;
   const due = (elapsedMs / 1000) * 25;
-  t.diagnostic(`event-loop delay p99 ${p99.toFixed(1)} ms, max ${(histogram.max / 1e6).toFixed(1)} ms; 10 ms timer worst gap ${worstTickGapMs.toFixed(1)} ms; signaling round trip max ${maxRoundTrip.toFixed(1)} ms; ${rendered} frames rendered, ${dropped} dropped of ~${due.toFixed(0)} due`);
-  // A frame on the event loop would block it for 200 ms at a time.
-  assert.ok(p99 < SLOW_FRAME_MS / 4, `event-loop delay p99 ${p99.toFixed(1)} ms (a frame costs ${SLOW_FRAME_MS} ms)`);
-  assert.ok(worstTickGapMs < SLOW_FRAME_MS * 0.75, `a 10 ms timer waited ${worstTickGapMs.toFixed(1)} ms`);
-  assert.ok(maxRoundTrip < SLOW_FRAME_MS * 0.75, `signaling round trip up to ${maxRoundTrip.toFixed(1)} ms`);
+  t.diagnostic(`event-loop delay p99 ${p99.toFixed(1)} ms, max ${(histogram.max / 1e6).toFixed(1)} ms; 10 ms timer worst gap ${worstTickGapMs.toFixed(1)} ms, ${(longGaps * 100).toFixed(1)} % over ${SLOW_FRAME_MS / 2} ms; signaling round trip p90 ${p90RoundTrip.toFixed(1)} ms, max ${maxRoundTrip.toFixed(1)} ms; ${rendered} frames rendered, ${dropped} dropped of ~${due.toFixed(0)} due`);
+  // A frame on the event loop would block it for 200 ms at a time (p99 ≥ 200 ms, most timer gaps that
+  // long, most round trips waiting for the end of a frame); the bounds leave room for a loaded machine.
+  assert.ok(p99 < SLOW_FRAME_MS / 2, `event-loop delay p99 ${p99.toFixed(1)} ms (a frame costs ${SLOW_FRAME_MS} ms)`);
+  assert.ok(longGaps < 0.05, `${(longGaps * 100).toFixed(1)} % of a 10 ms timer's gaps were over ${SLOW_FRAME_MS / 2} ms`);
+  assert.ok(p90RoundTrip < SLOW_FRAME_MS / 2, `signaling round trip p90 ${p90RoundTrip.toFixed(1)} ms`);
   // Frames render back to back at the generator's pace, never faster than it can (no backlog) …
   assert.ok(rendered <= elapsedMs / SLOW_FRAME_MS + 2, `${rendered} frames rendered in ${elapsedMs.toFixed(0)} ms`);
   assert.ok(rendered >= elapsedMs / SLOW_FRAME_MS / 2 - 1, `only ${rendered} frames rendered in ${elapsedMs.toFixed(0)} ms`);
   // … and the frames that came due meanwhile are dropped, not queued.
   assert.ok(dropped >= due * 0.5, `${dropped} frames dropped of ~${due.toFixed(0)} due`);
+  // The server counts them (worker:stats → avatar_dropped_frames_total).
+  await waitFor(async () => {
+    const line = (await server.metrics.registry.metrics()).split('\n').find((l) => l.startsWith('avatar_dropped_frames_total '));
+    return Number(line?.split(' ')[1] ?? 0) > 0 || undefined;
+  }, { timeoutMs: 6000, what: 'avatar_dropped_frames_total > 0' });
   // The viewer keeps receiving the (slow) avatar.
   const framesAtViewer = probe.frames;
   await waitFor(() => probe.frames > framesAtViewer, { timeoutMs: 5000, what: 'more frames at the viewer' });

@@ -147,12 +147,12 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       }
     });
     // Counters arrive cumulative per session; export the increments.
-    const last = new Map<string, { frames: number; renderMsTotal: number; motionAccepted: number; dropped: Record<string, number>; tap: Record<string, number>; earlyFrames: number }>();
+    const last = new Map<string, { frames: number; renderMsTotal: number; motionAccepted: number; dropped: Record<string, number>; tap: Record<string, number>; earlyFrames: number; framesDropped: number }>();
     socket.on('worker:stats', (payload: unknown) => {
       const parsed = workerRequestSchemas['worker:stats'].safeParse(payload);
       if (!parsed.success) return;
       for (const s of parsed.data.sessions) {
-        const prev = last.get(s.sessionId) ?? { frames: 0, renderMsTotal: 0, motionAccepted: 0, dropped: {}, tap: {}, earlyFrames: 0 };
+        const prev = last.get(s.sessionId) ?? { frames: 0, renderMsTotal: 0, motionAccepted: 0, dropped: {}, tap: {}, earlyFrames: 0, framesDropped: 0 };
         this.metrics.renderedFrames.inc(Math.max(0, s.frames - prev.frames));
         this.metrics.renderSeconds.inc(Math.max(0, s.renderMsTotal - prev.renderMsTotal) / 1000);
         this.metrics.motionFrames.inc({ outcome: 'accepted' }, Math.max(0, s.motionAccepted - prev.motionAccepted));
@@ -164,7 +164,8 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
           else this.metrics.audioTapPackets.inc({ outcome: key }, inc);
         }
         this.metrics.earlyFrames.inc(Math.max(0, s.earlyFrames - prev.earlyFrames));
-        last.set(s.sessionId, { frames: s.frames, renderMsTotal: s.renderMsTotal, motionAccepted: s.motionAccepted, dropped: { ...s.motionDropped }, tap: { ...tap }, earlyFrames: s.earlyFrames });
+        this.metrics.droppedFrames.inc(Math.max(0, s.framesDropped - prev.framesDropped));
+        last.set(s.sessionId, { frames: s.frames, renderMsTotal: s.renderMsTotal, motionAccepted: s.motionAccepted, dropped: { ...s.motionDropped }, tap: { ...tap }, earlyFrames: s.earlyFrames, framesDropped: s.framesDropped });
       }
       for (const id of [...last.keys()]) if (!parsed.data.sessions.some((s) => s.sessionId === id)) last.delete(id);
       // Per session, from the worker that renders it (another worker's report does not overwrite it).

@@ -77,6 +77,7 @@ const DEFAULT_PHOTO = path.join(root, 'test/fixtures/astronaut.png');
 const RENDERER_SOURCES = [
   'worker/src/generator/mesh-generator.ts',
   'worker/src/generator/raster.ts',
+  'models/image/resampleRegion.ts',
   'server/src/avatar/identity/enroll.ts',
   'models/face/expression-code.ts',
   'test/helpers/drivingVideo.ts',

@@ -71,7 +71,12 @@ describe('the avatar worker package against a server in another process', () => 
     assert.equal(right.status, 200);
   });
 
-  test('a worker started with a wrong token says the server refused its token and exits', async () => {
+  test('a worker started without a token, or with a wrong one, says so and exits', async () => {
+    const none = startWorker({ AVATAR_WORKER_SERVER_URL: server.url, AVATAR_WORKER_CACHE_DIR: cacheDir });
+    children.push(none.child);
+    assert.equal(await none.exited, 2);
+    assert.match(none.stderr(), /AVATAR_WORKER_TOKEN is required/);
+
     const w = startWorker({ AVATAR_WORKER_SERVER_URL: server.url, AVATAR_WORKER_TOKEN: 'not-the-token', AVATAR_WORKER_CACHE_DIR: cacheDir });
     children.push(w.child);
     const code = await Promise.race([w.exited, sleep(60_000).then(() => 'timeout' as const)]);

@@ -215,7 +215,7 @@ export async function loadIdentity(server: ServerProcess, identityId: string): P
 }
 
 function workerPid(server: ServerProcess): number | undefined {
-  return childPids(server.pid, 'worker/main.ts')[0];
+  return childPids(server.pid, 'worker/src/main.ts')[0];
 }
 
 /** Video receive stats of a wrtc viewer: jitter-buffer delay, decode time, frames, NACK/PLI. */

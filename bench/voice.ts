@@ -230,7 +230,7 @@ async function live(o: VoiceOptions, off: OfflineResult, log: (l: string) => voi
         if (playout['audio'] !== undefined && playout['video'] !== undefined) syncErrors.push(playout['audio'] - playout['video']);
       });
     }, 500);
-    const workerPid = childPids(server.pid, 'worker/main.ts')[0];
+    const workerPid = childPids(server.pid, 'worker/src/main.ts')[0];
     const rssStart = rssMb(workerPid);
     // Play: (speech, silence) × rounds, in real time, 10 ms per chunk.
     const rounds: { clipStart: number; silentRef?: Uint8Array; silentRefAt?: number }[] = [];

@@ -7,10 +7,10 @@
  */
 import fs from 'node:fs';
 import { createFaceAnalyzer, embeddingSimilarity, encodePng, type FaceAnalyzer } from '../server/src/avatar/face/human-node.ts';
-import { EnrollError, enrollIdentityFromPhoto, type EnrolledIdentity } from '../server/src/avatar/generator/enroll.ts';
-import { MeshAvatarGenerator } from '../server/src/avatar/generator/mesh-generator.ts';
-import { resampleRegion } from '../server/src/avatar/generator/raster.ts';
-import type { AvatarMotion, RenderedFrame } from '../server/src/avatar/generator/generator.ts';
+import { EnrollError, enrollIdentityFromPhoto, type EnrolledIdentity } from '../server/src/avatar/identity/enroll.ts';
+import { MeshAvatarGenerator } from '../worker/src/generator/mesh-generator.ts';
+import { resampleRegion } from '../models/image/resampleRegion.ts';
+import type { AvatarMotion, RenderedFrame } from '../worker/src/generator/generator.ts';
 import { computeNeutralReference, landmarksToMotion, EXPR, EXPRESSION_SIZE, type NeutralReference } from '../models/face/expression-code.ts';
 import { quantizeMotion } from '../protocol/src/motion.ts';
 import { benchRender } from './keypoint-render.ts';

@@ -6,9 +6,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { enrollIdentityFromPhoto, type EnrolledIdentity } from '../server/src/avatar/generator/enroll.ts';
-import { MeshAvatarGenerator } from '../server/src/avatar/generator/mesh-generator.ts';
-import type { PixelFormat, RenderedFrame } from '../server/src/avatar/generator/generator.ts';
+import { enrollIdentityFromPhoto, type EnrolledIdentity } from '../server/src/avatar/identity/enroll.ts';
+import { MeshAvatarGenerator } from '../worker/src/generator/mesh-generator.ts';
+import type { PixelFormat, RenderedFrame } from '../worker/src/generator/generator.ts';
 import { EXPR, EXPRESSION_SIZE } from '../models/face/expression-code.ts';
 
 export interface BenchRenderOptions {

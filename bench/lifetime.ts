@@ -45,7 +45,7 @@ async function runLifetime(o: LifetimeOptions, log: (line: string) => void): Pro
     const serverUp = (async () => {
       const server = await startServerProcess({ AVATAR_WORKERS: '1' }, path.join(tmp, 'data'), log);
       cleanups.push(() => server.stop());
-      const worker = await waitFor(() => childPids(server.pid, 'worker/main.ts')[0], { timeoutMs: 20_000, intervalMs: 50, what: 'the avatar worker process' });
+      const worker = await waitFor(() => childPids(server.pid, 'worker/src/main.ts')[0], { timeoutMs: 20_000, intervalMs: 50, what: 'the avatar worker process' });
       return { server, worker };
     })();
     const chromiumUp = (async () => {

@@ -37,13 +37,13 @@ import { targetsFromPhones, type TimedPhone } from '../models/audio2motion/visem
 import { alignClip, haveSphinx } from '../models/audio2motion/data/sphinx.ts';
 import { FRAME_48K, frameAt, loadSpeechClip, roundSignal, type SpeechClip } from './voice-audio.ts';
 import { pearson } from '../models/audio2motion/evaluate.ts';
-import { enrollIdentityFromPhoto } from '../server/src/avatar/generator/enroll.ts';
-import { MeshAvatarGenerator } from '../server/src/avatar/generator/mesh-generator.ts';
+import { enrollIdentityFromPhoto } from '../server/src/avatar/identity/enroll.ts';
+import { MeshAvatarGenerator } from '../worker/src/generator/mesh-generator.ts';
 import { createFaceAnalyzer } from '../server/src/avatar/face/human-node.ts';
 import { startServerProcess } from './serverProcess.ts';
 import { childPids } from './keypoint-util.ts';
-import { lumaDiff, uploadPhotoFile, VideoProbe, WrtcPeerConnection } from '../test/helpers/avatarPeers.ts';
-import { CallClient } from '../client/src/call/CallClient.ts';
+import { uploadPhotoFile, lumaDiff, VideoProbe, WrtcPeerConnection } from '../test/helpers/avatarPeers.ts';
+import { CallClient } from '../call/src/CallClient.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DEFAULT_WAV = path.join(root, 'test/fixtures/audio/librivox-0930.wav');
@@ -230,7 +230,7 @@ async function live(o: VoiceOptions, off: OfflineResult, log: (l: string) => voi
         if (playout['audio'] !== undefined && playout['video'] !== undefined) syncErrors.push(playout['audio'] - playout['video']);
       });
     }, 500);
-    const workerPid = childPids(server.pid, 'worker/main.ts')[0];
+    const workerPid = childPids(server.pid, 'worker/src/main.ts')[0];
     const rssStart = rssMb(workerPid);
     // Play: (speech, silence) × rounds, in real time, 10 ms per chunk.
     const rounds: { clipStart: number; silentRef?: Uint8Array; silentRefAt?: number }[] = [];

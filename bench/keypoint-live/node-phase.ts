@@ -4,8 +4,8 @@
  * (freeview_apply_ms), worker kill (recovery_ms), the worker's CPU.
  */
 import wrtc from '@roamhq/wrtc';
-import type { CallClient } from '../../client/src/call/CallClient.ts';
-import type { AvatarMotion } from '../../server/src/avatar/generator/generator.ts';
+import type { CallClient } from '../../call/src/CallClient.ts';
+import type { AvatarMotion } from '../../worker/src/generator/generator.ts';
 import { EXPRESSION_SIZE } from '../../models/face/expression-code.ts';
 import { MotionOwner, uploadPhotoFile } from '../../test/helpers/avatarPeers.ts';
 import { sleep, waitFor } from '../../test/helpers/wait.ts';

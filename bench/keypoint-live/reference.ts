@@ -1,6 +1,6 @@
 /** Reference renders of the keypoint bench: the worker's generator on the same identity. */
-import { MeshAvatarGenerator } from '../../server/src/avatar/generator/mesh-generator.ts';
-import type { AvatarMotion, EnrolledIdentity, ViewOffset } from '../../server/src/avatar/generator/generator.ts';
+import { MeshAvatarGenerator } from '../../worker/src/generator/mesh-generator.ts';
+import type { AvatarMotion, EnrolledIdentity, ViewOffset } from '../../worker/src/generator/generator.ts';
 import { cropPlane, type Box } from '../keypoint-util.ts';
 
 /** Reference renders with the worker's generator and identity (same size, default options). */

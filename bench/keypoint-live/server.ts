@@ -1,6 +1,6 @@
 /** What the keypoint bench's live phases read from the server child process: identities, the worker's pid. */
 import { IdentityStore } from '../../server/src/avatar/identity/IdentityStore.ts';
-import type { EnrolledIdentity } from '../../server/src/avatar/generator/generator.ts';
+import type { EnrolledIdentity } from '../../worker/src/generator/generator.ts';
 import { childPids, type ServerProcess } from '../keypoint-util.ts';
 
 export async function loadIdentity(server: ServerProcess, identityId: string): Promise<EnrolledIdentity> {
@@ -9,5 +9,5 @@ export async function loadIdentity(server: ServerProcess, identityId: string): P
 }
 
 export function workerPid(server: ServerProcess): number | undefined {
-  return childPids(server.pid, 'worker/main.ts')[0];
+  return childPids(server.pid, 'worker/src/main.ts')[0];
 }

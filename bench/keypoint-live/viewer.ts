@@ -1,6 +1,6 @@
 /** A Node (wrtc) viewer in the keypoint bench: decoded frames of one peer's video and its receive stats. */
 import wrtc from '@roamhq/wrtc';
-import { CallClient, type RemoteTrack } from '../../client/src/call/CallClient.ts';
+import { CallClient, type RemoteTrack } from '../../call/src/CallClient.ts';
 import type { PeerInfo } from '../../protocol/src/signaling.ts';
 import { WrtcPeerConnection } from '../../test/helpers/avatarPeers.ts';
 import { epochNow } from './clock.ts';

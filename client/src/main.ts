@@ -1,7 +1,7 @@
 /** The call page: join form, tiles, mute controls. Exposes `window.avatarSfu` for tests and benchmarks. */
 import { displayNameSchema, roomIdSchema } from '../../protocol/src/signaling.ts';
-import { CallClient } from './call/CallClient.ts';
-import { SignalingError } from './call/SignalingClient.ts';
+import { CallClient } from '../../call/src/CallClient.ts';
+import { SignalingError } from '../../call/src/SignalingClient.ts';
 import { TileGrid } from './ui/TileGrid.ts';
 import { createFreeViewPanel } from './ui/FreeViewControls.ts';
 import { snapshotFromStream } from './avatar/cameraSnapshot.ts';

@@ -9,6 +9,7 @@
  * carries the client's version and the server refuses versions it does not speak.
  */
 import { z } from 'zod';
+import { generatorOfferSchema } from './generators.ts';
 
 export const SIGNALING_PROTOCOL_VERSION = 1;
 
@@ -263,7 +264,12 @@ export type ServerToClientEvents = {
  * owner's motion data channel (and audio).
  */
 export const workerRequestSchemas = {
-  'worker:register': z.object({ workerId: id, capacity: z.number().int().min(1).max(1000), generators: z.array(z.string().max(32)).max(16) }).strict(),
+  /**
+   * `generators`: what the worker renders, each a kind name (it takes `capacity` sessions of it) or
+   * a {@link generatorOfferSchema} offer with its own session limit, frame cost, GPU use, sizes and
+   * view limits (protocol/src/generators.ts). `capacity` bounds the sessions of all kinds together.
+   */
+  'worker:register': z.object({ workerId: id, capacity: z.number().int().min(1).max(1000), generators: z.array(z.union([z.string().max(32), generatorOfferSchema])).max(16) }).strict(),
   /** Session state reports: "live" once the first frame is published. */
   'worker:session-state': z.object({ sessionId: id, state: z.enum(['live', 'failed']), message: z.string().max(500).optional() }).strict(),
   /** Cumulative counters per session, sent every few seconds (exported as Prometheus metrics). */
@@ -287,6 +293,8 @@ export const workerRequestSchemas = {
       }).strict().optional(),
       /** Frames rendered ahead of the frame clock because the motion jumped. */
       earlyFrames: z.number().int().nonnegative().default(0),
+      /** Frames that came due while the previous one was still rendering: dropped, not queued. */
+      framesDropped: z.number().int().nonnegative().default(0),
     })).max(1000),
   }).strict(),
 } as const;
@@ -309,6 +317,8 @@ export const workerAssignSchema = z.object({
   viewSlots: z.number().int().min(0).max(32),
   /** Views to render: "default" always, plus the slots in use (degrees). */
   views: z.array(z.object({ key: z.string().max(64), view: viewOffsetSchema })).max(64),
+  /** The generator to render with (placement chose it from the identity's assets); absent: "mesh". */
+  generator: z.string().max(32).optional(),
 });
 export type WorkerAssign = z.infer<typeof workerAssignSchema>;
 

@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_GENERATOR, GENERATOR_KINDS, type GeneratorKind } from './avatar/generator/registry.ts';
+import { DEFAULT_GENERATOR, GENERATOR_KINDS, type GeneratorKind } from '../../protocol/src/generators.ts';
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -48,7 +48,10 @@ export interface Config {
   workers: {
     /** Local worker processes the server starts and supervises (0: only remote workers). */
     count: number;
-    /** Shared secret workers present in the socket.io handshake. Random per start unless set. */
+    /**
+     * Shared secret of avatar workers: presented in the socket.io handshake and as
+     * `Authorization: Bearer` on the worker asset API. Random per start unless set.
+     */
     token: string;
     /** Avatar sessions one worker renders at once. */
     sessionsPerWorker: number;
@@ -57,7 +60,12 @@ export interface Config {
     fps: number;
     /** Personal free views rendered per avatar (beyond the shared default view). */
     maxPersonalViews: number;
-    /** Generator used by workers: one of GENERATOR_KINDS (avatar/generator/registry.ts); 'mesh' is the embedded default. */
+    /**
+     * Preferred generator (one of GENERATOR_KINDS, protocol/src/generators.ts): a session renders
+     * with it when its identity has that generator's asset and a worker that registered it has room;
+     * otherwise with another generator the identity has an asset for. 'mesh' (the enrolled photo) is
+     * the default, which every enrolled identity can use.
+     */
     generator: GeneratorKind;
     /**
      * A session that is not live this long after it started (or lost its worker) fails, and the
@@ -205,34 +213,3 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   };
   return { ...config, ...overrides };
 }
-
-/** Settings of an avatar worker process (server/src/avatar/worker/main.ts). */
-export interface WorkerConfig {
-  /** Signaling server the worker connects to, e.g. http://127.0.0.1:3000 */
-  serverUrl: string;
-  token: string;
-  workerId: string;
-  capacity: number;
-  generator: GeneratorKind;
-  /** Identity store shared with the server (same machine); remote workers need the same directory. */
-  dataDir: string;
-  logLevel: Config['logLevel'];
-}
-
-export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
-  const serverUrl = str(env, 'AVATAR_WORKER_SERVER_URL');
-  const token = str(env, 'AVATAR_WORKER_TOKEN');
-  if (!serverUrl) throw new ConfigError('AVATAR_WORKER_SERVER_URL is required (e.g. http://127.0.0.1:3000)');
-  if (!token) throw new ConfigError('AVATAR_WORKER_TOKEN is required (the server\'s worker token)');
-  const base = loadConfig(env);
-  return {
-    serverUrl,
-    token,
-    workerId: str(env, 'AVATAR_WORKER_ID') ?? `w-${randomBytes(4).toString('hex')}`,
-    capacity: base.workers.sessionsPerWorker,
-    generator: base.workers.generator,
-    dataDir: base.avatar.dataDir,
-    logLevel: base.logLevel,
-  };
-}
-

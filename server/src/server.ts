@@ -16,6 +16,7 @@ import { WorkerSupervisor } from './avatar/service/WorkerSupervisor.ts';
 import { IdentityStore } from './avatar/identity/IdentityStore.ts';
 import { EnrollmentService } from './avatar/identity/EnrollmentService.ts';
 import { createIdentityRouter } from './http/identities.ts';
+import { createWorkerAssetRouter } from './http/workerAssets.ts';
 import { createVendorRouter } from './http/vendorAssets.ts';
 
 export interface AvatarServer {
@@ -64,7 +65,7 @@ export async function createAvatarServer(config: Config, logger: Logger = getLog
     preload: config.avatar.preloadEnrollWorker,
     logger,
   });
-  const avatars = new AvatarService(config, logger.child({ component: 'avatars' }), new AvatarMetrics(metrics.registry));
+  const avatars = new AvatarService(config, logger.child({ component: 'avatars' }), new AvatarMetrics(metrics.registry), (id) => identities.assetKinds(id));
   const app = createApp({
     clientDir: config.clientDir,
     rooms,
@@ -73,6 +74,7 @@ export async function createAvatarServer(config: Config, logger: Logger = getLog
     startedAt: Date.now(),
     routers: {
       '/api/identities': createIdentityRouter({ service: enrollment, store: identities, config, logger }),
+      '/api/worker': createWorkerAssetRouter({ store: identities, token: config.workers.token, logger }),
       '/': createVendorRouter(),
     },
   });

@@ -9,9 +9,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startTestServer } from '../helpers/server.ts';
 import { waitFor, sleep } from '../helpers/wait.ts';
-import { CallClient } from '../../client/src/call/CallClient.ts';
-import { SignalingError } from '../../client/src/call/SignalingClient.ts';
-import { lumaDiff, MotionOwner, uploadPhotoFile, VideoProbe, WrtcPeerConnection } from '../helpers/avatarPeers.ts';
+import { CallClient } from '../../call/src/CallClient.ts';
+import { SignalingError } from '../../call/src/SignalingClient.ts';
+import { uploadPhotoFile, lumaDiff, MotionOwner, VideoProbe, WrtcPeerConnection } from '../helpers/avatarPeers.ts';
 import type { AvatarServer } from '../../server/src/server.ts';
 
 const PHOTO = fileURLToPath(new URL('../fixtures/astronaut.png', import.meta.url));

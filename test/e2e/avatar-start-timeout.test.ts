@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { startTestServer } from '../helpers/server.ts';
 import { waitFor, sleep } from '../helpers/wait.ts';
-import { CallClient } from '../../client/src/call/CallClient.ts';
+import { CallClient } from '../../call/src/CallClient.ts';
 import { uploadPhotoFile, WrtcPeerConnection } from '../helpers/avatarPeers.ts';
 import type { AvatarServer } from '../../server/src/server.ts';
 import type { NotificationOf } from '../../protocol/src/signaling.ts';
@@ -16,7 +16,7 @@ import type { NotificationOf } from '../../protocol/src/signaling.ts';
 const PHOTO = fileURLToPath(new URL('../fixtures/astronaut.png', import.meta.url));
 const TIMEOUT_MS = 1500;
 
-const WORKER_MAIN = fileURLToPath(new URL('../../server/src/avatar/worker/main.ts', import.meta.url));
+const WORKER_MAIN = fileURLToPath(new URL('../../worker/src/main.ts', import.meta.url));
 let server: AvatarServer;
 const clients: CallClient[] = [];
 let worker: ChildProcess | undefined;

@@ -77,7 +77,7 @@ function assertEverythingRuns(run: BenchRun): void {
     const profile = /--user-data-dir=(\S*avatar-sfu-chromium-\S+)/.exec(c)?.[1];
     if (profile) leftDirs.add(profile);
   }
-  for (const [what, re] of [['server', /server\/src\/main\.ts/], ['avatar worker', /worker\/main\.ts/], ['Chromium', /chromium/], ['Chromium renderer', /--type=renderer/], ['ffmpeg', /^\S*ffmpeg /]] as const) {
+  for (const [what, re] of [['server', /server\/src\/main\.ts/], ['avatar worker', /worker\/src\/main\.ts/], ['Chromium', /chromium/], ['Chromium renderer', /--type=renderer/], ['ffmpeg', /^\S*ffmpeg /]] as const) {
     assert.ok(cmds.some((c) => re.test(c)), `no ${what} among the bench's processes: ${cmds.join(' | ')}`);
   }
 }
@@ -97,7 +97,7 @@ describe('an avatar worker follows its server', () => {
       const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'avatar-sfu-lifetime-'));
       const server = await startServerProcess({ AVATAR_WORKERS: '1', [RUN_MARKER_ENV]: marker }, dataDir, () => undefined);
       try {
-        const worker = await waitFor(() => childPids(server.pid, 'worker/main.ts')[0], { timeoutMs: 20_000, intervalMs: 20, what: 'the worker process' });
+        const worker = await waitFor(() => childPids(server.pid, 'worker/src/main.ts')[0], { timeoutMs: 20_000, intervalMs: 20, what: 'the worker process' });
         if (when === 'once the worker has registered') await waitFor(async () => (await workersRegistered(server.url)) === 1, { timeoutMs: 30_000, what: 'the worker to register' });
         process.kill(server.pid, 'SIGKILL');
         const left = await waitMarkedGone(marker, 5000);

@@ -1,7 +1,7 @@
 /** Node participants for avatar tests: real CallClient over @roamhq/wrtc, plus frame probes. */
 import fs from 'node:fs';
 import wrtc from '@roamhq/wrtc';
-import { CallClient, type RemoteTrack } from '../../client/src/call/CallClient.ts';
+import { CallClient, type RemoteTrack } from '../../call/src/CallClient.ts';
 import { encodeMotionFrame, type MotionPose } from '../../protocol/src/motion.ts';
 
 export const WrtcPeerConnection = wrtc.RTCPeerConnection as unknown as typeof RTCPeerConnection;

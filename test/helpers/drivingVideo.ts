@@ -28,8 +28,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { enrollIdentityFromPhoto } from '../../server/src/avatar/generator/enroll.ts';
-import { MeshAvatarGenerator } from '../../server/src/avatar/generator/mesh-generator.ts';
+import { enrollIdentityFromPhoto } from '../../server/src/avatar/identity/enroll.ts';
+import { MeshAvatarGenerator } from '../../worker/src/generator/mesh-generator.ts';
 import { EXPR, EXPRESSION_SIZE, type HeadPose } from '../../models/face/expression-code.ts';
 import { FRAME_CODE, frameCodeBits, frameCodeRect } from './frameCode.ts';
 
@@ -75,9 +75,10 @@ export interface DrivingVideo {
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const DEFAULT_PHOTO = path.join(root, 'test/fixtures/astronaut.png');
 const RENDERER_SOURCES = [
-  'server/src/avatar/generator/mesh-generator.ts',
-  'server/src/avatar/generator/raster.ts',
-  'server/src/avatar/generator/enroll.ts',
+  'worker/src/generator/mesh-generator.ts',
+  'worker/src/generator/raster.ts',
+  'models/image/resampleRegion.ts',
+  'server/src/avatar/identity/enroll.ts',
   'models/face/expression-code.ts',
   'test/helpers/drivingVideo.ts',
 ];

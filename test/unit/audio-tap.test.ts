@@ -11,8 +11,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { AUDIO_TAP_HEADER_BYTES, decodeAudioTapPacket, encodeAudioTapPacket } from '../../protocol/src/audioTap.ts';
-import { AudioTapReceiver } from '../../server/src/avatar/worker/AudioTapReceiver.ts';
-import type { AudioChunk } from '../../server/src/avatar/worker/VoiceDriver.ts';
+import { AudioTapReceiver } from '../../worker/src/AudioTapReceiver.ts';
+import type { AudioChunk } from '../../worker/src/VoiceDriver.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/audio/librivox-0930-opus10ms.bin', import.meta.url));
 

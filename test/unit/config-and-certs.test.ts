@@ -8,8 +8,9 @@ import path from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
-import { ConfigError, PROJECT_ROOT, loadConfig, loadWorkerConfig, type Config } from '../../server/src/config.ts';
-import { GENERATOR_KINDS } from '../../server/src/avatar/generator/registry.ts';
+import { ConfigError, PROJECT_ROOT, loadConfig, type Config } from '../../server/src/config.ts';
+import { ConfigError as WorkerConfigError, loadWorkerConfig } from '../../worker/src/config.ts';
+import { GENERATOR_KINDS } from '../../protocol/src/generators.ts';
 import { loadOrCreateDevCertificate } from '../../server/src/certs.ts';
 import { createAvatarServer } from '../../server/src/server.ts';
 import { SIGNALING_PROTOCOL_VERSION } from '../../protocol/src/signaling.ts';
@@ -132,7 +133,7 @@ describe('loadConfig', () => {
 
   test('AVATAR_GENERATOR accepts every generator kind in the registry, and the worker config refuses an unknown one before any worker starts', () => {
     for (const kind of GENERATOR_KINDS) assert.equal(loadConfig({ AVATAR_GENERATOR: kind }).workers.generator, kind);
-    assert.throws(() => loadWorkerConfig({ AVATAR_WORKER_SERVER_URL: 'http://127.0.0.1:1', AVATAR_WORKER_TOKEN: 't', AVATAR_GENERATOR: 'foo' }), ConfigError);
+    assert.throws(() => loadWorkerConfig({ AVATAR_WORKER_SERVER_URL: 'http://127.0.0.1:1', AVATAR_WORKER_TOKEN: 't', AVATAR_GENERATOR: 'foo' }), WorkerConfigError);
   });
 
   test('HTTPS_PORT=off disables HTTPS and PORT=0 asks for an ephemeral port', () => {

@@ -1,7 +1,7 @@
 /** FrameScheduler: an avatar session's regular frames and early frames on sudden motion (mocked timers). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FrameScheduler } from '../../server/src/avatar/worker/FrameScheduler.ts';
+import { FrameScheduler } from '../../worker/src/FrameScheduler.ts';
 
 /** A scheduler on a manual clock; `advance(ms)` moves the clock and the mocked timers 1 ms at a time. */
 function setup(t: import('node:test').TestContext, fps = 25): { s: FrameScheduler; frames: number[]; advance(ms: number): void; clock(): number } {

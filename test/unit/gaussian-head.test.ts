@@ -16,7 +16,9 @@ import { scoreHead, toTrainingFrame } from '../../server/src/avatar/training/gau
 import { trainGaussianHead, type TrainResult } from '../../models/gaussian/train.ts';
 import { decodeHeadAsset, encodeHeadAsset, HEAD_ASSET_KIND } from '../../models/gaussian/headAsset.ts';
 import { AssetFormatError, crc32 } from '../../models/gaussian/asset.ts';
-import { GaussianAvatarGenerator } from '../../server/src/avatar/generator/gaussian-generator.ts';
+import { GaussianAvatarGenerator } from '../../worker/src/generator/gaussian-generator.ts';
+import { RenderThread } from '../../worker/src/render/RenderThread.ts';
+import { generatorModule } from '../../worker/src/generator/registry.ts';
 import { createFaceAnalyzer, type FaceAnalyzer } from '../../server/src/avatar/face/human-node.ts';
 import { EXPRESSION_SIZE } from '../../models/face/expression-code.ts';
 
@@ -133,6 +135,26 @@ test('the generator renders a face that Human finds, with landmarks that follow 
     assert.throws(() => gen.render(rest), /not initialized/);
   } finally {
     analyzer.close();
+  }
+});
+
+test('the worker registry\'s "gaussian" generator renders the asset in a render thread, as the generator does in process', async () => {
+  const bytes = encodeHeadAsset(trained.head, { iterations: trained.iterations, trainSeconds: trained.seconds });
+  const local = new GaussianAvatarGenerator();
+  await local.initialize({ kind: HEAD_ASSET_KIND, bytes });
+  const thread = await RenderThread.create({ generator: generatorModule('gaussian'), source: { kind: HEAD_ASSET_KIND, bytes } });
+  try {
+    const rest = local.restMotion();
+    const views = [{ yaw: 0, pitch: 0, roll: 0 }, { yaw: 0.6, pitch: 0, roll: 0 }];
+    const frames = await thread.render(rest, views, { size: 128, format: 'i420' });
+    for (let i = 0; i < views.length; i++) {
+      const expected = local.render(rest, views[i], { size: 128, format: 'i420' });
+      assert.ok(Buffer.from(frames[i]!.i420!).equals(Buffer.from(expected.i420!)), `view ${i}`);
+    }
+    assert.ok(thread.capabilities.maxViewOffset.yaw > 0.7, 'free view up to 45° yaw');
+  } finally {
+    thread.close();
+    local.close();
   }
 });
 

@@ -21,8 +21,8 @@ import { createIdentityRouter, type EnrollResponse } from '../../server/src/http
 import { EnrollmentService } from '../../server/src/avatar/identity/EnrollmentService.ts';
 import { IdentityStore, type IdentityMeta } from '../../server/src/avatar/identity/IdentityStore.ts';
 import { decodeImage } from '../../server/src/avatar/face/human-node.ts';
-import { resampleRegion } from '../../server/src/avatar/generator/raster.ts';
-import { MeshAvatarGenerator } from '../../server/src/avatar/generator/mesh-generator.ts';
+import { resampleRegion } from '../../models/image/resampleRegion.ts';
+import { MeshAvatarGenerator } from '../../worker/src/generator/mesh-generator.ts';
 
 const FIXTURE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/astronaut.png');
 const ASTRONAUT = fs.readFileSync(FIXTURE);

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { IdentityStore, newIdentityId } from '../../server/src/avatar/identity/IdentityStore.ts';
 import { loadConfig } from '../../server/src/config.ts';
 import { startTestServer } from '../helpers/server.ts';
-import { CallClient } from '../../client/src/call/CallClient.ts';
+import { CallClient } from '../../call/src/CallClient.ts';
 import { WrtcPeerConnection } from '../helpers/avatarPeers.ts';
 
 const DAY = 86_400_000;

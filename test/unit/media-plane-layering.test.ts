@@ -74,7 +74,7 @@ function layeringFindings(file: string, source: string): Finding[] {
   return findings;
 }
 
-function mediaPlaneFiles(): string[] {
+function mediaPlaneFiles(dirs: readonly string[] = MEDIA_PLANE_DIRS): string[] {
   const files: string[] = [];
   const walk = (dir: string): void => {
     for (const entry of fs.readdirSync(path.join(root, dir), { withFileTypes: true })) {
@@ -83,7 +83,7 @@ function mediaPlaneFiles(): string[] {
       else if (/\.(ts|mts|cts|js|mjs)$/.test(entry.name)) files.push(rel);
     }
   };
-  for (const d of MEDIA_PLANE_DIRS) walk(d);
+  for (const d of dirs) walk(d);
   return files.sort();
 }
 
@@ -116,5 +116,21 @@ describe('media plane layering', () => {
       assert.deepEqual(inRooms(good), [], `allowed: ${good}`);
     }
     assert.deepEqual(wordsOf('viewKeysByMid RTCPeerConnection AVATAR_TAP audio-tap'), ['view', 'keys', 'by', 'mid', 'rtc', 'peer', 'connection', 'avatar', 'tap', 'audio', 'tap']);
+  });
+
+  test('the worker package imports only protocol/, models/, call/ and itself; the server imports neither worker/ nor client/', () => {
+    const outside = (dirs: string[], allowed: string[]): string[] =>
+      mediaPlaneFiles(dirs).flatMap((file) => {
+        const source = fs.readFileSync(path.join(root, file), 'utf8');
+        return importSpecifiers(source)
+          .filter(({ spec }) => spec.startsWith('.'))
+          .map(({ spec, index }) => ({ target: path.relative(root, path.resolve(root, path.dirname(file), spec)).split(path.sep).join('/'), index }))
+          .filter(({ target }) => !allowed.some((a) => target.startsWith(`${a}/`)))
+          .map(({ target, index }) => `${file}:${lineAt(source, index)} imports ${target}`);
+      });
+    const workerFiles = mediaPlaneFiles(['worker/src']);
+    assert.ok(workerFiles.length >= 8, `worker files found: ${workerFiles.length}`);
+    assert.deepEqual(outside(['worker/src'], ['worker', 'protocol', 'models', 'call']), [], 'the worker runs on other hosts: it shares only protocol/ and models/ (and the call/ peer helper) with the rest');
+    assert.deepEqual(outside(['server/src'], ['server', 'protocol', 'models']), [], 'the server never loads worker or browser code');
   });
 });

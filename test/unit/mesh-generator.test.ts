@@ -2,9 +2,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createFaceAnalyzer, embeddingSimilarity, encodePng, type FaceAnalyzer, type FaceResult } from '../../server/src/avatar/face/human-node.ts';
-import { enrollIdentityFromPhoto, EnrollError, type EnrolledIdentity } from '../../server/src/avatar/generator/enroll.ts';
-import { MeshAvatarGenerator } from '../../server/src/avatar/generator/mesh-generator.ts';
-import type { AvatarMotion, ViewOffset } from '../../server/src/avatar/generator/generator.ts';
+import { enrollIdentityFromPhoto, EnrollError, type EnrolledIdentity } from '../../server/src/avatar/identity/enroll.ts';
+import { MeshAvatarGenerator } from '../../worker/src/generator/mesh-generator.ts';
+import type { AvatarMotion, ViewOffset } from '../../worker/src/generator/generator.ts';
 import {
   EXPR, EXPRESSION_SIZE, EXPRESSION_NAMES, landmarksToMotion, computeNeutralReference,
   toPixel3D, estimateHeadFrame, toHeadSpace, createExpressionRig, applyExpression, measureFeatures, featuresToExpression,

@@ -1,7 +1,7 @@
 /** VoiceDriver: the worker's audio → expression bridge and its A/V delay line. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { VoiceDriver, type AudioChunk, type AudioToExpression } from '../../server/src/avatar/worker/VoiceDriver.ts';
+import { VoiceDriver, type AudioChunk, type AudioToExpression } from '../../worker/src/VoiceDriver.ts';
 
 /** A deterministic model double: jawOpen follows the chunk's loudness; reports its own audio time. */
 function loudnessModel(): AudioToExpression & { closed: boolean } {

@@ -22,7 +22,7 @@ import { Worker } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { AppError, InvalidStateError } from '../../errors.ts';
 import type { Logger } from '../../logger.ts';
-import { EnrollError, type EnrolledIdentity } from '../generator/enroll.ts';
+import { EnrollError, type EnrolledIdentity } from './enroll.ts';
 import { FACE_TRIANGLES } from '../../../../models/face/topology.ts';
 import type { FromWorker, ToWorker } from './enrollMessages.ts';
 

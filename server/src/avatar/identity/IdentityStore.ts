@@ -6,36 +6,36 @@
  *     identity.bin   the enrolled data (see below): enough for a generator to start without Human
  *     crop.png       the enrolled crop (what viewers show while the avatar starts)
  *     source.png|jpg the uploaded photo, unchanged
+ *     gaussian-head.avgs  optional: the identity's Gaussian head (models/gaussian/headAsset.ts)
  *
- * identity.bin: "AVID", u32 format version, u32 header length, JSON header, then the
- * deflate-compressed payload: texture (RGBA size², u8), landmarks and humanLandmarks (478×3 f32),
- * embedding (f32, optional), each section's offset/length listed in the header. Floats are stored
- * little-endian. Reading it costs one file read and one inflate on libuv's thread pool: no decoding
- * on the event loop, no face detection.
+ * A generator's per-identity input is an *asset* (protocol/src/generators.ts): identity.bin is the
+ * `enrolled-photo` asset every identity has, gaussian-head.avgs the `gaussian-head` asset. Avatar
+ * workers fetch assets over HTTP (server/src/http/workerAssets.ts) by kind, content-addressed by
+ * their SHA-256; nothing but this store opens these files.
+ *
+ * identity.bin is the versioned format of models/face/enrolledIdentity.ts. Reading it costs one file
+ * read and one inflate on libuv's thread pool: no decoding on the event loop, no face detection.
  *
  * Ids are 32 lowercase hex digits (128 random bits) and every id is checked against that pattern
  * before it touches a path. A directory appears under its id only once complete (written under a
  * temporary name, then renamed). Loaded identities are kept in an LRU cache; callers share the
  * cached object and must not modify its arrays.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
-import zlib from 'node:zlib';
 import { AppError, InvalidStateError } from '../../errors.ts';
 import type { Logger } from '../../logger.ts';
-import type { EnrolledIdentity } from '../generator/enroll.ts';
-import { FACE_TRIANGLES } from '../../../../models/face/topology.ts';
+import { deserializeIdentity, LANDMARK_FLOATS, serializeIdentity, type EnrolledIdentity } from '../../../../models/face/enrolledIdentity.ts';
 import type { ImageType } from './imageProbe.ts';
+import { ASSET_KINDS, type AssetKind, type IdentityAsset } from '../../../../protocol/src/generators.ts';
 
-const deflate = promisify(zlib.deflate);
-const inflate = promisify(zlib.inflate);
+/** The file of each asset kind inside an identity's directory. */
+const ASSET_FILES: Record<AssetKind, string> = { 'enrolled-photo': 'identity.bin', 'gaussian-head': 'gaussian-head.avgs' };
+/** Largest asset file accepted by putAsset (a Gaussian head is a few MB). */
+const MAX_ASSET_BYTES = 256 * 1024 * 1024;
 
 export const IDENTITY_ID_PATTERN = /^[0-9a-f]{32}$/;
-const MAGIC = 0x44495641; // "AVID" read as little-endian u32
-const FORMAT_VERSION = 1;
-const LANDMARK_FLOATS = 478 * 3;
 const STALE_TMP_MS = 60 * 60 * 1000;
 
 export function isIdentityId(id: unknown): id is string {
@@ -87,22 +87,6 @@ export interface IdentityStoreOptions {
   logger?: Logger;
 }
 
-interface Section {
-  name: 'texture' | 'landmarks' | 'humanLandmarks' | 'embedding';
-  offset: number;
-  length: number;
-}
-
-interface BinHeader {
-  size: number;
-  faceCount: number;
-  crop: { x: number; y: number; size: number };
-  sourceWidth: number;
-  sourceHeight: number;
-  angles: { yaw: number; pitch: number; roll: number };
-  sections: Section[];
-}
-
 function notFound(id: string): AppError {
   return new AppError('NOT_FOUND', `identity ${id} not found`);
 }
@@ -118,82 +102,6 @@ function isNotFound(err: unknown): boolean {
   return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
-/** Little-endian bytes of a float array (copy only on big-endian machines). */
-function f32Bytes(a: Float32Array): Uint8Array {
-  const out = new Uint8Array(a.length * 4);
-  const dv = new DataView(out.buffer);
-  for (let i = 0; i < a.length; i++) dv.setFloat32(i * 4, a[i], true);
-  return out;
-}
-
-function readF32(buf: Uint8Array, s: Section): Float32Array {
-  if (s.offset + s.length > buf.length || s.length % 4 !== 0) throw new Error(`identity.bin: section ${s.name} out of range`);
-  const out = new Float32Array(s.length / 4);
-  const dv = new DataView(buf.buffer, buf.byteOffset + s.offset, s.length);
-  for (let i = 0; i < out.length; i++) out[i] = dv.getFloat32(i * 4, true);
-  return out;
-}
-
-export function serializeIdentity(id: EnrolledIdentity): Promise<Buffer> {
-  const parts: { name: Section['name']; bytes: Uint8Array }[] = [
-    { name: 'texture', bytes: new Uint8Array(id.texture.buffer, id.texture.byteOffset, id.texture.byteLength) },
-    { name: 'landmarks', bytes: f32Bytes(id.landmarks) },
-    { name: 'humanLandmarks', bytes: f32Bytes(id.humanLandmarks) },
-  ];
-  if (id.embedding) parts.push({ name: 'embedding', bytes: f32Bytes(id.embedding) });
-  const sections: Section[] = [];
-  let offset = 0;
-  for (const p of parts) {
-    sections.push({ name: p.name, offset, length: p.bytes.length });
-    offset += p.bytes.length;
-  }
-  const payload = Buffer.concat(parts.map((p) => p.bytes));
-  const header: BinHeader = {
-    size: id.size, faceCount: id.faceCount, crop: id.crop, sourceWidth: id.sourceWidth, sourceHeight: id.sourceHeight, angles: id.angles, sections,
-  };
-  const json = Buffer.from(JSON.stringify(header), 'utf8');
-  const pre = Buffer.alloc(12);
-  pre.writeUInt32LE(MAGIC, 0);
-  pre.writeUInt32LE(FORMAT_VERSION, 4);
-  pre.writeUInt32LE(json.length, 8);
-  // level 6: the texture is most of the payload (photo content, ~2:1); runs on the thread pool
-  return deflate(payload, { level: 6 }).then((z) => Buffer.concat([pre, json, z]));
-}
-
-export async function deserializeIdentity(file: Uint8Array): Promise<EnrolledIdentity> {
-  const buf = Buffer.from(file.buffer, file.byteOffset, file.byteLength);
-  if (buf.length < 12 || buf.readUInt32LE(0) !== MAGIC) throw new Error('identity.bin: bad magic');
-  const version = buf.readUInt32LE(4);
-  if (version !== FORMAT_VERSION) throw new Error(`identity.bin: unsupported format version ${version}`);
-  const hlen = buf.readUInt32LE(8);
-  if (12 + hlen > buf.length) throw new Error('identity.bin: truncated header');
-  const h = JSON.parse(buf.subarray(12, 12 + hlen).toString('utf8')) as BinHeader;
-  const payload = await inflate(buf.subarray(12 + hlen));
-  const sec = (name: Section['name']) => h.sections.find((s) => s.name === name);
-  const tex = sec('texture'), lm = sec('landmarks'), hl = sec('humanLandmarks'), emb = sec('embedding');
-  if (!tex || !lm || !hl) throw new Error('identity.bin: missing sections');
-  if (tex.length !== h.size * h.size * 4 || tex.offset + tex.length > payload.length) throw new Error('identity.bin: bad texture section');
-  const texture = new Uint8ClampedArray(tex.length);
-  texture.set(payload.subarray(tex.offset, tex.offset + tex.length));
-  const landmarks = readF32(payload, lm);
-  const humanLandmarks = readF32(payload, hl);
-  if (landmarks.length !== LANDMARK_FLOATS || humanLandmarks.length !== LANDMARK_FLOATS) throw new Error('identity.bin: bad landmark sections');
-  return {
-    size: h.size,
-    texture,
-    background: texture,
-    landmarks,
-    humanLandmarks,
-    mesh: { triangles: FACE_TRIANGLES, vertexCount: 468 },
-    embedding: emb ? readF32(payload, emb) : undefined,
-    faceCount: h.faceCount,
-    crop: h.crop,
-    sourceWidth: h.sourceWidth,
-    sourceHeight: h.sourceHeight,
-    angles: h.angles,
-  };
-}
-
 export class IdentityStore {
   readonly root: string;
   private readonly cacheSize: number;
@@ -202,6 +110,8 @@ export class IdentityStore {
   private readonly cache = new Map<string, EnrolledIdentity>();
   /** loads in flight (shared by concurrent callers); delete() drops the entry so a racing load is not cached */
   private readonly loading = new Map<string, { promise: Promise<EnrolledIdentity> }>();
+  /** SHA-256 of asset files by path, valid while their size and mtime stay the same */
+  private readonly hashes = new Map<string, { stamp: string; sha256: string }>();
   private closed_ = false;
 
   static async create(options: IdentityStoreOptions): Promise<IdentityStore> {
@@ -423,12 +333,84 @@ export class IdentityStore {
     return deleted;
   }
 
+  /** The assets this identity has, with their content hashes; null when there is no such identity. */
+  async assets(id: string): Promise<IdentityAsset[] | null> {
+    this.assertOpen();
+    const dir = this.dir(id);
+    const out: IdentityAsset[] = [];
+    for (const kind of ASSET_KINDS) {
+      const file = path.join(dir, ASSET_FILES[kind]);
+      const st = await fs.stat(file).catch((err: unknown) => {
+        if (isNotFound(err)) return null;
+        throw err;
+      });
+      if (!st || !st.isFile()) continue;
+      const stamp = `${st.size}:${st.mtimeMs}`;
+      let known = this.hashes.get(file);
+      if (!known || known.stamp !== stamp) {
+        const bytes = await fs.readFile(file).catch((err: unknown) => {
+          if (isNotFound(err)) return null;
+          throw err;
+        });
+        if (!bytes) continue;
+        known = { stamp, sha256: createHash('sha256').update(bytes).digest('hex') };
+        this.hashes.set(file, known);
+      }
+      out.push({ kind, sha256: known.sha256, bytes: st.size });
+    }
+    if (out.length === 0 && !(await this.get(id))) return null;
+    return out;
+  }
+
+  /** Asset kinds this identity has (placement), without hashing; empty when there is no such identity. */
+  async assetKinds(id: string): Promise<AssetKind[]> {
+    this.assertOpen();
+    if (!isIdentityId(id)) return [];
+    const dir = this.dir(id);
+    const kinds: AssetKind[] = [];
+    for (const kind of ASSET_KINDS) {
+      if (await fs.access(path.join(dir, ASSET_FILES[kind])).then(() => true, () => false)) kinds.push(kind);
+    }
+    return kinds;
+  }
+
+  /** Path of an asset file (it may not exist: check with assets()). */
+  assetPath(id: string, kind: AssetKind): string {
+    if (!Object.hasOwn(ASSET_FILES, kind)) throw new TypeError(`unknown asset kind ${String(kind)}`);
+    return path.join(this.dir(id), ASSET_FILES[kind]);
+  }
+
+  /**
+   * Stores (or replaces) an asset other than the enrolled photo, e.g. a trained Gaussian head,
+   * atomically (temporary file, then rename). NOT_FOUND when there is no such identity.
+   */
+  async putAsset(id: string, kind: Exclude<AssetKind, 'enrolled-photo'>, bytes: Uint8Array): Promise<IdentityAsset> {
+    this.assertOpen();
+    if (kind === ('enrolled-photo' as AssetKind) || !Object.hasOwn(ASSET_FILES, kind)) throw new TypeError(`putAsset: cannot store a ${String(kind)} asset`);
+    if (!(bytes instanceof Uint8Array) || bytes.length === 0 || bytes.length > MAX_ASSET_BYTES) throw new TypeError('putAsset: bytes must be a non-empty Uint8Array');
+    const dir = this.dir(id);
+    if (!(await this.has(id))) throw notFound(id);
+    const file = path.join(dir, ASSET_FILES[kind]);
+    const tmp = path.join(dir, `.tmp-${randomBytes(6).toString('hex')}`);
+    await fs.writeFile(tmp, bytes);
+    try {
+      await fs.rename(tmp, file);
+    } catch (err) {
+      await fs.rm(tmp, { force: true }).catch(() => undefined);
+      if (isNotFound(err)) throw notFound(id);
+      throw err;
+    }
+    this.logger?.info({ identityId: id, kind, bytes: bytes.length }, 'identity asset stored');
+    return { kind, sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.length };
+  }
+
   /** Remove an identity and its files; false when there was none. */
   async delete(id: string): Promise<boolean> {
     this.assertOpen();
     const dir = this.dir(id);
     this.cache.delete(id);
     this.loading.delete(id);
+    for (const file of Object.values(ASSET_FILES)) this.hashes.delete(path.join(dir, file));
     // move away first so the id disappears atomically, then remove the files
     const trash = path.join(this.root, `.tmp-del-${id}-${randomBytes(4).toString('hex')}`);
     try {

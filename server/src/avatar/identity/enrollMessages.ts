@@ -1,5 +1,5 @@
 /** Messages between EnrollmentService (main thread) and enrollWorker.ts (worker thread). */
-import type { EnrolledIdentity, EnrollErrorCode } from '../generator/enroll.ts';
+import type { EnrolledIdentity, EnrollErrorCode } from './enroll.ts';
 
 /** EnrolledIdentity without the parts the main thread rebuilds (mesh topology, background alias). */
 export type WireIdentity = Omit<EnrolledIdentity, 'mesh' | 'background'>;

@@ -8,7 +8,7 @@ import os from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { createFaceAnalyzer, encodePng } from '../face/human-node.ts';
-import { enrollIdentityFromPhoto, EnrollError } from '../generator/enroll.ts';
+import { enrollIdentityFromPhoto, EnrollError } from './enroll.ts';
 import type { FromWorker, ToWorker, WireIdentity } from './enrollMessages.ts';
 
 function tidOf(): number | null {

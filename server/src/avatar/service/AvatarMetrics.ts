@@ -14,6 +14,7 @@ export class AvatarMetrics {
   readonly audioTapPackets: Counter<'outcome'>;
   readonly audioTapConcealedSeconds: Counter;
   readonly earlyFrames: Counter;
+  readonly droppedFrames: Counter;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -28,6 +29,7 @@ export class AvatarMetrics {
     this.audioTapPackets = new Counter({ name: 'avatar_voice_tap_packets_total', help: 'Owner microphone packets a voice avatar worker received on its audio tap, by outcome', labelNames: ['outcome'] as const, registers });
     this.audioTapConcealedSeconds = new Counter({ name: 'avatar_voice_tap_concealed_seconds_total', help: 'Audio lost on the audio tap and replaced by silence', registers });
     this.earlyFrames = new Counter({ name: 'avatar_early_frames_total', help: 'Avatar frames rendered ahead of the frame clock because the motion jumped', registers });
+    this.droppedFrames = new Counter({ name: 'avatar_dropped_frames_total', help: 'Avatar frames dropped because the previous frame was still rendering (back-pressure, not queued)', registers });
     this.recoverySeconds = new Histogram({ name: 'avatar_session_recovery_seconds', help: 'Renderer lost to avatar video back', buckets: [0.25, 0.5, 1, 2, 4, 8], registers });
   }
 }

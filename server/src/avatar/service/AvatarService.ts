@@ -23,6 +23,13 @@ import type { AvatarMetrics } from './AvatarMetrics.ts';
 import { AvatarRouting, type AvatarDriver } from './AvatarRouting.ts';
 
 export type AvatarSessionState = 'starting' | 'live' | 'recovering' | 'failed';
+import type { AssetKind, GeneratorKind, GeneratorOffer } from '../../../../protocol/src/generators.ts';
+import { DEFAULT_VIEW_LIMITS_DEG, offerFromName, placeSession } from './placement.ts';
+
+/** The asset kinds an identity has (the identity store); placement chooses the generator from them. */
+export type IdentityAssetLookup = (identityId: string) => Promise<AssetKind[]>;
+/** Without a lookup every identity is taken to have its enrolled photo only. */
+const PHOTO_ONLY: readonly AssetKind[] = Object.freeze(['enrolled-photo']);
 
 export interface AvatarSession {
   readonly id: string;
@@ -53,13 +60,17 @@ export interface AvatarSession {
   startTimer: NodeJS.Timeout | undefined;
   /** Given up for good (every worker failed it): no more assignment. A timed-out session keeps trying. */
   gaveUp: boolean;
+  /** The identity's asset kinds, once looked up (placement waits for them). */
+  assets: readonly AssetKind[] | undefined;
+  /** The generator its current worker renders it with. */
+  generator: GeneratorKind | undefined;
 }
 
 interface WorkerEntry {
   id: string;
   socket: Socket;
   capacity: number;
-  generators: string[];
+  offers: Map<string, GeneratorOffer>;
   sessions: Set<string>;
 }
 
@@ -97,6 +108,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     private readonly config: Config,
     private readonly logger: Logger,
     private readonly metrics: AvatarMetrics,
+    private readonly identityAssets?: IdentityAssetLookup,
   ) {
     super();
   }
@@ -124,10 +136,11 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       }
       const old = this.#workers.get(parsed.data.workerId);
       if (old) this.#onWorkerGone(old);
-      entry = { id: parsed.data.workerId, socket, capacity: parsed.data.capacity, generators: parsed.data.generators, sessions: new Set() };
+      const offers = new Map(parsed.data.generators.map((g) => (typeof g === 'string' ? offerFromName(g, parsed.data.capacity) : g)).map((o) => [o.kind, o] as const));
+      entry = { id: parsed.data.workerId, socket, capacity: parsed.data.capacity, offers, sessions: new Set() };
       this.#workers.set(entry.id, entry);
       this.metrics.workers.set(this.#workers.size);
-      this.logger.info({ workerId: entry.id, capacity: entry.capacity }, 'avatar worker registered');
+      this.logger.info({ workerId: entry.id, capacity: entry.capacity, generators: [...offers.keys()] }, 'avatar worker registered');
       ack?.({ ok: true, data: {} });
       this.#assignPending();
     });
@@ -148,12 +161,12 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       }
     });
     // Counters arrive cumulative per session; export the increments.
-    const last = new Map<string, { frames: number; renderMsTotal: number; motionAccepted: number; dropped: Record<string, number>; tap: Record<string, number>; earlyFrames: number }>();
+    const last = new Map<string, { frames: number; renderMsTotal: number; motionAccepted: number; dropped: Record<string, number>; tap: Record<string, number>; earlyFrames: number; framesDropped: number }>();
     socket.on('worker:stats', (payload: unknown) => {
       const parsed = workerRequestSchemas['worker:stats'].safeParse(payload);
       if (!parsed.success) return;
       for (const s of parsed.data.sessions) {
-        const prev = last.get(s.sessionId) ?? { frames: 0, renderMsTotal: 0, motionAccepted: 0, dropped: {}, tap: {}, earlyFrames: 0 };
+        const prev = last.get(s.sessionId) ?? { frames: 0, renderMsTotal: 0, motionAccepted: 0, dropped: {}, tap: {}, earlyFrames: 0, framesDropped: 0 };
         this.metrics.renderedFrames.inc(Math.max(0, s.frames - prev.frames));
         this.metrics.renderSeconds.inc(Math.max(0, s.renderMsTotal - prev.renderMsTotal) / 1000);
         this.metrics.motionFrames.inc({ outcome: 'accepted' }, Math.max(0, s.motionAccepted - prev.motionAccepted));
@@ -165,7 +178,8 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
           else this.metrics.audioTapPackets.inc({ outcome: key }, inc);
         }
         this.metrics.earlyFrames.inc(Math.max(0, s.earlyFrames - prev.earlyFrames));
-        last.set(s.sessionId, { frames: s.frames, renderMsTotal: s.renderMsTotal, motionAccepted: s.motionAccepted, dropped: { ...s.motionDropped }, tap: { ...tap }, earlyFrames: s.earlyFrames });
+        this.metrics.droppedFrames.inc(Math.max(0, s.framesDropped - prev.framesDropped));
+        last.set(s.sessionId, { frames: s.frames, renderMsTotal: s.renderMsTotal, motionAccepted: s.motionAccepted, dropped: { ...s.motionDropped }, tap: { ...tap }, earlyFrames: s.earlyFrames, framesDropped: s.framesDropped });
       }
       for (const id of [...last.keys()]) if (!parsed.data.sessions.some((s) => s.sessionId === id)) last.delete(id);
       // Per session, from the worker that renders it (another worker's report does not overwrite it).
@@ -203,6 +217,8 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       failures: 0,
       startTimer: undefined,
       gaveUp: false,
+      assets: this.identityAssets ? undefined : PHOTO_ONLY,
+      generator: undefined,
     };
     this.#sessions.set(session.id, session);
     this.#byToken.set(session.token, session);
@@ -212,7 +228,20 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     owner.once('close', () => this.endSession(session.id));
     this.metrics.sessions.set(this.#sessions.size);
     this.#armStartTimer(session);
-    this.#assign(session);
+    if (session.assets) this.#assign(session);
+    else {
+      this.identityAssets!(identityId).then(
+        (kinds) => {
+          session.assets = kinds;
+        },
+        (err: unknown) => {
+          this.logger.warn({ err, sessionId: session.id, identityId }, 'could not list the identity\'s assets; placing it by its photo');
+          session.assets = PHOTO_ONLY;
+        },
+      ).finally(() => {
+        if (this.#sessions.get(session.id) === session && !session.workerId) this.#assign(session);
+      });
+    }
     return session;
   }
 
@@ -298,7 +327,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     if (!session) throw new AppError('NOT_FOUND', 'that peer is not an avatar');
     if (scope === 'default') {
       if (viewer !== owner) throw new AppError('FORBIDDEN', "only the avatar's owner can set its default view");
-      session.defaultView = view ? clampViewDeg(view) : ZERO_VIEW;
+      session.defaultView = view ? clampViewDeg(view, this.#viewLimits(session)) : ZERO_VIEW;
       this.#showState(session);
       this.#pushViews(session);
       this.safeEmit('avatarstate', session);
@@ -309,7 +338,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       this.#gcViews(session);
       return { view: null, shared: true };
     }
-    const clamped = clampViewDeg(view);
+    const clamped = clampViewDeg(view, this.#viewLimits(session));
     const wanted = viewKey(clamped);
     let slot = [...session.personalViews].find(([, v]) => viewKey(v) === wanted)?.[0];
     const shared = slot !== undefined;
@@ -362,6 +391,12 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       changed = true;
     }
     if (changed) this.#pushViews(session);
+  }
+
+  /** Free-view limits of the generator the session renders with (its worker registered them), degrees. */
+  #viewLimits(session: AvatarSession): { yaw: number; pitch: number; roll: number } {
+    const worker = session.workerId ? this.#workers.get(session.workerId) : undefined;
+    return (session.generator && worker?.offers.get(session.generator)?.maxViewDeg) || DEFAULT_VIEW_LIMITS_DEG;
   }
 
   #pushViews(session: AvatarSession): void {
@@ -424,17 +459,20 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
   }
 
   #assign(session: AvatarSession, avoid?: string): void {
-    if (!this.#sessions.has(session.id) || session.gaveUp) return;
-    const candidates = [...this.#workers.values()].filter((w) => w.sessions.size < w.capacity && w.generators.includes(this.config.workers.generator));
-    candidates.sort((a, b) => (a.id === avoid ? 1 : 0) - (b.id === avoid ? 1 : 0) || a.sessions.size / a.capacity - b.sessions.size / b.capacity);
-    const worker = candidates[0];
-    if (!worker) {
+    if (!this.#sessions.has(session.id) || session.gaveUp || !session.assets) return;
+    const placement = placeSession(
+      { assets: session.assets, preferred: this.config.workers.generator, size: this.config.workers.size, ...(avoid ? { avoid } : {}) },
+      [...this.#workers.values()].map((w) => ({ id: w.id, capacity: w.capacity, offers: w.offers, sessionKinds: [...w.sessions].map((id) => this.#sessions.get(id)?.generator ?? 'mesh') })),
+    );
+    const worker = placement ? this.#workers.get(placement.workerId) : undefined;
+    if (!worker || !placement) {
       this.#pending.add(session.id);
       this.logger.warn({ sessionId: session.id, workers: this.#workers.size }, 'no avatar worker available; session waits');
       return;
     }
     this.#pending.delete(session.id);
     session.workerId = worker.id;
+    session.generator = placement.generator;
     worker.sessions.add(session.id);
     const assign: WorkerAssign = {
       sessionId: session.id,
@@ -448,6 +486,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       fps: this.config.workers.fps,
       viewSlots: this.config.workers.maxPersonalViews,
       views: this.viewsOf(session),
+      generator: placement.generator,
     };
     worker.socket.timeout(ASSIGN_ACK_TIMEOUT_MS).emit('worker:assign', assign, (err: Error | null, res: { ok?: boolean } | undefined) => {
       if (!err && res?.ok) return;
@@ -456,7 +495,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       this.#unassign(session);
       this.#assign(session, worker.id);
     });
-    this.logger.info({ sessionId: session.id, workerId: worker.id, ownerPeerId: session.owner.id }, 'avatar session assigned');
+    this.logger.info({ sessionId: session.id, workerId: worker.id, ownerPeerId: session.owner.id, generator: placement.generator }, 'avatar session assigned');
   }
 
   #unassign(session: AvatarSession): void {

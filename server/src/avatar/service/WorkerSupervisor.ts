@@ -1,13 +1,16 @@
 /**
- * Starts the local avatar worker processes and restarts any that exit (quickly at first, backing off
- * when one keeps crashing). Workers connect back over signaling like remote ones would.
+ * Starts the local avatar worker processes (the worker package's entry point, worker/src/main.ts)
+ * and restarts any that exit (quickly at first, backing off when one keeps crashing). Workers connect
+ * back over signaling and fetch their assets over HTTP like remote ones would: they share no disk
+ * and no code with the server beyond protocol/ and models/.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../../config.ts';
 import type { Logger } from '../../logger.ts';
 
-const WORKER_MAIN = fileURLToPath(new URL('../worker/main.ts', import.meta.url));
+const WORKER_MAIN = fileURLToPath(new URL('../../../../worker/src/main.ts', import.meta.url));
 
 interface Slot {
   id: string;
@@ -57,9 +60,9 @@ export class WorkerSupervisor {
         AVATAR_WORKER_SERVER_URL: this.serverUrl,
         AVATAR_WORKER_TOKEN: this.config.workers.token,
         AVATAR_WORKER_ID: slot.id,
-        AVATAR_DATA_DIR: this.config.avatar.dataDir,
+        // the workers' own asset cache (content-addressed copies they fetched over HTTP), kept with the server's data
+        AVATAR_WORKER_CACHE_DIR: path.join(this.config.avatar.dataDir, 'worker-cache'),
         AVATAR_SESSIONS_PER_WORKER: String(this.config.workers.sessionsPerWorker),
-        AVATAR_GENERATOR: this.config.workers.generator,
         LOG_LEVEL: this.config.logLevel,
       },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

@@ -6,7 +6,7 @@
  */
 import { computeNeutralReference, landmarksToMotion, toPixel3D, type HeadPose, type NeutralReference } from '../../../../models/face/expression-code.ts';
 import { quantizeMotion } from '../../../../protocol/src/motion.ts';
-import { resampleRegion } from '../generator/raster.ts';
+import { resampleRegion } from '../../../../models/image/resampleRegion.ts';
 
 /** Landmark smoothing σ, in frames of the source. */
 export const LANDMARK_SIGMA_FRAMES = 1;

@@ -1,6 +1,6 @@
 /** Typed socket.io client for the signaling protocol: requests resolve with data or reject with a SignalingError. */
 import { io, type Socket } from 'socket.io-client';
-import { errorBody, type Ack, type ErrorBody, type RequestInput, type RequestName, type ResponseMap, type ServerToClientEvents } from '../../../protocol/src/signaling.ts';
+import { errorBody, type Ack, type ErrorBody, type RequestInput, type RequestName, type ResponseMap, type ServerToClientEvents } from '../../protocol/src/signaling.ts';
 
 export class SignalingError extends Error {
   override name = 'SignalingError';

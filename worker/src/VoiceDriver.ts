@@ -8,8 +8,8 @@
  * expression came from and when that audio arrived; the video is late by (render time − arrival
  * time). The republished audio is delayed by a smoothed estimate of that lag (bounded 0–300 ms).
  */
-import { EXPRESSION_SIZE } from '../../../../models/face/expression-code.ts';
-import type { AvatarMotion } from '../generator/generator.ts';
+import { EXPRESSION_SIZE } from '../../models/face/expression-code.ts';
+import type { AvatarMotion } from './generator/generator.ts';
 
 /** The streaming model (models/audio2motion): PCM in, expression frames out. */
 export interface AudioToExpression {

@@ -1,5 +1,8 @@
 /**
- * Avatar generator interface: one enrolled source photo + a stream of motion → video frames.
+ * Avatar generator interface: one per-identity asset + a stream of motion → video frames.
+ *
+ * In the avatar worker a generator runs in a render thread (worker/src/render/), never on the event
+ * loop that carries wrtc and signaling, so render() may be synchronous and as slow as it needs.
  *
  * The default implementation is the CPU mesh warper (mesh-generator.ts). The interface is kept
  * free of mesh specifics so that an ONNX neural generator (e.g. a LivePortrait-style warper with
@@ -7,10 +10,10 @@
  * same EnrolledIdentity (photo crop + landmarks + embedding) and the same Motion, and say what
  * they can do through `capabilities`.
  */
-import type { HeadPose } from '../../../../models/face/expression-code.ts';
-import type { EnrolledIdentity } from './enroll.ts';
+import type { HeadPose } from '../../../models/face/expression-code.ts';
+import type { EnrolledIdentity } from '../../../models/face/enrolledIdentity.ts';
 
-export type { EnrolledIdentity } from './enroll.ts';
+export type { EnrolledIdentity } from '../../../models/face/enrolledIdentity.ts';
 
 /** Driving motion for one frame (decoded from the wire, see protocol/src/motion.ts). */
 export interface AvatarMotion {
@@ -66,6 +69,11 @@ export interface GeneratorCapabilities {
   requiredWeights: readonly string[];
   /** expression coefficients it understands (prefix of EXPRESSION_NAMES) */
   expressionSize: number;
+  /**
+   * Typical cost of one 256² frame, milliseconds of one CPU core (or of the GPU): the worker derives
+   * how many sessions of this kind it takes from it, and registers it for placement.
+   */
+  frameCostMs: number;
 }
 
 /**
@@ -88,6 +96,12 @@ export interface AvatarGenerator {
   readonly capabilities: GeneratorCapabilities;
   initialize(source: GeneratorSource): Promise<void>;
   render(motion: AvatarMotion, view?: ViewOffset, out?: RenderOptions): RenderedFrame;
+  /**
+   * Several views of one motion in one call (a generator that shares the per-motion work between
+   * views implements it); `reuse[i]` is view i's previous frame. Without it, the render thread calls
+   * render() once per view.
+   */
+  renderViews?(motion: AvatarMotion, views: readonly ViewOffset[], out: Omit<RenderOptions, 'reuse'> & { reuse?: readonly (RenderedFrame | undefined)[] }): RenderedFrame[];
   close(): void;
 }
 

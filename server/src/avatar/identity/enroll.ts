@@ -5,31 +5,10 @@
 import { createFaceAnalyzer, decodeImage, type FaceAnalyzer, type FaceResult } from '../face/human-node.ts';
 import { FACE_TRIANGLES } from '../../../../models/face/topology.ts';
 import { humanZScale } from '../../../../models/face/expression-code.ts';
-import { resampleRegion } from './raster.ts';
+import { resampleRegion } from '../../../../models/image/resampleRegion.ts';
+import type { EnrolledIdentity } from '../../../../models/face/enrolledIdentity.ts';
 
-export interface EnrolledIdentity {
-  /** side of the square texture (pixels) */
-  size: number;
-  /** RGBA size × size: the cropped photo; also the background plate the generator warps */
-  texture: Uint8ClampedArray;
-  /** alias of `texture` (the background is the photo itself, warped around the head) */
-  background: Uint8ClampedArray;
-  /** 478 × [x, y, z] in texture pixels; z converted to pixel units (see humanZScale) */
-  landmarks: Float32Array;
-  /** Human's raw landmarks on the texture (z in model units) */
-  humanLandmarks: Float32Array;
-  mesh: { triangles: Uint16Array; vertexCount: number };
-  /** faceres descriptor of the face on the crop (identity checks), if computed */
-  embedding?: Float32Array;
-  /** number of faces found in the photo (the largest is enrolled) */
-  faceCount: number;
-  /** crop square in the original photo's pixels */
-  crop: { x: number; y: number; size: number };
-  sourceWidth: number;
-  sourceHeight: number;
-  /** Human's head angles on the crop, radians */
-  angles: { yaw: number; pitch: number; roll: number };
-}
+export type { EnrolledIdentity };
 
 export type EnrollErrorCode = 'NO_FACE' | 'TOO_LARGE' | 'BAD_IMAGE' | 'FACE_TOO_SMALL';
 

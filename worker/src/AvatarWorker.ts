@@ -1,13 +1,15 @@
 /**
- * An avatar worker: connects to the signaling server with the worker token, registers its capacity,
- * and runs the avatar sessions the server assigns (one {@link AvatarSessionRunner} each). It can run
- * on another machine: all it needs is the server URL, the token and the identity store.
+ * An avatar worker: connects to the signaling server with the worker token, registers the
+ * generators it runs and its capacity, and runs the avatar sessions the server assigns (one
+ * {@link AvatarSessionRunner} each). It can run on another machine: all it needs is the server URL
+ * and the token (identities and assets come over HTTP, see assets/AssetClient.ts).
  */
 import { io, type Socket } from 'socket.io-client';
-import { workerNotificationSchemas } from '../../../../protocol/src/signaling.ts';
-import type { Logger } from '../../logger.ts';
-import type { AvatarGenerator } from '../generator/generator.ts';
-import { AvatarSessionRunner, type IdentitySource } from './AvatarSessionRunner.ts';
+import { workerNotificationSchemas } from '../../protocol/src/signaling.ts';
+import type { Logger } from './logger.ts';
+import type { GeneratorOffer } from '../../protocol/src/generators.ts';
+import type { GeneratorModule } from './generator/registry.ts';
+import { AvatarSessionRunner, type AssetSource } from './AvatarSessionRunner.ts';
 import type { AudioToExpression } from './VoiceDriver.ts';
 
 const STATS_INTERVAL_MS = 2000;
@@ -17,9 +19,11 @@ export interface AvatarWorkerOptions {
   token: string;
   workerId: string;
   capacity: number;
-  generators: string[];
-  identities: IdentitySource;
-  createGenerator: () => AvatarGenerator;
+  /** what this worker renders, registered with the server (worker:register) */
+  generators: (string | GeneratorOffer)[];
+  assets: AssetSource;
+  /** the generator module of a kind (default: the registry's) */
+  generatorModule?: (kind: string) => GeneratorModule;
   /** Voice sessions' audio-to-motion model (absent: this worker refuses voice sessions). */
   createAudioModel?: () => Promise<AudioToExpression>;
   logger: Logger;
@@ -35,6 +39,9 @@ export class AvatarWorker {
   private constructor(private readonly opts: AvatarWorkerOptions) {
     this.#socket = io(opts.serverUrl, { transports: ['websocket'], auth: { workerToken: opts.token }, reconnectionDelay: 250, reconnectionDelayMax: 2000 });
     this.#socket.on('connect', () => this.#register());
+    this.#socket.on('server:error', (err: { code?: string; message?: string } | undefined) => {
+      opts.logger.error({ code: err?.code, serverMessage: err?.message }, `the server refused this worker: ${err?.code ?? 'error'}: ${err?.message ?? ''}`);
+    });
     this.#statsTimer = setInterval(() => {
       if (this.#socket.connected) this.#socket.emit('worker:stats', { sessions: [...this.#runners.values()].map((r) => r.stats()) });
     }, STATS_INTERVAL_MS);
@@ -59,8 +66,8 @@ export class AvatarWorker {
       AvatarSessionRunner.start({
         assign,
         serverUrl: opts.serverUrl,
-        identities: opts.identities,
-        createGenerator: opts.createGenerator,
+        assets: opts.assets,
+        ...(opts.generatorModule ? { generatorModule: opts.generatorModule } : {}),
         ...(opts.createAudioModel ? { createAudioModel: opts.createAudioModel } : {}),
         logger: opts.logger,
       }).then(

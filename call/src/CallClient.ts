@@ -2,7 +2,7 @@
  * A participant's call: one send RTCPeerConnection (camera/mic → SFU) and one receive RTCPeerConnection
  * (SFU → every remote producer), negotiated over {@link SignalingClient}.
  */
-import { SIGNALING_PROTOCOL_VERSION, notificationSchemas, type ConsumerInfo, type DataConsumerInfo, type MediaKind, type NotificationOf, type PeerInfo, type ProducerInfo, type ResponseMap } from '../../../protocol/src/signaling.ts';
+import { SIGNALING_PROTOCOL_VERSION, notificationSchemas, type ConsumerInfo, type DataConsumerInfo, type MediaKind, type NotificationOf, type PeerInfo, type ProducerInfo, type ResponseMap } from '../../protocol/src/signaling.ts';
 import { SignalingClient } from './SignalingClient.ts';
 
 export interface RemoteTrack {

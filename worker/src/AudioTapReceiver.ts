@@ -11,7 +11,7 @@
  *   restarts the stream. Nothing is emitted before the first packet.
  */
 import { OpusDecoder } from 'opus-decoder';
-import { decodeAudioTapPacket, type AudioTapPacket } from '../../../../protocol/src/audioTap.ts';
+import { decodeAudioTapPacket, type AudioTapPacket } from '../../protocol/src/audioTap.ts';
 import type { AudioChunk } from './VoiceDriver.ts';
 
 const RATE = 48000;

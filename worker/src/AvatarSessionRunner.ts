@@ -1,22 +1,31 @@
 /**
- * One avatar session inside a worker: joins the room as the owner's avatar peer (same signaling and
- * WebRTC as a browser, via @roamhq/wrtc), receives the owner's motion data channel, renders every
- * requested view with the generator at the session's frame rate, and publishes each view as a VP8
- * track (wrtc's RTCVideoSource encodes I420).
+ * One avatar session inside a worker: fetches the identity's asset for the assigned generator from
+ * the server, joins the room as the owner's avatar peer (same signaling and WebRTC as a browser, via
+ * @roamhq/wrtc and the shared call/ package), receives the owner's motion data channel, renders every
+ * requested view at the session's frame rate and publishes each view as a VP8 track (wrtc's
+ * RTCVideoSource encodes I420).
+ *
+ * Frames render in the session's render thread (render/RenderThread.ts), all views of a frame in
+ * one batch, so this event loop (wrtc, signaling, the audio tap) never waits for a frame. A frame
+ * that comes due while the previous one is still rendering is dropped (`framesDropped`), not queued.
  */
 import wrtc from '@roamhq/wrtc';
-import { CallClient, type LocalTrack } from '../../../../client/src/call/CallClient.ts';
-import type { WorkerAssign, ViewOffsetDeg } from '../../../../protocol/src/signaling.ts';
-import type { AvatarGenerator, EnrolledIdentity, RenderedFrame, ViewOffset } from '../generator/generator.ts';
+import { CallClient, type LocalTrack } from '../../call/src/CallClient.ts';
+import type { WorkerAssign, ViewOffsetDeg } from '../../protocol/src/signaling.ts';
+import { clampView, type GeneratorSource, type RenderedFrame, type ViewOffset } from './generator/generator.ts';
+import { DEFAULT_GENERATOR } from '../../protocol/src/generators.ts';
+import { generatorModule, type GeneratorModule } from './generator/registry.ts';
+import { RenderBusyError, RenderThread } from './render/RenderThread.ts';
 import { MotionReceiver, type MotionDropReason } from './MotionReceiver.ts';
 import { VoiceDriver, type AudioToExpression } from './VoiceDriver.ts';
 import { FrameScheduler } from './FrameScheduler.ts';
 import { AudioTapReceiver } from './AudioTapReceiver.ts';
-import { AUDIO_TAP_LABEL } from '../../../../protocol/src/audioTap.ts';
-import type { Logger } from '../../logger.ts';
+import { AUDIO_TAP_LABEL } from '../../protocol/src/audioTap.ts';
+import type { Logger } from './logger.ts';
 
-export interface IdentitySource {
-  load(identityId: string): Promise<EnrolledIdentity>;
+/** Where a session's generator input comes from (the AssetClient: the server's worker API). */
+export interface AssetSource {
+  loadSource(identityId: string, generator: string): Promise<GeneratorSource>;
 }
 
 interface ViewTrack {
@@ -42,6 +51,8 @@ export interface SessionStats {
   views: number;
   audioTap?: { decoded: number; late: number; duplicate: number; invalid: number; undecodable: number; concealedMs: number };
   earlyFrames: number;
+  /** frames that came due while the previous one was still rendering (dropped, not queued) */
+  framesDropped: number;
 }
 
 const DEG = Math.PI / 180;
@@ -66,11 +77,12 @@ export class AvatarSessionRunner {
   #closed = false;
   frames = 0;
   renderMsTotal = 0;
+  framesDropped = 0;
 
   private constructor(
     readonly assign: WorkerAssign,
     private readonly client: CallClient,
-    private readonly generator: AvatarGenerator,
+    private readonly renderer: RenderThread,
     private readonly logger: Logger,
     onDrop: (reason: MotionDropReason) => void,
   ) {
@@ -80,8 +92,9 @@ export class AvatarSessionRunner {
   static async start(opts: {
     assign: WorkerAssign;
     serverUrl: string;
-    identities: IdentitySource;
-    createGenerator: () => AvatarGenerator;
+    assets: AssetSource;
+    /** the generator module of a kind (default: the registry's; tests pass doubles) */
+    generatorModule?: (kind: string) => GeneratorModule;
     /** Voice sessions: the streaming audio-to-motion model. */
     createAudioModel?: () => Promise<AudioToExpression>;
     logger: Logger;
@@ -89,11 +102,14 @@ export class AvatarSessionRunner {
   }): Promise<AvatarSessionRunner> {
     const { assign } = opts;
     const logger = opts.logger.child({ sessionId: assign.sessionId, roomId: assign.roomId, ownerPeerId: assign.ownerPeerId });
-    const identity = await opts.identities.load(assign.identityId);
-    const generator = opts.createGenerator();
-    await generator.initialize(identity);
+    const kind = assign.generator ?? DEFAULT_GENERATOR;
+    const module = (opts.generatorModule ?? generatorModule)(kind);
+    const source = await opts.assets.loadSource(assign.identityId, kind);
+    const renderer = await RenderThread.create({ generator: module, source });
     const client = new CallClient({ serverUrl: opts.serverUrl, RTCPeerConnection: wrtc.RTCPeerConnection as unknown as typeof RTCPeerConnection });
-    const runner = new AvatarSessionRunner(assign, client, generator, logger, opts.onDrop ?? (() => undefined));
+    const runner = new AvatarSessionRunner(assign, client, renderer, logger, opts.onDrop ?? (() => undefined));
+    const sizes = renderer.capabilities.sizes;
+    if (sizes.length > 0 && !sizes.includes(assign.size)) logger.warn({ generator: kind, size: assign.size, sizes }, 'generator renders other sizes best');
     try {
       if (assign.driver === 'voice') {
         if (!opts.createAudioModel) throw new Error('this worker has no audio-to-motion model');
@@ -156,12 +172,12 @@ export class AvatarSessionRunner {
     this.#addView('default', { yaw: 0, pitch: 0, roll: 0 }).active = true;
     for (let i = 0; i < a.viewSlots; i++) this.#addView(`slot-${i}`, { yaw: 0, pitch: 0, roll: 0 });
     this.#applyViews(a.views);
-    this.#renderAll(); // frames exist before the tracks are negotiated
+    await this.#renderAll(); // frames exist before the tracks are negotiated
     await this.client.join({ roomId: a.roomId, displayName: a.ownerDisplayName, stream: null, avatarSession: a.token });
     const tracks: LocalTrack[] = [...this.#views.values()].map((v) => ({ track: v.track, stream: v.stream, viewKey: v.key }));
     if (this.#audioTrack) tracks.push({ track: this.#audioTrack, stream: new wrtc.MediaStream([this.#audioTrack as never]) as unknown as MediaStream });
     await this.client.publish(tracks);
-    this.#scheduler = new FrameScheduler({ fps: a.fps, render: () => this.#renderAll() });
+    this.#scheduler = new FrameScheduler({ fps: a.fps, render: () => void this.#renderAll() });
     this.#scheduler.start();
     this.logger.info({ views: this.#views.size, size: a.size, fps: a.fps }, 'avatar session live');
   }
@@ -189,23 +205,46 @@ export class AvatarSessionRunner {
     }
   }
 
-  #renderAll(): void {
+  /**
+   * Renders the views due now in one batch on the render thread and publishes them. Resolves when
+   * they are published; a call while the previous batch renders drops this frame at once.
+   */
+  async #renderAll(): Promise<void> {
     if (this.#closed) return;
+    if (this.renderer.busy) {
+      this.framesDropped++;
+      return;
+    }
     const now = performance.now();
     const motion = this.#voice ? this.#voice.current(now) : this.motion.current();
     for (let i = 0; i < this.#renderedExpression.length; i++) this.#renderedExpression[i] = motion.expression[i] ?? 0;
-    for (const vt of this.#views.values()) {
-      if (!vt.active && now - vt.lastRenderAt < IDLE_VIEW_INTERVAL_MS) continue;
-      try {
-        const frame = this.generator.render(motion, vt.view, { size: this.assign.size, format: 'i420', ...(vt.frame ? { reuse: vt.frame } : {}) });
-        vt.frame = frame;
-        vt.lastRenderAt = now;
-        this.frames++;
-        this.renderMsTotal += frame.renderMs;
-        if (frame.i420) vt.source.onFrame({ width: frame.width, height: frame.height, data: frame.i420 });
-      } catch (err) {
-        this.logger.error({ err, view: vt.key }, 'render failed');
-      }
+    const due = [...this.#views.values()].filter((vt) => vt.active || now - vt.lastRenderAt >= IDLE_VIEW_INTERVAL_MS);
+    if (due.length === 0) return;
+    const limits = this.renderer.capabilities.maxViewOffset;
+    let frames: RenderedFrame[];
+    try {
+      frames = await this.renderer.render(motion, due.map((vt) => clampView(vt.view, limits)), {
+        size: this.assign.size,
+        format: 'i420',
+        reuse: due.map((vt) => vt.frame),
+      });
+    } catch (err) {
+      if (err instanceof RenderBusyError) this.framesDropped++;
+      else if (!this.#closed) this.logger.error({ err, views: due.map((vt) => vt.key) }, 'render failed');
+      return;
+    }
+    if (this.#closed) return;
+    for (let i = 0; i < due.length; i++) {
+      const vt = due[i]!;
+      const frame = frames[i];
+      vt.frame = undefined;
+      if (!frame || !this.#views.has(vt.key)) continue;
+      vt.lastRenderAt = now;
+      this.frames++;
+      this.renderMsTotal += frame.renderMs;
+      if (frame.i420) vt.source.onFrame({ width: frame.width, height: frame.height, data: frame.i420 });
+      // onFrame copied the picture: the buffers go back to the thread with the next batch
+      vt.frame = frame;
     }
   }
 
@@ -221,6 +260,7 @@ export class AvatarSessionRunner {
       views: this.#views.size,
       ...(t ? { audioTap: { decoded: t.decoded, late: t.late, duplicate: t.duplicates, invalid: t.invalid, undecodable: t.decodeErrors, concealedMs: t.concealedMs } } : {}),
       earlyFrames: this.#scheduler?.earlyFrames ?? 0,
+      framesDropped: this.framesDropped,
     };
   }
 
@@ -237,6 +277,6 @@ export class AvatarSessionRunner {
     this.#tap?.close();
     this.#voice?.close();
     void this.client.leave();
-    this.generator.close();
+    this.renderer.close();
   }
 }

@@ -4,9 +4,9 @@
  * counted by reason; nothing here throws on bad input. Without fresh motion the avatar falls back to
  * a calm idle: neutral expression with natural blinks, the last head pose easing back to rest.
  */
-import { decodeMotionFrame, seqDelta, MOTION_MAX_BYTES, type DecodedMotionFrame } from '../../../../protocol/src/motion.ts';
-import { EXPRESSION_SIZE, EXPR } from '../../../../models/face/expression-code.ts';
-import type { AvatarMotion } from '../generator/generator.ts';
+import { decodeMotionFrame, seqDelta, MOTION_MAX_BYTES, type DecodedMotionFrame } from '../../protocol/src/motion.ts';
+import { EXPRESSION_SIZE, EXPR } from '../../models/face/expression-code.ts';
+import type { AvatarMotion } from './generator/generator.ts';
 
 export type MotionDropReason = 'invalid' | 'oversized' | 'late' | 'flood';
 

@@ -159,7 +159,7 @@ async function enrollNew(photoFile: File | undefined, stream: MediaStream): Prom
   setStatus('Enrolling your photo…');
   const enrolled = await uploadAvatarPhoto(photoFile ?? (await snapshotFromStream(stream)));
   if (enrolled.warning) setStatus(enrolled.warning);
-  rememberAvatar(enrolled.identityId);
+  rememberAvatar(enrolled.identityId, localStorage, enrolled.ownerKey);
   return enrolled.identityId;
 }
 

@@ -2,6 +2,7 @@
  * The one place that reads process.env. Everything else receives a typed {@link Config}.
  * Every variable is documented in README.md ("Configuration").
  */
+import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -100,6 +101,27 @@ export interface Config {
      * 0 keeps them forever.
      */
     identityMaxUnusedMs: number;
+  };
+  /** Training jobs of personal (Gaussian-head) avatars (avatar/training/TrainingJobs.ts). */
+  training: {
+    /** jobs running at once */
+    concurrency: number;
+    /** jobs waiting behind them; more get 503 BUSY */
+    queueMax: number;
+    /** a job running longer is killed and fails with TIMEOUT */
+    timeLimitMs: number;
+    /** optimisation wall-time budget of one job, minutes */
+    minutes: number;
+    /** exact iteration count instead of the time budget (tests); undefined = use minutes */
+    iterations: number | undefined;
+    /** Gaussians per head; undefined = the trainer's default */
+    gaussians: number | undefined;
+    /** crop side the head is trained at */
+    size: number;
+    /** trainer threads */
+    threads: number;
+    /** nice value of the job processes (19 = lowest priority) */
+    nice: number;
   };
   clientDir: string;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -207,6 +229,17 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       identityCacheSize: int(env, 'AVATAR_IDENTITY_CACHE', 32, 0, 10_000),
       preloadEnrollWorker: bool(env, 'AVATAR_PRELOAD_ENROLL', false),
       identityMaxUnusedMs: int(env, 'AVATAR_IDENTITY_EXPIRE_DAYS', 30, 0, 36_500) * 86_400_000,
+    },
+    training: {
+      concurrency: int(env, 'AVATAR_TRAINING_CONCURRENCY', 1, 1, 64),
+      queueMax: int(env, 'AVATAR_TRAINING_QUEUE', 4, 0, 1000),
+      timeLimitMs: int(env, 'AVATAR_TRAINING_TIME_LIMIT_S', 1200, 10, 86_400) * 1000,
+      minutes: int(env, 'AVATAR_TRAINING_MINUTES', 10, 1, 120),
+      iterations: env.AVATAR_TRAINING_ITERATIONS === undefined || env.AVATAR_TRAINING_ITERATIONS === '' ? undefined : int(env, 'AVATAR_TRAINING_ITERATIONS', 1, 1, 1_000_000),
+      gaussians: env.AVATAR_TRAINING_GAUSSIANS === undefined || env.AVATAR_TRAINING_GAUSSIANS === '' ? undefined : int(env, 'AVATAR_TRAINING_GAUSSIANS', 12_000, 2_000, 200_000),
+      size: oneOf(env, 'AVATAR_TRAINING_SIZE', [128, 256, 512] as const, 256),
+      threads: int(env, 'AVATAR_TRAINING_THREADS', Math.min(2, os.availableParallelism()), 1, 64),
+      nice: int(env, 'AVATAR_TRAINING_NICE', 19, 0, 19),
     },
     clientDir: path.resolve(PROJECT_ROOT, str(env, 'CLIENT_DIR') ?? 'dist/client'),
     logLevel,

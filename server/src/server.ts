@@ -1,7 +1,9 @@
 /** Assembles one avatar-sfu server: HTTP(S), signaling, rooms and metrics. Used by main.ts and tests. */
+import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { Server as IoServer } from 'socket.io';
 import type { Config } from './config.ts';
 import { getLogger, type Logger } from './logger.ts';
@@ -18,6 +20,9 @@ import { EnrollmentService } from './avatar/identity/EnrollmentService.ts';
 import { createIdentityRouter } from './http/identities.ts';
 import { createWorkerAssetRouter } from './http/workerAssets.ts';
 import { createVendorRouter } from './http/vendorAssets.ts';
+import { createTrainingJobRouter } from './http/trainingJobs.ts';
+import { TrainingJobs } from './avatar/training/TrainingJobs.ts';
+import { decodeHeadAsset } from '../../models/gaussian/headAsset.ts';
 
 export interface AvatarServer {
   readonly config: Config;
@@ -25,6 +30,8 @@ export interface AvatarServer {
   readonly metrics: Metrics;
   readonly avatars: AvatarService;
   readonly identities: IdentityStore;
+  /** Personal-avatar training jobs. */
+  readonly training: TrainingJobs;
   /** Local avatar worker processes (empty when AVATAR_WORKERS=0). */
   readonly workers: WorkerSupervisor | undefined;
   /** e.g. http://127.0.0.1:3000 */
@@ -65,6 +72,31 @@ export async function createAvatarServer(config: Config, logger: Logger = getLog
     preload: config.avatar.preloadEnrollWorker,
     logger,
   });
+  const training = await TrainingJobs.create({
+    dir: path.join(config.avatar.dataDir, 'training-jobs'),
+    logger,
+    registry: metrics.registry,
+    concurrency: config.training.concurrency,
+    queueMax: config.training.queueMax,
+    timeLimitMs: config.training.timeLimitMs,
+    nice: config.training.nice,
+    settings: {
+      size: config.training.size,
+      minutes: config.training.minutes,
+      ...(config.training.iterations !== undefined ? { iterations: config.training.iterations } : {}),
+      ...(config.training.gaussians !== undefined ? { gaussians: config.training.gaussians } : {}),
+      threads: config.training.threads,
+      seed: 1,
+      evaluations: 40,
+    },
+    // the child wrote the file atomically and said it is complete; it is checked once more before
+    // the identity gets it (a worker will load it)
+    onAssetReady: async (job, file) => {
+      const bytes = new Uint8Array(await fs.promises.readFile(file));
+      decodeHeadAsset(bytes);
+      await identities.putAsset(job.identityId, 'gaussian-head', bytes);
+    },
+  });
   const avatars = new AvatarService(config, logger.child({ component: 'avatars' }), new AvatarMetrics(metrics.registry), (id) => identities.assetKinds(id));
   const app = createApp({
     clientDir: config.clientDir,
@@ -73,7 +105,9 @@ export async function createAvatarServer(config: Config, logger: Logger = getLog
     logger,
     startedAt: Date.now(),
     routers: {
-      '/api/identities': createIdentityRouter({ service: enrollment, store: identities, config, logger }),
+      // before /api/identities, whose router answers 404 for any path it does not know
+      '/api': createTrainingJobRouter({ jobs: training, authorizeOwner: (id, key) => identities.verifyOwner(id, key), logger }),
+      '/api/identities': createIdentityRouter({ service: enrollment, store: identities, config, logger, onDeleted: async (id) => void (await training.deleteForIdentity(id)) }),
       '/api/worker': createWorkerAssetRouter({ store: identities, token: config.workers.token, logger }),
       '/': createVendorRouter(),
     },
@@ -119,6 +153,7 @@ export async function createAvatarServer(config: Config, logger: Logger = getLog
     metrics,
     avatars,
     identities,
+    training,
     workers,
     httpUrl,
     httpsUrl,
@@ -130,6 +165,7 @@ export async function createAvatarServer(config: Config, logger: Logger = getLog
         signaling.close();
         rooms.close();
         enrollment.close();
+        await training.close();
         identities.close();
         // Stop listening and end every HTTP connection first: socket.io's close() waits for its HTTP
         // server to close, which waits for open connections (a browser's keep-alive or preconnected

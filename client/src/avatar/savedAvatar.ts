@@ -10,6 +10,8 @@ const ID = /^[0-9a-f]{32}$/;
 export interface SavedAvatar {
   identityId: string;
   savedAt: string;
+  /** the identity's owner key (its training jobs and personal assets need it); absent for identities saved before owner keys */
+  ownerKey?: string;
 }
 
 type Storage = Pick<globalThis.Storage, 'getItem' | 'setItem'>;
@@ -25,9 +27,10 @@ export function savedAvatars(storage: Storage = localStorage): SavedAvatar[] {
   }
 }
 
-export function rememberAvatar(identityId: string, storage: Storage = localStorage): void {
+export function rememberAvatar(identityId: string, storage: Storage = localStorage, ownerKey?: string): void {
   const rest = savedAvatars(storage).filter((e) => e.identityId !== identityId);
-  storage.setItem(KEY, JSON.stringify([{ identityId, savedAt: new Date().toISOString() }, ...rest].slice(0, MAX_SAVED)));
+  const entry: SavedAvatar = { identityId, savedAt: new Date().toISOString(), ...(ownerKey ? { ownerKey } : {}) };
+  storage.setItem(KEY, JSON.stringify([entry, ...rest].slice(0, MAX_SAVED)));
 }
 
 export function forgetAvatar(identityId: string, storage: Storage = localStorage): void {

@@ -5,6 +5,8 @@
 
 export interface EnrolledPhoto {
   identityId: string;
+  /** the identity's owner key (training a personal avatar needs it); the server gives it only here */
+  ownerKey?: string;
   faceCount: number;
   warning?: string;
 }
@@ -26,12 +28,12 @@ export async function uploadAvatarPhoto(photo: Blob): Promise<EnrolledPhoto> {
   } catch {
     throw new PhotoUploadError('Cannot reach the server to upload the photo.', 'NETWORK');
   }
-  const body = (await res.json().catch(() => ({}))) as { identityId?: string; faceCount?: number; warning?: string; error?: { code: string; message: string } };
+  const body = (await res.json().catch(() => ({}))) as { identityId?: string; ownerKey?: string; faceCount?: number; warning?: string; error?: { code: string; message: string } };
   if (res.status !== 201 || !body.identityId) {
     const code = body.error?.code ?? String(res.status);
     const message =
       code === 'NO_FACE' ? 'No face was found in the photo: use a clear, front-facing photo with one face.' : (body.error?.message ?? `upload failed (${res.status})`);
     throw new PhotoUploadError(message, code);
   }
-  return { identityId: body.identityId, faceCount: body.faceCount ?? 1, ...(body.warning ? { warning: body.warning } : {}) };
+  return { identityId: body.identityId, ...(typeof body.ownerKey === 'string' ? { ownerKey: body.ownerKey } : {}), faceCount: body.faceCount ?? 1, ...(body.warning ? { warning: body.warning } : {}) };
 }

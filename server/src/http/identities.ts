@@ -27,6 +27,8 @@ export interface IdentityRouterOptions {
   store: IdentityStore;
   config: Pick<Config, 'avatar'>;
   logger?: Logger;
+  /** after an identity is deleted: delete what belongs to it elsewhere (its training jobs) */
+  onDeleted?: (identityId: string) => Promise<void>;
 }
 
 /** Response body of POST /api/identities. */
@@ -40,6 +42,11 @@ export interface EnrollResponse {
   enrollMs: number;
   /** URL of the enrolled crop (GET …/:id/photo) */
   photoUrl: string;
+  /**
+   * The identity's owner key, given only here: training jobs and personal assets of this identity
+   * need it (`Authorization: Bearer <ownerKey>`); the server keeps only its hash.
+   */
+  ownerKey: string;
 }
 
 const ACCEPTED_TYPES = new Set(['image/png', 'image/jpeg', 'image/jpg']);
@@ -114,6 +121,7 @@ export function createIdentityRouter(opts: IdentityRouterOptions): Router {
           height: meta.height,
           enrollMs: meta.enrollMs,
           photoUrl: `${location}/photo`,
+          ownerKey: meta.ownerKey,
         };
         res.status(201).location(location).json(out);
       } catch (err) {
@@ -154,6 +162,7 @@ export function createIdentityRouter(opts: IdentityRouterOptions): Router {
     try {
       const id = String(req.params.id);
       if (!(await store.delete(id))) throw new AppError('NOT_FOUND', `identity ${id} not found`);
+      await opts.onDeleted?.(id);
       res.status(204).end();
     } catch (err) {
       next(err);

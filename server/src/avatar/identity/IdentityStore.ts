@@ -3,6 +3,8 @@
  *
  *   <dataDir>/identities/<id>/
  *     meta.json      IdentityMeta (small, human-readable)
+ *     owner-key.sha256  SHA-256 (hex) of the identity's owner key: the credential, given once at
+ *                    enrollment, that its training jobs and personal assets require
  *     identity.bin   the enrolled data (see below): enough for a generator to start without Human
  *     crop.png       the enrolled crop (what viewers show while the avatar starts)
  *     source.png|jpg the uploaded photo, unchanged
@@ -21,7 +23,7 @@
  * temporary name, then renamed). Loaded identities are kept in an LRU cache; callers share the
  * cached object and must not modify its arrays.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { AppError, InvalidStateError } from '../../errors.ts';
@@ -36,6 +38,8 @@ const ASSET_FILES: Record<AssetKind, string> = { 'enrolled-photo': 'identity.bin
 const MAX_ASSET_BYTES = 256 * 1024 * 1024;
 
 export const IDENTITY_ID_PATTERN = /^[0-9a-f]{32}$/;
+const OWNER_KEY_FILE = 'owner-key.sha256';
+const sha256Hex = (s: string): string => createHash('sha256').update(s).digest('hex');
 const STALE_TMP_MS = 60 * 60 * 1000;
 
 export function isIdentityId(id: unknown): id is string {
@@ -67,6 +71,9 @@ export interface IdentityMeta {
   /** time the worker spent enrolling it, ms */
   enrollMs: number;
 }
+
+/** What save() returns: the metadata and, this once, the owner key (only its hash is stored). */
+export type SavedIdentity = IdentityMeta & { ownerKey: string };
 
 export interface SaveInput {
   identity: EnrolledIdentity;
@@ -167,7 +174,7 @@ export class IdentityStore {
   }
 
   /** Persist a freshly enrolled identity under a new random id; it is cached as well. */
-  async save(input: SaveInput): Promise<IdentityMeta> {
+  async save(input: SaveInput): Promise<SavedIdentity> {
     this.assertOpen();
     if (input === null || typeof input !== 'object' || !input.identity) throw new TypeError('save: input.identity is required');
     const { identity } = input;
@@ -191,6 +198,7 @@ export class IdentityStore {
       enrollMs: Math.round(input.enrollMs),
     };
     const bin = await serializeIdentity(identity);
+    const ownerKey = randomBytes(24).toString('base64url');
     this.assertOpen();
     const tmp = path.join(this.root, `.tmp-${id}`);
     await fs.mkdir(tmp);
@@ -200,6 +208,7 @@ export class IdentityStore {
         fs.writeFile(path.join(tmp, 'crop.png'), input.cropPng),
         fs.writeFile(path.join(tmp, input.sourceType === 'image/png' ? 'source.png' : 'source.jpg'), input.source),
         fs.writeFile(path.join(tmp, 'meta.json'), JSON.stringify(meta, null, 2) + '\n'),
+        fs.writeFile(path.join(tmp, OWNER_KEY_FILE), sha256Hex(ownerKey) + '\n'),
       ]);
       await fs.rename(tmp, this.dir(id));
     } catch (err) {
@@ -208,7 +217,28 @@ export class IdentityStore {
     }
     this.remember(id, identity);
     this.logger?.info({ identityId: id, faceCount: meta.faceCount, enrollMs: meta.enrollMs }, 'identity saved');
-    return meta;
+    return { ...meta, ownerKey };
+  }
+
+  /**
+   * Resolves when `ownerKey` is the identity's owner key. UNAUTHORIZED without a key, NOT_FOUND
+   * without the identity, FORBIDDEN for a wrong key or an identity enrolled before owner keys
+   * existed (it has none: enrol the photo again). Constant-time comparison.
+   */
+  async verifyOwner(id: string, ownerKey: string | undefined): Promise<void> {
+    this.assertOpen();
+    if (typeof ownerKey !== 'string' || ownerKey.length === 0) throw new AppError('UNAUTHORIZED', 'this needs the identity\'s owner key ("Authorization: Bearer <ownerKey>", given when the identity was created)');
+    if (!isIdentityId(id)) throw new AppError('BAD_REQUEST', 'invalid identity id');
+    let stored: string;
+    try {
+      stored = (await fs.readFile(path.join(this.dir(id), OWNER_KEY_FILE), 'utf8')).trim();
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      if (!(await this.has(id))) throw notFound(id);
+      throw new AppError('FORBIDDEN', `identity ${id} has no owner key (it was enrolled before owner keys existed): enrol the photo again`);
+    }
+    const a = Buffer.from(stored, 'hex'), b = Buffer.from(sha256Hex(ownerKey), 'hex');
+    if (a.length !== b.length || !timingSafeEqual(a, b)) throw new AppError('FORBIDDEN', 'wrong owner key for this identity');
   }
 
   /** Metadata, or null when there is no such identity. Throws 400 AppError on a malformed id. */

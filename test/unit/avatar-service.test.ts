@@ -4,7 +4,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
 import { Registry } from 'prom-client';
 import { pino } from 'pino';
 import { loadConfig } from '../../server/src/config.ts';
@@ -15,6 +14,7 @@ import { ERROR_STATUS, errorCodeSchema } from '../../protocol/src/signaling.ts';
 import type { Room } from '../../server/src/rooms/Room.ts';
 import type { Peer } from '../../server/src/rooms/Peer.ts';
 import type { Socket } from 'socket.io';
+import { fakePeer, fakeRoom } from '../helpers/fakeRoom.ts';
 
 class FakeWorkerSocket {
   readonly handlers = new Map<string, (payload: unknown, ack?: (r: unknown) => void) => void>();
@@ -38,27 +38,6 @@ class FakeWorkerSocket {
   }
 }
 
-function fakePeer(id: string): Peer {
-  const p = Object.assign(new EventEmitter(), { id, displayName: id, role: 'participant', closed: false, attributes: {}, producers: [], dataProducers: [], sendTransport: { setAudioPtime: () => undefined } });
-  return p as unknown as Peer;
-}
-
-function fakeRoom(id: string, participants: Peer[]): Room {
-  const slots = new Map<Peer, Map<string, string>>();
-  return Object.assign(new EventEmitter(), {
-    id,
-    closed: false,
-    participants,
-    delegatesOf: () => [],
-    stopPresenting: () => undefined,
-    setSlot: (viewer: Peer, owner: Peer, slot: string | undefined) => {
-      if (!slots.has(viewer)) slots.set(viewer, new Map());
-      if (slot === undefined) slots.get(viewer)!.delete(owner.id);
-      else slots.get(viewer)!.set(owner.id, slot);
-    },
-    slotOf: (viewer: Peer, owner: Peer) => slots.get(viewer)?.get(owner.id),
-  }) as unknown as Room;
-}
 
 function setup(env: Record<string, string> = {}): { service: AvatarService; metrics: AvatarMetrics; registry: Registry } {
   const registry = new Registry();

@@ -5,7 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -158,8 +158,12 @@ describe('POST /api/identities', () => {
     t.diagnostic(`enrollment: ${enrolled.enrollMs} ms in the worker, ${requestMs.toFixed(0)} ms for the whole request`);
 
     const dir = path.join(dataDir, 'identities', enrolled.identityId);
-    assert.deepEqual(fs.readdirSync(dir).sort(), ['crop.png', 'identity.bin', 'meta.json', 'source.png']);
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['crop.png', 'identity.bin', 'meta.json', 'owner-key.sha256', 'source.png']);
     assert.deepEqual(fs.readFileSync(path.join(dir, 'source.png')), ASTRONAUT);
+    // the owner key is given once; only its hash is kept, and nothing else returns it
+    assert.match(enrolled.ownerKey, /^[A-Za-z0-9_-]{32}$/);
+    assert.equal(fs.readFileSync(path.join(dir, 'owner-key.sha256'), 'utf8').trim(), createHash('sha256').update(enrolled.ownerKey).digest('hex'));
+    assert.ok(!fs.readFileSync(path.join(dir, 'meta.json'), 'utf8').includes(enrolled.ownerKey));
 
     // a "second start": another store instance (cold cache), as after a server restart
     const loads: number[] = [];

@@ -5,7 +5,6 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,6 +21,7 @@ import type { GeneratorOffer } from '../../protocol/src/generators.ts';
 import type { WorkerAssign } from '../../protocol/src/signaling.ts';
 import type { Room } from '../../server/src/rooms/Room.ts';
 import type { Peer } from '../../server/src/rooms/Peer.ts';
+import { fakePeer, fakeRoom } from '../helpers/fakeRoom.ts';
 
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'avatar-placement-'));
 after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
@@ -90,27 +90,6 @@ class FakeWorkerSocket {
   }
 }
 
-function fakePeer(id: string): Peer {
-  const p = Object.assign(new EventEmitter(), { id, displayName: id, role: 'participant', closed: false, attributes: {}, producers: [], dataProducers: [], sendTransport: { setAudioPtime: () => undefined } });
-  return p as unknown as Peer;
-}
-
-function fakeRoom(id: string, participants: Peer[]): Room {
-  const slots = new Map<Peer, Map<string, string>>();
-  return Object.assign(new EventEmitter(), {
-    id,
-    closed: false,
-    participants,
-    delegatesOf: () => [],
-    stopPresenting: () => undefined,
-    setSlot: (viewer: Peer, owner: Peer, slot: string | undefined) => {
-      if (!slots.has(viewer)) slots.set(viewer, new Map());
-      if (slot === undefined) slots.get(viewer)!.delete(owner.id);
-      else slots.get(viewer)!.set(owner.id, slot);
-    },
-    slotOf: (viewer: Peer, owner: Peer) => slots.get(viewer)?.get(owner.id),
-  }) as unknown as Room;
-}
 
 async function saveIdentity(store: IdentityStore): Promise<string> {
   const size = 16;

@@ -22,6 +22,7 @@ import { createWorkerAssetRouter } from './http/workerAssets.ts';
 import { createVendorRouter } from './http/vendorAssets.ts';
 import { createTrainingJobRouter } from './http/trainingJobs.ts';
 import { TrainingJobs } from './avatar/training/TrainingJobs.ts';
+import { ACTIVE_JOB_STATES } from '../../protocol/src/trainingJobs.ts';
 import { decodeHeadAsset } from '../../models/gaussian/headAsset.ts';
 
 export interface AvatarServer {
@@ -133,7 +134,14 @@ export async function createAvatarServer(config: Config, logger: Logger = getLog
   const expireIdentities = async (): Promise<void> => {
     if (config.avatar.identityMaxUnusedMs <= 0 || identities.closed) return;
     const inUse = new Set([...avatars.sessions.values()].map((s) => s.identityId));
-    await identities.expireUnused(config.avatar.identityMaxUnusedMs, (id) => inUse.has(id)).catch((err: unknown) => logger.warn({ err }, 'identity expiry failed'));
+    // an identity whose personal avatar is being trained is in use too
+    const isTraining = (id: string): boolean => training.list(id).some((j) => (ACTIVE_JOB_STATES as readonly string[]).includes(j.state));
+    try {
+      const expired = await identities.expireUnused(config.avatar.identityMaxUnusedMs, (id) => inUse.has(id) || isTraining(id));
+      for (const id of expired) await training.deleteForIdentity(id);
+    } catch (err) {
+      logger.warn({ err }, 'identity expiry failed');
+    }
   };
   await expireIdentities();
   const expiryTimer = setInterval(() => void expireIdentities(), IDENTITY_CLEANUP_INTERVAL_MS);

@@ -81,3 +81,22 @@ test('the server deletes identities unused for AVATAR_IDENTITY_EXPIRE_DAYS when 
     await server.close();
   }
 });
+
+test('an identity that expires takes its training-job records with it', async () => {
+  const dataDir = tmpDataDir();
+  const stale = fakeIdentity(dataDir, 31 * DAY);
+  const jobId = '2f0c7c7e-9a43-4d0b-8f3e-1c2d3e4f5a6b';
+  const jobDir = path.join(dataDir, 'training-jobs', jobId);
+  fs.mkdirSync(jobDir, { recursive: true });
+  const old = new Date(Date.now() - 31 * DAY).toISOString();
+  fs.writeFileSync(path.join(jobDir, 'job.json'), JSON.stringify({ id: jobId, identityId: stale, state: 'done', createdAt: old, endedAt: old, progress: 1, previewVersion: 1 }));
+  fs.writeFileSync(path.join(jobDir, 'preview.jpg'), 'jpeg');
+  const server = await startTestServer({}, { AVATAR_DATA_DIR: dataDir, AVATAR_IDENTITY_EXPIRE_DAYS: '30' });
+  try {
+    assert.equal(fs.existsSync(path.join(dataDir, 'identities', stale)), false, 'the stale identity is gone after the start');
+    assert.equal(server.training.get(jobId), undefined, 'its job record is gone');
+    assert.equal(fs.existsSync(jobDir), false, 'and so is its preview (a picture of the user)');
+  } finally {
+    await server.close();
+  }
+});

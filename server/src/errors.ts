@@ -27,3 +27,21 @@ export function toErrorBody(err: unknown): ErrorBody {
   if (err instanceof TypeError) return errorBody('BAD_REQUEST', err.message);
   return errorBody('INTERNAL', 'internal error');
 }
+
+/**
+ * The error body of an HTTP route's failure: AppErrors and TypeErrors as toErrorBody; express and
+ * body-parser errors (which carry `type` and `status`) as the API code of that status;
+ * `tooLargeMessage` for a body over the route's limit.
+ */
+export function httpErrorBody(err: unknown, tooLargeMessage = 'the request body is larger than the upload limit'): ErrorBody {
+  if (err instanceof AppError || err instanceof TypeError) return toErrorBody(err);
+  const e = err as { type?: string; status?: number; statusCode?: number; message?: string };
+  const status = e?.status ?? e?.statusCode;
+  if (e?.type === 'entity.too.large') return errorBody('PAYLOAD_TOO_LARGE', tooLargeMessage);
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    // The code that has this status (404 → NOT_FOUND, 415 → UNSUPPORTED_MEDIA, …); BAD_REQUEST otherwise.
+    const code = (Object.keys(ERROR_STATUS) as ErrorCode[]).find((c) => ERROR_STATUS[c] === status) ?? 'BAD_REQUEST';
+    return errorBody(code, e.message ?? 'bad request');
+  }
+  return toErrorBody(err);
+}

@@ -15,12 +15,11 @@
 import { readFile } from 'node:fs/promises';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { Config } from '../config.ts';
-import { AppError, toErrorBody } from '../errors.ts';
+import { AppError, httpErrorBody } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { EnrollmentService } from '../avatar/identity/EnrollmentService.ts';
 import type { IdentityStore } from '../avatar/identity/IdentityStore.ts';
 import { probeImage } from '../avatar/identity/imageProbe.ts';
-import { ERROR_STATUS, errorBody as bodyOf, type ErrorBody, type ErrorCode } from '../../../protocol/src/signaling.ts';
 
 export interface IdentityRouterOptions {
   service: EnrollmentService;
@@ -57,19 +56,6 @@ function mediaType(req: Request): string | null {
   return raw.split(';')[0].trim().toLowerCase();
 }
 
-/** Errors from express/body-parser carry `type` and `status`; map them to the API's codes. */
-function errorBody(err: unknown): ErrorBody {
-  if (err instanceof AppError || err instanceof TypeError) return toErrorBody(err);
-  const e = err as { type?: string; status?: number; statusCode?: number; message?: string };
-  const status = e?.status ?? e?.statusCode;
-  if (e?.type === 'entity.too.large') return bodyOf('PAYLOAD_TOO_LARGE', 'photo is larger than the upload limit');
-  if (typeof status === 'number' && status >= 400 && status < 500) {
-    // The code that has this status (404 → NOT_FOUND, 415 → UNSUPPORTED_MEDIA, …); BAD_REQUEST otherwise.
-    const code = (Object.keys(ERROR_STATUS) as ErrorCode[]).find((c) => ERROR_STATUS[c] === status) ?? 'BAD_REQUEST';
-    return bodyOf(code, e.message ?? 'bad request');
-  }
-  return toErrorBody(err);
-}
 
 export function createIdentityRouter(opts: IdentityRouterOptions): Router {
   if (!opts || !opts.service || !opts.store || !opts.config?.avatar) throw new TypeError('createIdentityRouter: service, store and config are required');
@@ -174,7 +160,7 @@ export function createIdentityRouter(opts: IdentityRouterOptions): Router {
 
   router.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) return next(err);
-    const body = errorBody(err);
+    const body = httpErrorBody(err, 'photo is larger than the upload limit');
     if (body.status >= 500 && !(err instanceof AppError)) logger?.error({ err }, 'identities API error');
     if (body.code === 'BUSY') res.setHeader('Retry-After', '5');
     res.status(body.status).json({ error: body });

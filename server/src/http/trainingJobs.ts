@@ -7,7 +7,8 @@
  */
 import fs from 'node:fs';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import { AppError, toErrorBody } from '../errors.ts';
+import { AppError, httpErrorBody } from '../errors.ts';
+import { bearerKey } from './bearer.ts';
 import type { Logger } from '../logger.ts';
 import type { TrainingJobs } from '../avatar/training/TrainingJobs.ts';
 import { ACTIVE_JOB_STATES, type TrainingJobInfo } from '../../../protocol/src/trainingJobs.ts';
@@ -22,12 +23,6 @@ export interface TrainingJobRouterOptions {
   /** SSE keep-alive comment interval, default 15 s */
   keepAliveMs?: number;
   logger?: Logger;
-}
-
-export function bearerKey(req: Request): string | undefined {
-  const h = req.headers.authorization;
-  const m = typeof h === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(h) : null;
-  return m?.[1];
 }
 
 export function createTrainingJobRouter(opts: TrainingJobRouterOptions): Router {
@@ -159,8 +154,7 @@ export function createTrainingJobRouter(opts: TrainingJobRouterOptions): Router 
 
   router.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) return next(err);
-    const status = (err as { status?: number; type?: string })?.type === 'entity.too.large' ? 413 : undefined;
-    const body = status === 413 ? { code: 'PAYLOAD_TOO_LARGE' as const, message: `clip upload exceeds ${maxUploadBytes} bytes`, status } : toErrorBody(err);
+    const body = httpErrorBody(err, `clip upload exceeds ${maxUploadBytes} bytes`);
     if (body.status >= 500 && !(err instanceof AppError)) logger?.error({ err }, 'training jobs API error');
     if (body.code === 'BUSY') res.setHeader('Retry-After', '30');
     if (body.code === 'UNAUTHORIZED') res.setHeader('WWW-Authenticate', 'Bearer realm="avatar-owner"');

@@ -15,6 +15,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { AppError, toErrorBody } from '../errors.ts';
+import { bearerKey } from './bearer.ts';
 import type { Logger } from '../logger.ts';
 import type { IdentityStore } from '../avatar/identity/IdentityStore.ts';
 import { ASSET_KINDS, type AssetKind, type IdentityAssetsResponse } from '../../../protocol/src/generators.ts';
@@ -34,13 +35,12 @@ function digest(s: string): Buffer {
 function requireWorkerToken(token: string) {
   const expected = digest(token);
   return (req: Request, res: Response, next: NextFunction): void => {
-    const header = req.headers.authorization;
-    const m = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-    if (!m) {
+    const key = bearerKey(req);
+    if (key === undefined) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="avatar-worker"');
       return next(new AppError('UNAUTHORIZED', 'the worker asset API needs "Authorization: Bearer <AVATAR_WORKER_TOKEN>"'));
     }
-    if (!timingSafeEqual(digest(m[1]!), expected)) return next(new AppError('FORBIDDEN', 'wrong worker token (AVATAR_WORKER_TOKEN differs from the server\'s)'));
+    if (!timingSafeEqual(digest(key), expected)) return next(new AppError('FORBIDDEN', 'wrong worker token (AVATAR_WORKER_TOKEN differs from the server\'s)'));
     next();
   };
 }

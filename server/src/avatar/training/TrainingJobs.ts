@@ -26,6 +26,7 @@ import { fromTrainingProcessSchema, type ToTrainingProcess, type TrainingSetting
 const PROCESS_MAIN = fileURLToPath(new URL('./trainingProcess.ts', import.meta.url));
 
 const ACTIVE: ReadonlySet<JobState> = new Set(ACTIVE_JOB_STATES);
+const DEFAULT_TIME_LIMIT_MS = 20 * 60_000;
 
 export interface TrainingJobsOptions {
   /** jobs live in `<dir>/<jobId>/` */
@@ -82,7 +83,7 @@ export class TrainingJobs extends EnhancedEventEmitter<TrainingJobsEvents> {
       settings: opts.settings,
       concurrency: opts.concurrency ?? 1,
       queueMax: opts.queueMax ?? 4,
-      timeLimitMs: opts.timeLimitMs ?? 20 * 60_000,
+      timeLimitMs: opts.timeLimitMs ?? DEFAULT_TIME_LIMIT_MS,
       nice: opts.nice ?? 19,
       onAssetReady: opts.onAssetReady,
       processEntry: opts.processEntry ?? PROCESS_MAIN,
@@ -103,7 +104,7 @@ export class TrainingJobs extends EnhancedEventEmitter<TrainingJobsEvents> {
 
   static async create(opts: TrainingJobsOptions): Promise<TrainingJobs> {
     if (!opts || typeof opts.dir !== 'string' || !opts.dir) throw new TypeError('TrainingJobs needs a dir');
-    const c = opts.concurrency ?? 1, q = opts.queueMax ?? 4, t = opts.timeLimitMs ?? 1, n = opts.nice ?? 19;
+    const c = opts.concurrency ?? 1, q = opts.queueMax ?? 4, t = opts.timeLimitMs ?? DEFAULT_TIME_LIMIT_MS, n = opts.nice ?? 19;
     if (!Number.isInteger(c) || c < 1) throw new TypeError(`concurrency must be a positive integer, got ${c}`);
     if (!Number.isInteger(q) || q < 0) throw new TypeError(`queueMax must be a non-negative integer, got ${q}`);
     if (!(t > 0)) throw new TypeError(`timeLimitMs must be positive, got ${t}`);
@@ -207,7 +208,6 @@ export class TrainingJobs extends EnhancedEventEmitter<TrainingJobsEvents> {
       if (ACTIVE.has(j.state)) await this.cancel(j.id);
       this.#jobs.delete(j.id);
       await fs.promises.rm(this.#dirOf(j.id), { recursive: true, force: true });
-      this.#changed({ ...j, state: j.state });
     }
     return jobs.length;
   }

@@ -22,6 +22,12 @@
  *  5. render: one thread, I420 at --size, driven by the held-out motions: CPU time per frame
  *     (render_cpu_ms_mean) and wall time (render_ms_*), plus VP8 encode (wrtc, libvpx
  *     totalEncodeTime): render_fps_one_core = 1000 / (render CPU + encode) ms.
+ *  5b. references (bench/gaussian-references.ts), to read the held-out scores against:
+ *     heldout_psnr_true_face (the Gaussian render with the ground truth inside the face outline: what
+ *     a perfect face alone would score), reference_training_mean_psnr (the training crops' per-pixel
+ *     mean) and reference_training_pca_psnr (each held-out frame's own least-squares projection on
+ *     the mean + 24 principal components of the training crops: an oracle for "recombine what the
+ *     training frames showed").
  *  6. identity_cosine: Human face descriptor of each render vs that of its ground-truth frame;
  *     freeview_yaw45_face_found: fraction of renders at ±45° yaw view offset where Human finds a face.
  */
@@ -39,8 +45,12 @@ import { runGaussianPipeline } from '../server/src/avatar/training/gaussianPipel
 import { HEAD_ASSET_KIND } from '../models/gaussian/headAsset.ts';
 import { faceMask, psnrBytes } from '../models/gaussian/metrics.ts';
 import { measureVp8EncodeCost } from './encodeCost.ts';
+import { principalImages, projectionPsnr, truthInsidePsnr } from './gaussian-references.ts';
 import { mean, num, psnrRgba, quantile, rgbaToLuma, ssimLuma } from './keypoint-util.ts';
 import { intOption, UsageError, type Suite } from './suite.ts';
+
+/** principal components of the training crops in the projection reference */
+const PCA_COMPONENTS = 24;
 
 export const MEGAMIND = '/usr/share/doc/opencv-doc/examples/data/Megamind.avi';
 
@@ -127,6 +137,7 @@ async function runGaussianBench(o: GaussianBenchOptions, log: (l: string) => voi
     const g = { psnr: [] as number[], ssim: [] as number[], face: [] as number[] };
     const m = { psnr: [] as number[], ssim: [] as number[], face: [] as number[] };
     const sims: number[] = [];
+    const trueFace: number[] = [];
     const mask = new Uint8Array(n);
     const pics: Uint8ClampedArray[] = [];
     const picAt = new Set([0, Math.floor(test.length / 2), test.length - 1]);
@@ -143,6 +154,7 @@ async function runGaussianBench(o: GaussianBenchOptions, log: (l: string) => voi
         acc.ssim.push(ssimLuma(ly, rgbaToLuma(fr.rgba!, n), size, size));
         acc.face.push(psnrBytes(f.rgba, fr.rgba!, n, mask));
       }
+      trueFace.push(truthInsidePsnr(gr.rgba!, f.rgba, mask, n));
       const [eg, et] = await Promise.all([analyzer.embed(gr.rgba!, size, size), analyzer.embed(f.rgba, size, size)]);
       if (eg && et) sims.push(embeddingSimilarity(eg, et));
       if (picAt.has(i)) {
@@ -155,6 +167,12 @@ async function runGaussianBench(o: GaussianBenchOptions, log: (l: string) => voi
         pics.push(row);
       }
     }
+
+    // references (bench/gaussian-references.ts): the training crops' mean, and each held-out
+    // frame's own projection on their principal components
+    const basis = principalImages(prepared.train.map((f) => f.rgba), n, PCA_COMPONENTS);
+    const refMean = mean(test.map((f) => projectionPsnr(f.rgba, basis, 0, n)));
+    const refPca = mean(test.map((f) => projectionPsnr(f.rgba, basis, basis.components.length, n)));
 
     // free view ±45° yaw
     let fvFound = 0, fvTotal = 0;
@@ -230,6 +248,10 @@ async function runGaussianBench(o: GaussianBenchOptions, log: (l: string) => voi
       mesh_heldout_ssim: num(mean(m.ssim), 3),
       mesh_heldout_face_psnr: num(mean(m.face), 2),
       psnr_gain_over_mesh: num(mean(g.psnr) - mean(m.psnr), 2),
+      heldout_psnr_true_face: num(mean(trueFace), 2),
+      reference_training_mean_psnr: num(refMean, 2),
+      reference_training_pca_psnr: num(refPca, 2),
+      reference_pca_components: basis.components.length,
       identity_cosine: num(mean(sims), 3),
       render_fps_one_core: num(fps, 1),
       render_cpu_ms_mean: num(renderCpuMs, 2),
@@ -256,6 +278,7 @@ async function runGaussianBench(o: GaussianBenchOptions, log: (l: string) => voi
     const summary = [
       `gaussian head on ${path.basename(o.clip)}: ${prepared.train.length} training frames, ${test.length} held-out frames, ${trained.head.count} Gaussians, ${trained.iterations} iterations in ${trained.trainSeconds.toFixed(0)} s (${trained.threads} threads, peak RSS ${trained.peakRssMb.toFixed(0)} MB)`,
       `held-out PSNR ${mean(g.psnr).toFixed(2)} dB  SSIM ${mean(g.ssim).toFixed(3)}  face PSNR ${mean(g.face).toFixed(2)} dB   |  mesh: ${mean(m.psnr).toFixed(2)} dB  ${mean(m.ssim).toFixed(3)}  face ${mean(m.face).toFixed(2)} dB`,
+      `references: the training crops' mean ${refMean.toFixed(2)} dB; each held-out frame projected on the training crops' ${basis.components.length} principal components ${refPca.toFixed(2)} dB; the Gaussian render with a perfect face ${mean(trueFace).toFixed(2)} dB`,
       `identity cosine ${mean(sims).toFixed(3)}; free view ±45° face found ${fvFound}/${fvTotal}`,
       `render ${renderCpuMs.toFixed(1)} ms CPU (wall ${renderMean.toFixed(1)} ms, p95 ${quantile(times, 0.95).toFixed(1)}) + VP8 ${enc.encodeMsMean?.toFixed(1) ?? '–'} ms → ${fps.toFixed(1)} fps on one core at ${size}²; asset ${(assetBytes / 1024).toFixed(0)} KiB, load ${quantile(loads, 0.5).toFixed(0)} ms`,
       `targets: ${targets.map(([k, v]) => `${k} ${v ? 'met' : 'MISSED'}`).join('; ')}`,

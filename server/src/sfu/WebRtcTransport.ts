@@ -15,7 +15,7 @@ import type { Config } from '../config.ts';
 import type { ConsumerInfo, DataConsumerInfo, SessionDescription } from '../../../protocol/src/signaling.ts';
 import { Producer } from './Producer.ts';
 import { Consumer } from './Consumer.ts';
-import { withAudioPtime } from './sdp.ts';
+import { withAudioPtime, withBundleOnlyPorts } from './sdp.ts';
 import { Pacer } from './Pacer.ts';
 import { DataProducer, type DataProducerLimits, type DataSource } from './DataProducer.ts';
 import { DataConsumer } from './DataConsumer.ts';
@@ -47,7 +47,7 @@ export function defaultSyncGroup(peerId: string): string {
   return `peer-${peerId}`;
 }
 
-export function peerConfig(rtc: Config['rtc']): Partial<PeerConfig> {
+export function peerConfig(rtc: Config['rtc'], direction: TransportDirection = 'recv'): Partial<PeerConfig> {
   const config: Partial<PeerConfig> = {
     codecs: sfuCodecs(),
     headerExtensions: sfuHeaderExtensions(),
@@ -55,6 +55,11 @@ export function peerConfig(rtc: Config['rtc']): Partial<PeerConfig> {
     // One ICE/DTLS transport per connection. (With "balanced", werift gathers a transport per media
     // section and leaks the UDP sockets of the ones that bundling drops.)
     bundlePolicy: 'max-bundle',
+    // A send transport answers the peer's offer as an ICE-lite agent (as mediasoup does): it waits for
+    // the peer to nominate a pair instead of checking the peer's candidates itself. As a full agent,
+    // werift starts checking when it answers, before the peer can have sent a check, so a peer whose
+    // candidates it cannot reach (Firefox's mDNS names) gave it no pair and ICE failed at once.
+    ...(direction === 'send' ? { iceLite: true } : {}),
   };
   if (rtc.listenIp) config.iceInterfaceAddresses = { udp4: rtc.listenIp };
   if (rtc.announcedIp) config.iceAdditionalHostAddresses = [rtc.announcedIp];
@@ -86,7 +91,7 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
     this.direction = opts.direction;
     this.#logger = opts.logger.child({ transportId: this.id, direction: opts.direction });
     this.#metrics = opts.metrics;
-    this.#pc = new RTCPeerConnection(peerConfig(opts.rtc));
+    this.#pc = new RTCPeerConnection(peerConfig(opts.rtc, opts.direction));
     this.#pacer = new Pacer({ ...opts.pacer, onDrop: (n) => this.#metrics.droppedPackets.inc(n) });
     this.#pc.connectionStateChange.subscribe((state) => {
       this.#logger.debug({ state }, 'connection state');
@@ -160,7 +165,7 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
     if (this.direction !== 'send') throw new InvalidStateError('processOffer() on a recv transport');
     if (offer.type !== 'offer') throw new TypeError('expected an offer');
     this.#slotsByMid = slotsByMid;
-    await this.#pc.setRemoteDescription(offer);
+    await this.#pc.setRemoteDescription({ type: 'offer', sdp: withBundleOnlyPorts(offer.sdp) });
     const answer = await this.#pc.createAnswer();
     await this.#pc.setLocalDescription(answer);
     await this.#gatheringComplete();

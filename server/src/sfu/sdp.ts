@@ -26,3 +26,21 @@ export function withAudioPtime(sdp: string, ptimeMs: number): string {
   endSection();
   return out.join(eol) + eol;
 }
+
+/**
+ * Gives every `a=bundle-only` media section of a remote offer the placeholder port 9 instead of 0.
+ * Firefox (bundlePolicy max-bundle) offers all its media sections but the first with port 0 and
+ * `a=bundle-only` (RFC 8843 §6): they are not rejected, they ride on the first section's transport.
+ * werift reads port 0 as rejected and never creates the section's track, so the SFU never saw a
+ * Firefox page's video. Sections with port 0 and no `a=bundle-only` really are rejected and stay so.
+ */
+export function withBundleOnlyPorts(sdp: string): string {
+  const eol = sdp.includes('\r\n') ? '\r\n' : '\n';
+  const sections = sdp.split(/\r?\n(?=m=)/);
+  return sections
+    .map((section) => {
+      if (!section.startsWith('m=') || !/(^|\r?\n)a=bundle-only(\r?\n|$)/.test(section)) return section;
+      return section.replace(/^(m=\S+) 0 /, '$1 9 ');
+    })
+    .join(eol);
+}

@@ -15,7 +15,7 @@ import type { Config } from '../config.ts';
 import type { ConsumerInfo, DataConsumerInfo, SessionDescription } from '../../../protocol/src/signaling.ts';
 import { Producer } from './Producer.ts';
 import { Consumer } from './Consumer.ts';
-import { withAudioPtime, withBundleOnlyPorts } from './sdp.ts';
+import { withAudioPtime, withBundleOnlyPorts, withSessionIceLite } from './sdp.ts';
 import { Pacer } from './Pacer.ts';
 import { DataProducer, type DataProducerLimits, type DataSource } from './DataProducer.ts';
 import { DataConsumer } from './DataConsumer.ts';
@@ -47,7 +47,7 @@ export function defaultSyncGroup(peerId: string): string {
   return `peer-${peerId}`;
 }
 
-export function peerConfig(rtc: Config['rtc'], direction: TransportDirection = 'recv'): Partial<PeerConfig> {
+export function peerConfig(rtc: Config['rtc']): Partial<PeerConfig> {
   const config: Partial<PeerConfig> = {
     codecs: sfuCodecs(),
     headerExtensions: sfuHeaderExtensions(),
@@ -55,11 +55,12 @@ export function peerConfig(rtc: Config['rtc'], direction: TransportDirection = '
     // One ICE/DTLS transport per connection. (With "balanced", werift gathers a transport per media
     // section and leaks the UDP sockets of the ones that bundling drops.)
     bundlePolicy: 'max-bundle',
-    // A send transport answers the peer's offer as an ICE-lite agent (as mediasoup does): it waits for
-    // the peer to nominate a pair instead of checking the peer's candidates itself. As a full agent,
-    // werift starts checking when it answers, before the peer can have sent a check, so a peer whose
-    // candidates it cannot reach (Firefox's mDNS names) gave it no pair and ICE failed at once.
-    ...(direction === 'send' ? { iceLite: true } : {}),
+    // ICE-lite, as mediasoup: the SFU has host candidates only and waits for the peer (always the
+    // controlling agent then) to nominate a pair, instead of checking the peer's candidates itself. As a
+    // full agent werift checks the pairs it has when the description arrives; with a peer whose own
+    // candidates it cannot reach (Firefox's mDNS names) and none of its checks in yet, that was no pair,
+    // and ICE failed at once (always when answering a send offer, racily on a recv transport).
+    iceLite: true,
   };
   if (rtc.listenIp) config.iceInterfaceAddresses = { udp4: rtc.listenIp };
   if (rtc.announcedIp) config.iceAdditionalHostAddresses = [rtc.announcedIp];
@@ -91,7 +92,7 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
     this.direction = opts.direction;
     this.#logger = opts.logger.child({ transportId: this.id, direction: opts.direction });
     this.#metrics = opts.metrics;
-    this.#pc = new RTCPeerConnection(peerConfig(opts.rtc, opts.direction));
+    this.#pc = new RTCPeerConnection(peerConfig(opts.rtc));
     this.#pacer = new Pacer({ ...opts.pacer, onDrop: (n) => this.#metrics.droppedPackets.inc(n) });
     this.#pc.connectionStateChange.subscribe((state) => {
       this.#logger.debug({ state }, 'connection state');
@@ -172,7 +173,8 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
     this.#growSocketBuffers();
     const local = this.#pc.localDescription;
     if (!local) throw new InvalidStateError('no local description');
-    return { type: 'answer', sdp: this.#audioPtimeMs ? withAudioPtime(local.sdp, this.#audioPtimeMs) : local.sdp };
+    const sdp = withSessionIceLite(local.sdp);
+    return { type: 'answer', sdp: this.#audioPtimeMs ? withAudioPtime(sdp, this.#audioPtimeMs) : sdp };
   }
 
   /**
@@ -231,7 +233,7 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
         if (!local) throw new InvalidStateError('no local description');
         const consumers = [...this.#consumers.values()].filter((c) => !c.closed).map((c) => c.info());
         const dataConsumers = [...this.#dataConsumers.values()].filter((c) => !c.closed).map((c) => ({ dataConsumerId: c.id, peerId: c.producerPeerId, label: c.label }));
-        const answer = await signal({ type: 'offer', sdp: local.sdp }, consumers, dataConsumers);
+        const answer = await signal({ type: 'offer', sdp: withSessionIceLite(local.sdp) }, consumers, dataConsumers);
         if (this.#closed) return;
         if (answer.type !== 'answer') throw new TypeError('expected an answer');
         await this.#pc.setRemoteDescription(answer);

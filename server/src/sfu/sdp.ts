@@ -44,3 +44,19 @@ export function withBundleOnlyPorts(sdp: string): string {
     })
     .join(eol);
 }
+
+/**
+ * Moves werift's `a=ice-lite` from its media sections to the session level, where RFC 8839 §5.3
+ * defines it. Chromium reads it in either place; Firefox only at the session level, and otherwise
+ * answered an ICE-lite SFU's offer as the controlled agent too, so no one nominated a pair.
+ */
+export function withSessionIceLite(sdp: string): string {
+  const eol = sdp.includes('\r\n') ? '\r\n' : '\n';
+  const lines = sdp.split(/\r?\n/).filter((l) => l !== '');
+  if (!lines.includes('a=ice-lite')) return sdp;
+  const out = lines.filter((l) => l !== 'a=ice-lite');
+  const firstMedia = out.findIndex((l) => l.startsWith('m='));
+  const at = out.findIndex((l) => l.startsWith('t='));
+  out.splice(at >= 0 && (firstMedia < 0 || at < firstMedia) ? at + 1 : firstMedia < 0 ? out.length : firstMedia, 0, 'a=ice-lite');
+  return out.join(eol) + eol;
+}

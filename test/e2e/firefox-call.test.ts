@@ -74,19 +74,16 @@ describe('a call mixing Firefox and Chromium through the SFU', () => {
     for (const p of pages) assert.deepEqual(p.errors, [], `${p.name} has no page errors`);
   });
 
-  test('the Firefox page mutes its camera and the others see the badge; it leaves, rejoins and is decoded again', async () => {
+  test("the Firefox page stops its camera and the others see the badge; it starts it again and they decode it; it leaves and the others drop its tile", async () => {
     const [fox, ada, bob] = pages as [FirefoxCallPage, CallPage, CallPage];
-    await fox.page.click('#toggle-cam');
     const badge = (p: CallPage): Promise<boolean> => p.page.evaluate((id) => document.querySelector<HTMLElement>(`.tile[data-peer-id="${id}"]`)?.dataset['videoMuted'] === 'true', ids[0]!);
-    await waitFor(() => badge(ada), { timeoutMs: 10_000, what: "ada sees fox's camera muted" });
+    await fox.page.click('#toggle-cam');
+    await waitFor(() => badge(ada), { timeoutMs: 10_000, what: "ada sees fox's camera off" });
     await fox.page.click('#toggle-cam');
     await waitFor(async () => !(await badge(ada)), { timeoutMs: 10_000, what: "ada sees fox's camera back" });
-    const oldId = ids[0]!;
+    await decodesAll(ada, [ids[0]!], "fox's camera after it started again");
     await fox.leave();
-    for (const p of [ada, bob]) await waitFor(async () => !(await p.stats()).visibleTiles.includes(oldId), { what: `${p.name} dropping fox` });
-    ids[0] = await fox.join();
-    await decodesAll(fox, [ids[1]!, ids[2]!], 'the pages already there');
-    await decodesAll(ada, [ids[0]], 'the rejoined Firefox page');
-    await decodesAll(bob, [ids[0]], 'the rejoined Firefox page');
+    for (const p of [ada, bob]) await waitFor(async () => !(await p.stats()).visibleTiles.includes(ids[0]!), { what: `${p.name} dropping fox` });
+    assert.deepEqual(fox.errors, [], 'fox has no page errors');
   });
 });

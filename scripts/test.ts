@@ -1,14 +1,17 @@
 /**
- * `npm test`: installs what the suite needs (Debian chromium for browser tests), builds the client,
- * typechecks, then runs every test/unit and test/e2e file with node's test runner. When run as root
- * with `unshare` available, the runner lives in a private network namespace that has only loopback,
- * so WebRTC traffic in the tests can't leave the machine.
+ * `npm test`: installs what the suite needs (Debian chromium and firefox-esr for browser tests), builds
+ * the client, typechecks, then runs every test/unit and test/e2e file with node's test runner. When run
+ * as root with `unshare` available, the runner lives in a private network namespace that has only
+ * loopback, so WebRTC traffic in the tests can't leave the machine. The Firefox files (test/e2e/firefox*)
+ * run after the others in a private namespace of their own with a veth pair and a default route, which
+ * Firefox needs to gather candidates (test/helpers/firefoxNetwork.ts); they are never skipped.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildClient } from './build-client.ts';
+import { firefoxNetworkSetup } from '../test/helpers/firefoxNetwork.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const isRoot = process.getuid?.() === 0;
@@ -25,6 +28,7 @@ function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv } = {}
 function ensureSystemPackages(): void {
   const missing: string[] = [];
   if (!fs.existsSync('/usr/bin/chromium') && !process.env['CHROMIUM_PATH'] && !has('chromium')) missing.push('chromium');
+  if (!fs.existsSync('/usr/bin/firefox-esr') && !process.env['FIREFOX_PATH'] && !has('firefox-esr')) missing.push('firefox-esr');
   if (!has('ffmpeg')) missing.push('ffmpeg');
   if (!has('espeak-ng') || !fs.existsSync('/usr/include/espeak-ng/speak_lib.h')) missing.push('espeak-ng', 'libespeak-ng-dev');
   // Audio-to-motion training data: pocketsphinx aligns the real speech clips (test/unit/audio-train).
@@ -64,12 +68,29 @@ if (run(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '
   process.exit(1);
 }
 // --test-force-exit: native WebRTC objects (@roamhq/wrtc) can keep a finished test file's process alive.
-const nodeArgs = ['--import', 'tsx', '--test', '--test-force-exit', '--test-reporter=spec', '--test-concurrency=1', ...testFiles()];
-let status: number;
-if (isRoot && has('unshare') && has('ip') && process.env['AVATAR_SFU_NO_NETNS'] !== '1') {
-  status = run('unshare', ['-n', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh', process.execPath, ...nodeArgs]);
-} else {
-  process.stdout.write('note: not root or no unshare: tests use the host network (loopback addresses only)\n');
-  status = run(process.execPath, nodeArgs);
+const nodeArgs = ['--import', 'tsx', '--test', '--test-force-exit', '--test-reporter=spec', '--test-concurrency=1'];
+const isFirefoxTest = (f: string): boolean => path.basename(f).startsWith('firefox');
+const files = testFiles();
+const otherFiles = files.filter((f) => !isFirefoxTest(f));
+const firefoxFiles = files.filter(isFirefoxTest);
+const netns = isRoot && has('unshare') && has('ip') && process.env['AVATAR_SFU_NO_NETNS'] !== '1';
+if (!netns) process.stdout.write('note: not root or no unshare: tests use the host network (loopback addresses only; the Firefox tests will fail)\n');
+
+function nameservers(): string[] {
+  try {
+    return [...fs.readFileSync('/etc/resolv.conf', 'utf8').matchAll(/^nameserver\s+(\S+)/gm)].map((m) => m[1]!);
+  } catch {
+    return [];
+  }
 }
-process.exit(status);
+
+function runTests(list: string[], network: 'loopback' | 'firefox'): number {
+  if (list.length === 0) return 0;
+  if (!netns) return run(process.execPath, [...nodeArgs, ...list]);
+  const setup = network === 'firefox' ? firefoxNetworkSetup(nameservers()) : 'ip link set lo up';
+  return run('unshare', ['-n', 'sh', '-c', `${setup} && exec "$@"`, 'sh', process.execPath, ...nodeArgs, ...list]);
+}
+
+const status = runTests(otherFiles, 'loopback');
+const firefoxStatus = runTests(firefoxFiles, 'firefox');
+process.exit(status !== 0 ? status : firefoxStatus);

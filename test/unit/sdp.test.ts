@@ -1,7 +1,7 @@
 /** SDP edits the SFU makes to what werift produces. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { withAudioPtime } from '../../server/src/sfu/sdp.ts';
+import { withAudioPtime, withBundleOnlyPorts, withSessionIceLite } from '../../server/src/sfu/sdp.ts';
 
 const SDP = [
   'v=0', 'o=- 1 0 IN IP4 127.0.0.1', 's=-', 't=0 0', 'a=group:BUNDLE 0 1 2',
@@ -33,4 +33,29 @@ test('withAudioPtime() keeps LF-only SDP LF-only and leaves an SDP without audio
 
 test('withAudioPtime() with a ptime that is not a positive integer throws a TypeError', () => {
   for (const bad of [0, -10, 2.5, Number.NaN]) assert.throws(() => withAudioPtime(SDP, bad), TypeError);
+});
+
+test('withBundleOnlyPorts() gives bundle-only sections with port 0 the port 9 and leaves really rejected sections (port 0, no bundle-only) at 0', () => {
+  const offer = [
+    'v=0', 's=-', 'a=group:BUNDLE 0 1',
+    'm=audio 9 UDP/TLS/RTP/SAVPF 109', 'a=mid:0',
+    'm=video 0 UDP/TLS/RTP/SAVPF 120', 'a=bundle-only', 'a=mid:1',
+    'm=video 0 UDP/TLS/RTP/SAVPF 120', 'a=mid:2', 'a=inactive',
+  ].join('\r\n') + '\r\n';
+  const [a0, v1, v2] = sections(withBundleOnlyPorts(offer));
+  assert.ok(a0!.startsWith('m=audio 9 '));
+  assert.ok(v1!.startsWith('m=video 9 UDP/TLS/RTP/SAVPF 120'));
+  assert.ok(v2!.startsWith('m=video 0 '));
+  assert.equal(withBundleOnlyPorts(offer).replace('m=video 9 ', 'm=video 0 '), offer, 'nothing else changes');
+  assert.equal(withBundleOnlyPorts(SDP), SDP, 'an SDP without bundle-only sections is unchanged');
+});
+
+test('withSessionIceLite() moves a=ice-lite from the media sections to one line at the session level (Firefox reads it only there)', () => {
+  const werift = SDP.replace('a=mid:0', 'a=mid:0\r\na=ice-lite').replace('a=mid:1', 'a=mid:1\r\na=ice-lite');
+  const out = withSessionIceLite(werift);
+  const [session, ...media] = out.split(/\r\n(?=m=)/);
+  assert.ok(session!.split('\r\n').includes('a=ice-lite'), 'session level');
+  for (const m of media) assert.ok(!m.includes('a=ice-lite'), 'not in a media section');
+  assert.equal(out.replace('a=ice-lite\r\n', ''), SDP, 'nothing else changes');
+  assert.equal(withSessionIceLite(SDP), SDP, 'an SDP without ice-lite is unchanged');
 });

@@ -15,7 +15,7 @@ import type { Config } from '../config.ts';
 import type { ConsumerInfo, DataConsumerInfo, SessionDescription } from '../../../protocol/src/signaling.ts';
 import { Producer } from './Producer.ts';
 import { Consumer } from './Consumer.ts';
-import { withAudioPtime } from './sdp.ts';
+import { withAudioPtime, withBundleOnlyPorts, withSessionIceLite } from './sdp.ts';
 import { Pacer } from './Pacer.ts';
 import { DataProducer, type DataProducerLimits, type DataSource } from './DataProducer.ts';
 import { DataConsumer } from './DataConsumer.ts';
@@ -55,6 +55,12 @@ export function peerConfig(rtc: Config['rtc']): Partial<PeerConfig> {
     // One ICE/DTLS transport per connection. (With "balanced", werift gathers a transport per media
     // section and leaks the UDP sockets of the ones that bundling drops.)
     bundlePolicy: 'max-bundle',
+    // ICE-lite, as mediasoup: the SFU has host candidates only and waits for the peer (always the
+    // controlling agent then) to nominate a pair, instead of checking the peer's candidates itself. As a
+    // full agent werift checks the pairs it has when the description arrives; with a peer whose own
+    // candidates it cannot reach (Firefox's mDNS names) and none of its checks in yet, that was no pair,
+    // and ICE failed at once (always when answering a send offer, racily on a recv transport).
+    iceLite: true,
   };
   if (rtc.listenIp) config.iceInterfaceAddresses = { udp4: rtc.listenIp };
   if (rtc.announcedIp) config.iceAdditionalHostAddresses = [rtc.announcedIp];
@@ -160,14 +166,15 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
     if (this.direction !== 'send') throw new InvalidStateError('processOffer() on a recv transport');
     if (offer.type !== 'offer') throw new TypeError('expected an offer');
     this.#slotsByMid = slotsByMid;
-    await this.#pc.setRemoteDescription(offer);
+    await this.#pc.setRemoteDescription({ type: 'offer', sdp: withBundleOnlyPorts(offer.sdp) });
     const answer = await this.#pc.createAnswer();
     await this.#pc.setLocalDescription(answer);
     await this.#gatheringComplete();
     this.#growSocketBuffers();
     const local = this.#pc.localDescription;
     if (!local) throw new InvalidStateError('no local description');
-    return { type: 'answer', sdp: this.#audioPtimeMs ? withAudioPtime(local.sdp, this.#audioPtimeMs) : local.sdp };
+    const sdp = withSessionIceLite(local.sdp);
+    return { type: 'answer', sdp: this.#audioPtimeMs ? withAudioPtime(sdp, this.#audioPtimeMs) : sdp };
   }
 
   /**
@@ -226,7 +233,7 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
         if (!local) throw new InvalidStateError('no local description');
         const consumers = [...this.#consumers.values()].filter((c) => !c.closed).map((c) => c.info());
         const dataConsumers = [...this.#dataConsumers.values()].filter((c) => !c.closed).map((c) => ({ dataConsumerId: c.id, peerId: c.producerPeerId, label: c.label }));
-        const answer = await signal({ type: 'offer', sdp: local.sdp }, consumers, dataConsumers);
+        const answer = await signal({ type: 'offer', sdp: withSessionIceLite(local.sdp) }, consumers, dataConsumers);
         if (this.#closed) return;
         if (answer.type !== 'answer') throw new TypeError('expected an answer');
         await this.#pc.setRemoteDescription(answer);

@@ -26,3 +26,37 @@ export function withAudioPtime(sdp: string, ptimeMs: number): string {
   endSection();
   return out.join(eol) + eol;
 }
+
+/**
+ * Gives every `a=bundle-only` media section of a remote offer the placeholder port 9 instead of 0.
+ * Firefox (bundlePolicy max-bundle) offers all its media sections but the first with port 0 and
+ * `a=bundle-only` (RFC 8843 §6): they are not rejected, they ride on the first section's transport.
+ * werift reads port 0 as rejected and never creates the section's track, so the SFU never saw a
+ * Firefox page's video. Sections with port 0 and no `a=bundle-only` really are rejected and stay so.
+ */
+export function withBundleOnlyPorts(sdp: string): string {
+  const eol = sdp.includes('\r\n') ? '\r\n' : '\n';
+  const sections = sdp.split(/\r?\n(?=m=)/);
+  return sections
+    .map((section) => {
+      if (!section.startsWith('m=') || !/(^|\r?\n)a=bundle-only(\r?\n|$)/.test(section)) return section;
+      return section.replace(/^(m=\S+) 0 /, '$1 9 ');
+    })
+    .join(eol);
+}
+
+/**
+ * Moves werift's `a=ice-lite` from its media sections to the session level, where RFC 8839 §5.3
+ * defines it. Chromium reads it in either place; Firefox only at the session level, and otherwise
+ * answered an ICE-lite SFU's offer as the controlled agent too, so no one nominated a pair.
+ */
+export function withSessionIceLite(sdp: string): string {
+  const eol = sdp.includes('\r\n') ? '\r\n' : '\n';
+  const lines = sdp.split(/\r?\n/).filter((l) => l !== '');
+  if (!lines.includes('a=ice-lite')) return sdp;
+  const out = lines.filter((l) => l !== 'a=ice-lite');
+  const firstMedia = out.findIndex((l) => l.startsWith('m='));
+  const at = out.findIndex((l) => l.startsWith('t='));
+  out.splice(at >= 0 && (firstMedia < 0 || at < firstMedia) ? at + 1 : firstMedia < 0 ? out.length : firstMedia, 0, 'a=ice-lite');
+  return out.join(eol) + eol;
+}

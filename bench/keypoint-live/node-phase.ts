@@ -31,6 +31,12 @@ export interface NodePhaseOptions {
   ownerAudio: boolean;
   /** seconds between the viewer's first frames and the glass-to-glass window */
   settleS: number;
+  /** an identity already enrolled (default: `photo` is enrolled) */
+  identityId?: string;
+  /** the reference renderer of the identity at the received size (default: the mesh generator of the enrolled photo) */
+  reference?: (identityId: string, size: number) => Promise<ReferenceRenderer>;
+  /** room name (default "kp-node") */
+  room?: string;
   log: (l: string) => void;
 }
 
@@ -66,8 +72,8 @@ async function wrtcSendStats(client: CallClient): Promise<{ at: number; bytes: n
 
 export async function runNodePhase(o: NodePhaseOptions): Promise<NodePhaseResult> {
   const { log } = o;
-  const room = 'kp-node';
-  const identityId = await uploadPhotoFile(o.url, o.photo);
+  const room = o.room ?? 'kp-node';
+  const identityId = o.identityId ?? (await uploadPhotoFile(o.url, o.photo));
   const owner = new MotionOwner(o.url);
   let viewer: Awaited<ReturnType<typeof joinViewer>> | undefined;
   const timers: NodeJS.Timeout[] = [];
@@ -77,7 +83,7 @@ export async function runNodePhase(o: NodePhaseOptions): Promise<NodePhaseResult
     const { rec, client } = viewer;
     await waitFor(() => rec.count > 20, { timeoutMs: 30_000, what: "the Node viewer decoding the Node owner's avatar" });
     const size = rec.width;
-    const ref = await ReferenceRenderer.create(await loadIdentity(o.server, identityId), size);
+    const ref = o.reference ? await o.reference(identityId, size) : await ReferenceRenderer.create(await loadIdentity(o.server, identityId), size);
     const motionOf = (jaw: number): AvatarMotion => {
       const expression = new Float32Array(EXPRESSION_SIZE);
       expression[0] = jaw;

@@ -78,7 +78,8 @@ async function startCall(browser: BrowserContext, url: string, log: (l: string) 
   for (let i = 0; i < CALL_PARTICIPANTS; i++) {
     const page = await CallPage.open(browser, url, room, `c${i + 1}`, { width: 320, height: 240, fps: 30 });
     pages.push(page);
-    ids.push(await page.join());
+    // a machine busy starting the worker and enrolling may take longer than a test's 15 s
+    ids.push(await page.join(60_000));
   }
   await waitFor(async () => {
     const tiles = await Promise.all(pages.map(async (p, i) => Promise.all(ids.filter((_, j) => j !== i).map((id) => p.tile(id)))));

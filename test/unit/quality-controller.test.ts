@@ -52,6 +52,13 @@ test('a renderer whose cost does not fall with the size ends at half the frame r
   assert.deepEqual(q.current, { level: 3, size: 128, fps: 12.5 });
 });
 
+test('the frame rate is not lowered for a renderer slower than even the longer interval (it would render back to back at either rate)', () => {
+  const clock = { t: 0 };
+  const q = new QualityController({ size: 256, fps: 25, now: () => clock.t });
+  run(q, clock, 30, () => 200);
+  assert.deepEqual(q.current, { level: 2, size: 128, fps: 25 });
+});
+
 test('one slow window does not lower the quality (hysteresis), and a fast session never changes', () => {
   const clock = { t: 0 };
   const q = new QualityController({ size: 256, fps: 25, now: () => clock.t });

@@ -8,7 +8,9 @@
  * level 1 three quarters of the size, level 2 half the size, level 3 half the size at half the
  * rate. Size goes first because a renderer's cost (rasterizing, colour conversion, VP8 encode)
  * grows with the pixels while the frame rate is what viewers notice most (lips, blinks); a
- * renderer whose cost does not fall with the size still reaches level 3.
+ * renderer whose cost does not fall with the size still reaches level 3, unless its frames do not
+ * fit in the longer interval either (then a lower rate would change nothing: it renders back to
+ * back at its own pace at either rate, dropping the frames that come due meanwhile).
  *
  * Measured per window (`windowMs`, default 1 s): the mean cost of a frame (render batch wall time,
  * all views, plus their VP8 encode time from the sender's stats) relative to the frame interval,
@@ -140,6 +142,10 @@ export class QualityController {
     if (load > this.#o.degradeLoad || dropShare > this.#o.degradeDropShare) {
       this.#restorable = 0;
       if (++this.#overloaded < this.#o.degradeWindows || this.#index === this.levels.length - 1) return undefined;
+      const down = this.levels[this.#index + 1]!;
+      // A lower frame rate only helps a session whose frames fit in the longer interval: one whose
+      // renderer is slower than that renders back to back at either rate (same CPU, same frames).
+      if (down.fps < cur.fps && frames > 0 && this.#costOf(load * interval, cur, down) >= 1000 / down.fps) return undefined;
       // a restore undone before a single healthy window: wait longer before the next one
       if (this.#restoreOnProbation) this.#holdMs = Math.min(this.#o.maxHoldMs, this.#holdMs * 2);
       this.#restoreOnProbation = false;

@@ -182,6 +182,7 @@ async function runGaussianCall(o: GaussianCallOptions, log: (l: string) => void)
     const jobSeconds = (performance.now() - t0) / 1000;
     if (job.state !== 'done') throw new Error(`training job ended ${job.state}: ${job.error?.code ?? ''} ${job.error?.message ?? ''}`);
     const callFpsDuringTraining = duringTraining.length > 0 ? Math.min(...duringTraining) : null;
+    const callFpsDuringTrainingMedian = duringTraining.length > 0 ? quantile(duringTraining, 0.5) : null;
     log(`job done in ${jobSeconds.toFixed(0)} s, held-out PSNR ${job.asset?.heldOut?.psnr ?? job.heldOutPsnr}; call during training: lowest ${callFpsDuringTraining?.toFixed(1)} fps over ${duringTraining.length} windows`);
     if (call) for (const p of call.pages) await p.leave().catch(() => undefined);
 
@@ -218,10 +219,10 @@ async function runGaussianCall(o: GaussianCallOptions, log: (l: string) => void)
 
     // 5. live: glass-to-glass, free view, worker CPU (Gaussian), then glass-to-glass of the mesh avatar
     const gaussian = await runNodePhase({
-      url: server.url, server, photo: '', identityId, room: 'gc-live', seconds: o.seconds, freeviewRepeats: o.freeviewRepeats, killWorker: false, ownerAudio: false, settleS: 1, log,
+      url: server.url, server, photo: '', identityId, room: 'gc-live', seconds: o.seconds, freeviewRepeats: o.freeviewRepeats, killWorker: false, ownerAudio: false, settleS: 8, control: false, log,
       reference: async (_id, size) => ReferenceRenderer.create({ kind: HEAD_ASSET_KIND, bytes: head }, size, new GaussianAvatarGenerator()),
     });
-    const mesh = await runNodePhase({ url: server.url, server, photo: '', identityId: meshIdentity.json.identityId, room: 'gc-mesh', seconds: o.seconds, freeviewRepeats: 0, killWorker: false, ownerAudio: false, settleS: 1, log });
+    const mesh = await runNodePhase({ url: server.url, server, photo: '', identityId: meshIdentity.json.identityId, room: 'gc-mesh', seconds: o.seconds, freeviewRepeats: 0, killWorker: false, ownerAudio: false, settleS: 8, control: false, log });
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     const renderMs = (kind: string): number | null => {
       const sum = metricSum(metrics.split('\n').filter((l) => l.includes(`generator="${kind}"`)).join('\n'), 'avatar_render_ms_sum');
@@ -254,10 +255,15 @@ async function runGaussianCall(o: GaussianCallOptions, log: (l: string) => void)
       freeview_missed: gaussian.freeview.length - freeviewMs.length,
       call_fps_before_training: baselineFps === null ? null : num(baselineFps, 1),
       call_fps_during_training: callFpsDuringTraining === null ? null : num(callFpsDuringTraining, 1),
+      call_fps_during_training_median: callFpsDuringTrainingMedian === null ? null : num(callFpsDuringTrainingMedian, 1),
+      call_windows_during_training: duringTraining.length,
       call_fps_ratio: baselineFps && callFpsDuringTraining !== null ? num(callFpsDuringTraining / baselineFps, 2) : null,
       worker_cpu_pct: num(gaussian.workerCpuPct, 0),
       mesh_worker_cpu_pct: num(mesh.workerCpuPct, 0),
       viewer_fps_live: num(gaussian.viewerFps, 1),
+      live_size: gaussian.size,
+      load_average_1m: num(os.loadavg()[0]!, 1),
+      cores: os.cpus().length,
     };
     const summary = [
       `job: ${result.job_seconds} s, held-out PSNR ${result.heldout_psnr} dB (${frames.length} frames, ${o.iterations !== undefined ? `${o.iterations} iterations` : `${o.minutes} min`})`,

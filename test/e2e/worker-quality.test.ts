@@ -8,7 +8,7 @@
  * session's identity carries a (dummy) gaussian-head asset, so placement (AVATAR_GENERATOR=gaussian)
  * names the gaussian generator for it, and this worker renders that kind with a test double whose
  * cost is proportional to its pixels (80 ms at 256²: twice the frame interval; 20 ms at 128²). The
- * fast session renders with the real mesh generator.
+ * fast session (placed as mesh) renders with a double that draws at once.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,12 +20,11 @@ import { pino } from 'pino';
 import { startTestServer } from '../helpers/server.ts';
 import { waitFor, sleep } from '../helpers/wait.ts';
 import { MotionOwner, uploadPhotoFile, VideoProbe, WrtcPeerConnection } from '../helpers/avatarPeers.ts';
-import { PIXEL_COST_GENERATOR_MODULE } from '../helpers/slowGenerator.ts';
+import { CHEAP_GENERATOR_MODULE, PIXEL_COST_GENERATOR_MODULE } from '../helpers/slowGenerator.ts';
 import { CallClient } from '../../call/src/CallClient.ts';
 import { AvatarWorker } from '../../worker/src/AvatarWorker.ts';
 import { AssetCache } from '../../worker/src/assets/AssetCache.ts';
 import { AssetClient } from '../../worker/src/assets/AssetClient.ts';
-import { generatorModule } from '../../worker/src/generator/registry.ts';
 import type { AvatarServer } from '../../server/src/server.ts';
 import type { AvatarQuality } from '../../protocol/src/signaling.ts';
 
@@ -69,7 +68,9 @@ test('a session the worker cannot hold at 25 fps renders smaller and says so, wh
     capacity: 2,
     generators: ['mesh', 'gaussian'],
     assets: new AssetClient({ serverUrl: server.httpUrl, token: server.config.workers.token, cache }),
-    generatorModule: (kind) => (kind === 'gaussian' ? PIXEL_COST_GENERATOR_MODULE : generatorModule(kind)),
+    // the fast session renders with a double far below the frame interval: on a 2-core machine shared
+    // with other suites even the mesh generator can miss 25 fps, and this test is about the slow one
+    generatorModule: (kind) => (kind === 'gaussian' ? PIXEL_COST_GENERATOR_MODULE : CHEAP_GENERATOR_MODULE),
     logger: pino({ level: 'warn' }),
   });
   await waitFor(() => server.avatars.workerCount === 1, { what: 'worker registered' });

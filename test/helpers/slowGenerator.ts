@@ -64,3 +64,17 @@ export class PixelCostAvatarGenerator extends SlowAvatarGenerator {
     return { width: size, height: size, i420, renderMs: performance.now() - t0 };
   }
 }
+
+export const CHEAP_GENERATOR_MODULE: GeneratorModule = { module: import.meta.url, exportName: 'CheapAvatarGenerator', needsGpu: false };
+
+/** A test double that draws a flat grey picture at once (a renderer far below any frame interval). */
+export class CheapAvatarGenerator extends SlowAvatarGenerator {
+  override render(_motion: AvatarMotion, _view: ViewOffset = NO_VIEW_OFFSET, out: RenderOptions = {}): RenderedFrame {
+    const t0 = performance.now();
+    const size = out.size ?? 256;
+    const need = size * size * 1.5;
+    const i420 = out.reuse?.i420 && out.reuse.i420.length === need ? out.reuse.i420 : new Uint8Array(need);
+    i420.fill(128);
+    return { width: size, height: size, i420, renderMs: performance.now() - t0 };
+  }
+}

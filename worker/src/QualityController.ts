@@ -14,8 +14,10 @@
  *
  * Measured per window (`windowMs`, default 1 s): the mean cost of a frame (render batch wall time,
  * all views, plus their VP8 encode time from the sender's stats) relative to the frame interval,
- * and the share of frames that came due while the previous one still rendered (dropped).
- * Hysteresis: a level is lowered after `degradeWindows` overloaded windows in a row (load above
+ * and the share of frames that came due while the previous one still rendered (dropped; off by
+ * default: a voice avatar's early frames are dropped while a regular one renders without any
+ * overload, and a session that cannot keep up has a cost above the interval anyway).
+ * Hysteresis: a level is lowered after `degradeWindows` (3) overloaded windows in a row (load above
  * `degradeLoad` or drops above `degradeDropShare`); it is raised only after `restoreWindows`
  * windows in a row in which the next level up is predicted (cost scaled by its pixels, over its
  * interval) to stay under `restoreLoad`, and never sooner than `holdMs` after the last change. A
@@ -88,8 +90,8 @@ export class QualityController {
     this.windowMs = opts.windowMs ?? 1000;
     this.#o = {
       degradeLoad: opts.degradeLoad ?? 0.9,
-      degradeDropShare: opts.degradeDropShare ?? 0.1,
-      degradeWindows: opts.degradeWindows ?? 2,
+      degradeDropShare: opts.degradeDropShare ?? 1,
+      degradeWindows: opts.degradeWindows ?? 3,
       restoreLoad: opts.restoreLoad ?? 0.6,
       restoreWindows: opts.restoreWindows ?? 3,
       holdMs: opts.holdMs ?? 5000,

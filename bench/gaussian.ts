@@ -77,7 +77,7 @@ function range(name: string, v: unknown): [number, number] | undefined {
 }
 
 /** Install Debian opencv-doc (Megamind.avi) when it is missing and we are root. */
-function ensureMegamind(log: (l: string) => void): void {
+export function ensureMegamind(log: (l: string) => void): void {
   if (fs.existsSync(MEGAMIND)) return;
   if (process.getuid?.() !== 0) throw new Error(`${MEGAMIND} is missing: install Debian opencv-doc (apt-get install opencv-doc) or pass --clip`);
   log('installing opencv-doc (Megamind.avi) with apt-get');

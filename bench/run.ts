@@ -27,6 +27,7 @@ const SUITES: Record<string, () => Promise<Suite>> = {
   keypoint: async () => (await import('./keypoint.ts')).keypointSuite,
   voice: async () => (await import('./voice.ts')).voiceSuite,
   gaussian: async () => (await import('./gaussian.ts')).gaussianSuite,
+  'gaussian-call': async () => (await import('./gaussian-call.ts')).gaussianCallSuite,
   /** Test helper (test/e2e/process-lifetime.test.ts): starts what suites start, then waits or fails on purpose. */
   lifetime: async () => (await import('./lifetime.ts')).lifetimeSuite,
 };

@@ -31,10 +31,20 @@ export interface NodePhaseOptions {
   ownerAudio: boolean;
   /** seconds between the viewer's first frames and the glass-to-glass window */
   settleS: number;
+  /** an identity already enrolled (default: `photo` is enrolled) */
+  identityId?: string;
+  /** the reference renderer of the identity at the received size (default: the mesh generator of the enrolled photo) */
+  reference?: (identityId: string, size: number) => Promise<ReferenceRenderer>;
+  /** room name (default "kp-node") */
+  room?: string;
+  /** run the browser-path control on Node-sent motion (default true; a slow reference renderer blocks this event loop) */
+  control?: boolean;
   log: (l: string) => void;
 }
 
 export interface NodePhaseResult {
+  /** width of the avatar video the measurements were made on */
+  size: number;
   viewerRecv: ViewerRecv;
   g2g: number[];
   g2gSteps: number;
@@ -66,8 +76,8 @@ async function wrtcSendStats(client: CallClient): Promise<{ at: number; bytes: n
 
 export async function runNodePhase(o: NodePhaseOptions): Promise<NodePhaseResult> {
   const { log } = o;
-  const room = 'kp-node';
-  const identityId = await uploadPhotoFile(o.url, o.photo);
+  const room = o.room ?? 'kp-node';
+  const identityId = o.identityId ?? (await uploadPhotoFile(o.url, o.photo));
   const owner = new MotionOwner(o.url);
   let viewer: Awaited<ReturnType<typeof joinViewer>> | undefined;
   const timers: NodeJS.Timeout[] = [];
@@ -76,8 +86,10 @@ export async function runNodePhase(o: NodePhaseOptions): Promise<NodePhaseResult
     viewer = await joinViewer(o.url, room, 'viewer-n', () => ownerId);
     const { rec, client } = viewer;
     await waitFor(() => rec.count > 20, { timeoutMs: 30_000, what: "the Node viewer decoding the Node owner's avatar" });
+    // the size after the settle time: a worker that cannot hold the frame rate lowers it in the first seconds (QoS)
+    await sleep(Math.max(0.8, o.settleS) * 1000);
     const size = rec.width;
-    const ref = await ReferenceRenderer.create(await loadIdentity(o.server, identityId), size);
+    const ref = o.reference ? await o.reference(identityId, size) : await ReferenceRenderer.create(await loadIdentity(o.server, identityId), size);
     const motionOf = (jaw: number): AvatarMotion => {
       const expression = new Float32Array(EXPRESSION_SIZE);
       expression[0] = jaw;
@@ -88,7 +100,7 @@ export async function runNodePhase(o: NodePhaseOptions): Promise<NodePhaseResult
 
     // ---- glass-to-glass: jaw steps at random intervals (uncorrelated with the 25 fps render clock)
     owner.expression.fill(0);
-    await sleep(Math.max(0.8, o.settleS) * 1000);
+    await sleep(800);
     const wpid = workerPid(o.server);
     const w0 = wpid ? procCpuSeconds(wpid) : NaN, s0 = procCpuSeconds(o.server.pid), c0 = rec.count, tw = performance.now();
     const u0 = await wrtcSendStats(owner.client);
@@ -137,7 +149,7 @@ export async function runNodePhase(o: NodePhaseOptions): Promise<NodePhaseResult
     rec.frames.length = 0;
     rec.recording = true;
     const cStart = epochNow();
-    const cEnd = performance.now() + Math.max(4, o.seconds / 2) * 1000;
+    const cEnd = performance.now() + (o.control === false ? 0 : Math.max(4, o.seconds / 2)) * 1000;
     while (performance.now() < cEnd) {
       const tt = (epochNow() - cStart) / 1000;
       owner.pose = { yaw: 20 * DEG * Math.sin((2 * Math.PI * tt) / 2), pitch: 6 * DEG * Math.sin((2 * Math.PI * tt) / 1.33), roll: 0, tx: 0, ty: 0, scale: 1 };
@@ -206,7 +218,7 @@ export async function runNodePhase(o: NodePhaseOptions): Promise<NodePhaseResult
       recoveryMs = resumed === null ? null : resumed - killedAt;
       log(`recovery after killing worker ${pid}: ${recoveryMs === null ? 'no frames within 30 s' : `${recoveryMs.toFixed(0)} ms`}`);
     }
-    return { viewerRecv, g2g, g2gSteps: steps.length, g2gNoise: quantile(noiseList, 0.5), control: { p50: quantile(cont.latencies, 0.5), p95: quantile(cont.latencies, 0.95), samples: cont.latencies.length, steps: cont.steps, noise: cont.noise }, viewerFps, workerCpuPct, serverCpuPct, ownerUplink, freeview, recoveryMs };
+    return { size, viewerRecv, g2g, g2gSteps: steps.length, g2gNoise: quantile(noiseList, 0.5), control: { p50: quantile(cont.latencies, 0.5), p95: quantile(cont.latencies, 0.95), samples: cont.latencies.length, steps: cont.steps, noise: cont.noise }, viewerFps, workerCpuPct, serverCpuPct, ownerUplink, freeview, recoveryMs };
   } finally {
     for (const t of timers) clearInterval(t);
     viewer?.rec.stop();

@@ -1,16 +1,16 @@
 /** Reference renders of the keypoint bench: the worker's generator on the same identity. */
 import { MeshAvatarGenerator } from '../../worker/src/generator/mesh-generator.ts';
-import type { AvatarMotion, EnrolledIdentity, ViewOffset } from '../../worker/src/generator/generator.ts';
+import type { AvatarGenerator, AvatarMotion, GeneratorSource, ViewOffset } from '../../worker/src/generator/generator.ts';
 import { cropPlane, type Box } from '../keypoint-util.ts';
 
 /** Reference renders with the worker's generator and identity (same size, default options). */
 export class ReferenceRenderer {
-  readonly gen = new MeshAvatarGenerator();
-  private constructor(readonly size: number) {}
+  private constructor(readonly gen: AvatarGenerator, readonly size: number) {}
 
-  static async create(identity: EnrolledIdentity, size: number): Promise<ReferenceRenderer> {
-    const r = new ReferenceRenderer(size);
-    await r.gen.initialize(identity);
+  /** `source`: the enrolled identity (mesh generator, the default) or the generator's asset. */
+  static async create(source: GeneratorSource, size: number, gen: AvatarGenerator = new MeshAvatarGenerator()): Promise<ReferenceRenderer> {
+    const r = new ReferenceRenderer(gen, size);
+    await r.gen.initialize(source);
     return r;
   }
 

@@ -30,6 +30,8 @@ export interface RemoteData {
 export type CallEvents = {
   peerjoined: PeerInfo;
   avatarstate: NotificationOf<'avatar:state'>;
+  /** Our own avatar's worker lowered or restored its size or frame rate (sent to the owner only). */
+  avatarquality: NotificationOf<'avatar:quality'>;
   /** A data channel of another peer (e.g. the owner's motion stream, for avatar workers). */
   data: RemoteData;
   peerleft: { peerId: string };
@@ -150,6 +152,10 @@ export class CallClient {
     socket.on('avatar:state', (p) => {
       const r = notificationSchemas['avatar:state'].safeParse(p);
       if (r.success) this.#emit('avatarstate', r.data);
+    });
+    socket.on('avatar:quality', (p) => {
+      const r = notificationSchemas['avatar:quality'].safeParse(p);
+      if (r.success) this.#emit('avatarquality', r.data);
     });
     socket.on('producer:state', (p) => {
       const r = notificationSchemas['producer:state'].safeParse(p);

@@ -229,6 +229,7 @@ async function join(roomId: string, displayName: string): Promise<void> {
     if (peerId === c.peerId) ownAvatarState = avatar;
     tiles.setAvatar(peerId, avatar);
   });
+  c.on('avatarquality', ({ peerId, quality }) => tiles.setAvatarQuality(peerId, quality));
   c.on('track', (t) => {
     if (t.peerId === c.peerId) {
       // Our own avatar, as everyone sees it. It can arrive before join() returns (our tile does not

@@ -208,6 +208,22 @@ export interface ResponseMap {
   setAvatarPaused: { paused: boolean };
 }
 
+/**
+ * Quality of service of an avatar session: the level its worker renders it at (0 = the nominal
+ * size and frame rate; higher = smaller, then slower, see worker/src/QualityController.ts) because
+ * the worker could not hold the nominal frame rate for it. `loadPct`: the measured frame cost
+ * (render + encode) as a percentage of the frame interval, over the window that decided it.
+ */
+export const avatarQualitySchema = z.object({
+  level: z.number().int().min(0).max(8),
+  size: z.number().int().min(16).max(1024),
+  fps: z.number().positive().max(60),
+  nominalSize: z.number().int().min(16).max(1024),
+  nominalFps: z.number().positive().max(60),
+  loadPct: z.number().nonnegative().max(100_000),
+}).strict();
+export type AvatarQuality = z.infer<typeof avatarQualitySchema>;
+
 /** Server → client notifications. */
 export const notificationSchemas = {
   'peer:joined': peerInfoSchema,
@@ -222,6 +238,8 @@ export const notificationSchemas = {
   }),
   /** An avatar's state or default view changed. */
   'avatar:state': z.object({ peerId: id, avatar: peerInfoSchema.shape.avatar.unwrap() }),
+  /** To an avatar's owner only: its worker lowered (or restored) the avatar's size or frame rate. */
+  'avatar:quality': z.object({ peerId: id, quality: avatarQualitySchema }),
   'server:error': errorBodySchema,
 } as const;
 export type NotificationName = keyof typeof notificationSchemas;
@@ -255,6 +273,7 @@ export type ServerToClientEvents = {
   'consume:offer': (p: NotificationOf<'consume:offer'>, ack: (answer: ConsumeAnswer) => void) => void;
   'server:error': (p: NotificationOf<'server:error'>) => void;
   'avatar:state': (p: NotificationOf<'avatar:state'>) => void;
+  'avatar:quality': (p: NotificationOf<'avatar:quality'>) => void;
 };
 
 /**
@@ -272,6 +291,8 @@ export const workerRequestSchemas = {
   'worker:register': z.object({ workerId: id, capacity: z.number().int().min(1).max(1000), generators: z.array(z.union([z.string().max(32), generatorOfferSchema])).max(16) }).strict(),
   /** Session state reports: "live" once the first frame is published. */
   'worker:session-state': z.object({ sessionId: id, state: z.enum(['live', 'failed']), message: z.string().max(500).optional() }).strict(),
+  /** A session's quality of service changed (the worker lowered or restored its size or frame rate). */
+  'worker:session-quality': z.object({ sessionId: id, quality: avatarQualitySchema }).strict(),
   /** Cumulative counters per session, sent every few seconds (exported as Prometheus metrics). */
   'worker:stats': z.object({
     sessions: z.array(z.object({
@@ -295,6 +316,8 @@ export const workerRequestSchemas = {
       earlyFrames: z.number().int().nonnegative().default(0),
       /** Frames that came due while the previous one was still rendering: dropped, not queued. */
       framesDropped: z.number().int().nonnegative().default(0),
+      /** Render time of each frame (each view) since the previous report, ms (the per-generator histogram). */
+      renderMs: z.array(z.number().nonnegative().max(60_000)).max(2000).default([]),
     })).max(1000),
   }).strict(),
 } as const;

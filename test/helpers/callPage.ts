@@ -43,9 +43,9 @@ export class CallPage {
     return new CallPage(page, name);
   }
 
-  async join(): Promise<string> {
+  async join(timeoutMs = 15_000): Promise<string> {
     await this.page.click('#join');
-    await this.page.waitForSelector('#call:not([hidden])', { timeout: 15_000 });
+    await this.page.waitForSelector('#call:not([hidden])', { timeout: timeoutMs });
     const stats = await this.stats();
     if (!stats.peerId) throw new Error(`${this.name}: joined without a peer id`);
     return stats.peerId;

@@ -7,7 +7,7 @@
 import jpeg from 'jpeg-js';
 import { makeDrivingVideo } from './drivingVideo.ts';
 import { encodeClipUpload, type ClipUpload } from '../../protocol/src/clipUpload.ts';
-import { prepareClip, type PreparedClip } from '../../server/src/avatar/training/prepareClip.ts';
+import { prepareClip, type ClipFrame, type PreparedClip } from '../../server/src/avatar/training/prepareClip.ts';
 import { decodeFrames, probeClip } from '../../server/src/avatar/training/clipDecode.ts';
 
 export interface TestClipUpload {
@@ -21,11 +21,20 @@ export async function makeClipUpload(opts: { frames?: number; videoSize?: number
   const size = opts.size ?? 128;
   const video = await makeDrivingVideo({ frames, size: opts.videoSize ?? 256 });
   const fromFile = await prepareClip({ file: video.path, train: [0, frames / video.fps], size, cropMode: 'fixed' });
-  const info = await probeClip(video.path);
-  const byIndex = new Map(fromFile.train.map((f) => [f.index, f]));
+  return { bytes: await clipUploadFromFrames(video.path, fromFile.train, size), fromFile };
+}
+
+/**
+ * The upload of `trackedFrames` of a video file (prepareClip's frames at crop `size`): each frame
+ * as JPEG plus its tracking in frame pixels, as the browser's recorder sends them.
+ */
+export async function clipUploadFromFrames(file: string, trackedFrames: readonly ClipFrame[], size: number): Promise<Uint8Array> {
+  const info = await probeClip(file);
+  const byIndex = new Map(trackedFrames.map((f) => [f.index, f]));
+  const indices = trackedFrames.map((f) => f.index);
   const out: ClipUpload['frames'] = [];
   const header: ClipUpload['header'] = { source: 'file', width: info.width, height: info.height, fps: info.fps, frames: [] };
-  for await (const f of decodeFrames(video.path, info, [{ first: 0, last: frames - 1, step: 1 }], { channels: 4 })) {
+  for await (const f of decodeFrames(file, info, [{ first: Math.min(...indices), last: Math.max(...indices), step: 1 }], { channels: 4 })) {
     const tracked = byIndex.get(f.index);
     if (!tracked) continue;
     const k = tracked.crop.side / size;
@@ -38,5 +47,5 @@ export async function makeClipUpload(opts: { frames?: number; videoSize?: number
     out.push({ image: new Uint8Array(jpeg.encode({ width: info.width, height: info.height, data: Buffer.from(f.pixels) }, 92).data), landmarks: lm });
     header.frames.push({ t: tracked.t, faces: 1 });
   }
-  return { bytes: encodeClipUpload({ header, frames: out }), fromFile };
+  return encodeClipUpload({ header, frames: out });
 }

@@ -39,3 +39,42 @@ export class SlowAvatarGenerator implements AvatarGenerator {
 
   close(): void {}
 }
+
+/** The pixel-cost double's time per frame at 256² (twice the 40 ms interval of 25 fps). */
+export const PIXEL_COST_MS_AT_256 = 80;
+
+export const PIXEL_COST_GENERATOR_MODULE: GeneratorModule = { module: import.meta.url, exportName: 'PixelCostAvatarGenerator', needsGpu: false };
+
+/**
+ * A test double whose CPU time per frame is proportional to its pixels, like a rasterizer:
+ * {@link PIXEL_COST_MS_AT_256} ms at 256², 45 ms at 192², 20 ms at 128². It cannot hold 25 fps at
+ * 256² or 192², and can at 128².
+ */
+export class PixelCostAvatarGenerator extends SlowAvatarGenerator {
+  override render(_motion: AvatarMotion, _view: ViewOffset = NO_VIEW_OFFSET, out: RenderOptions = {}): RenderedFrame {
+    const t0 = performance.now();
+    const size = out.size ?? 256;
+    const cost = PIXEL_COST_MS_AT_256 * (size / 256) ** 2;
+    while (performance.now() - t0 < cost) {
+      // a frame's worth of work
+    }
+    const need = size * size * 1.5;
+    const i420 = out.reuse?.i420 && out.reuse.i420.length === need ? out.reuse.i420 : new Uint8Array(need);
+    i420.fill(128);
+    return { width: size, height: size, i420, renderMs: performance.now() - t0 };
+  }
+}
+
+export const CHEAP_GENERATOR_MODULE: GeneratorModule = { module: import.meta.url, exportName: 'CheapAvatarGenerator', needsGpu: false };
+
+/** A test double that draws a flat grey picture at once (a renderer far below any frame interval). */
+export class CheapAvatarGenerator extends SlowAvatarGenerator {
+  override render(_motion: AvatarMotion, _view: ViewOffset = NO_VIEW_OFFSET, out: RenderOptions = {}): RenderedFrame {
+    const t0 = performance.now();
+    const size = out.size ?? 256;
+    const need = size * size * 1.5;
+    const i420 = out.reuse?.i420 && out.reuse.i420.length === need ? out.reuse.i420 : new Uint8Array(need);
+    i420.fill(128);
+    return { width: size, height: size, i420, renderMs: performance.now() - t0 };
+  }
+}

@@ -8,6 +8,11 @@
  * Frames render in the session's render thread (render/RenderThread.ts), all views of a frame in
  * one batch, so this event loop (wrtc, signaling, the audio tap) never waits for a frame. A frame
  * that comes due while the previous one is still rendering is dropped (`framesDropped`), not queued.
+ *
+ * Quality of service (QualityController.ts): each frame's cost (render batch + VP8 encode) is
+ * measured against the frame interval; a session this worker cannot hold at its nominal size and
+ * frame rate renders smaller, then slower, and is restored when the load allows. Each change is
+ * reported through `onQualityChange` (the worker tells the server, which tells the owner).
  */
 import wrtc from '@roamhq/wrtc';
 import { CallClient, type LocalTrack } from '../../call/src/CallClient.ts';
@@ -21,6 +26,7 @@ import { VoiceDriver, type AudioToExpression } from './VoiceDriver.ts';
 import { FrameScheduler } from './FrameScheduler.ts';
 import { AudioTapReceiver } from './AudioTapReceiver.ts';
 import { AUDIO_TAP_LABEL } from '../../protocol/src/audioTap.ts';
+import { QualityController, type QualityChange, type QualityLevel } from './QualityController.ts';
 import type { Logger } from './logger.ts';
 
 /** Where a session's generator input comes from (the AssetClient: the server's worker API). */
@@ -60,6 +66,8 @@ const DEG = Math.PI / 180;
 const EARLY_FRAME_CHANGE = 0.12;
 /** Views nobody watches render this often (keeps their encoder and SFU producer warm). */
 const IDLE_VIEW_INTERVAL_MS = 1000;
+/** Per-frame render times kept for the next stats report (bounded when nobody takes them). */
+const MAX_RENDER_SAMPLES = 2000;
 const toRad = (v: ViewOffsetDeg): ViewOffset => ({ yaw: v.yaw * DEG, pitch: v.pitch * DEG, roll: v.roll * DEG });
 
 export class AvatarSessionRunner {
@@ -78,6 +86,11 @@ export class AvatarSessionRunner {
   frames = 0;
   renderMsTotal = 0;
   framesDropped = 0;
+  readonly #quality: QualityController;
+  #qualityTimer: NodeJS.Timeout | undefined;
+  #encodeSecondsSeen: number | undefined;
+  #renderSamples: number[] = [];
+  #onQualityChange: (change: QualityChange) => void;
 
   private constructor(
     readonly assign: WorkerAssign,
@@ -85,8 +98,11 @@ export class AvatarSessionRunner {
     private readonly renderer: RenderThread,
     private readonly logger: Logger,
     onDrop: (reason: MotionDropReason) => void,
+    onQualityChange: (change: QualityChange) => void,
   ) {
     this.motion = new MotionReceiver(onDrop);
+    this.#quality = new QualityController({ size: assign.size, fps: assign.fps });
+    this.#onQualityChange = onQualityChange;
   }
 
   static async start(opts: {
@@ -99,6 +115,8 @@ export class AvatarSessionRunner {
     createAudioModel?: () => Promise<AudioToExpression>;
     logger: Logger;
     onDrop?: (reason: MotionDropReason) => void;
+    /** The session's size or frame rate changed (quality of service). */
+    onQualityChange?: (change: QualityChange) => void;
   }): Promise<AvatarSessionRunner> {
     const { assign } = opts;
     const logger = opts.logger.child({ sessionId: assign.sessionId, roomId: assign.roomId, ownerPeerId: assign.ownerPeerId });
@@ -107,7 +125,7 @@ export class AvatarSessionRunner {
     const source = await opts.assets.loadSource(assign.identityId, kind);
     const renderer = await RenderThread.create({ generator: module, source });
     const client = new CallClient({ serverUrl: opts.serverUrl, RTCPeerConnection: wrtc.RTCPeerConnection as unknown as typeof RTCPeerConnection });
-    const runner = new AvatarSessionRunner(assign, client, renderer, logger, opts.onDrop ?? (() => undefined));
+    const runner = new AvatarSessionRunner(assign, client, renderer, logger, opts.onDrop ?? (() => undefined), opts.onQualityChange ?? (() => undefined));
     const sizes = renderer.capabilities.sizes;
     if (sizes.length > 0 && !sizes.includes(assign.size)) logger.warn({ generator: kind, size: assign.size, sizes }, 'generator renders other sizes best');
     try {
@@ -177,9 +195,60 @@ export class AvatarSessionRunner {
     const tracks: LocalTrack[] = [...this.#views.values()].map((v) => ({ track: v.track, stream: v.stream, viewKey: v.key }));
     if (this.#audioTrack) tracks.push({ track: this.#audioTrack, stream: new wrtc.MediaStream([this.#audioTrack as never]) as unknown as MediaStream });
     await this.client.publish(tracks);
-    this.#scheduler = new FrameScheduler({ fps: a.fps, render: () => void this.#renderAll() });
-    this.#scheduler.start();
+    this.#startScheduler(a.fps);
+    this.#qualityTimer = setInterval(() => void this.#qualityTick(), this.#quality.windowMs);
     this.logger.info({ views: this.#views.size, size: a.size, fps: a.fps }, 'avatar session live');
+  }
+
+  #startScheduler(fps: number): void {
+    this.#scheduler?.stop();
+    const earlyFrames = this.#scheduler?.earlyFrames ?? 0;
+    this.#scheduler = new FrameScheduler({ fps, render: () => void this.#renderAll() });
+    this.#scheduler.earlyFrames = earlyFrames;
+    this.#scheduler.start();
+  }
+
+  /** The size and frame rate this session renders at now (quality of service). */
+  get quality(): QualityLevel & { loadPct: number } {
+    return { ...this.#quality.current, loadPct: Math.round(this.#quality.lastLoad * 1000) / 10 };
+  }
+
+  /** The render time of each frame since the last call (for the per-generator histogram). */
+  takeRenderSamples(): number[] {
+    const samples = this.#renderSamples;
+    this.#renderSamples = [];
+    return samples;
+  }
+
+  /** Once per window: adds the encoder's time to the measured cost and applies a level change. */
+  async #qualityTick(): Promise<void> {
+    const encodeSeconds = await this.#encodeSeconds();
+    if (this.#closed) return;
+    if (encodeSeconds !== undefined) {
+      if (this.#encodeSecondsSeen !== undefined) this.#quality.addCost(Math.max(0, encodeSeconds - this.#encodeSecondsSeen) * 1000);
+      this.#encodeSecondsSeen = encodeSeconds;
+    }
+    const change = this.#quality.evaluate();
+    if (!change) return;
+    const nominal = this.#quality.levels[0]!;
+    this.logger.warn({ level: change.level, size: change.size, fps: change.fps, nominalSize: nominal.size, nominalFps: nominal.fps, loadPct: change.loadPct }, change.direction === 'down' ? 'avatar session cannot hold its frame rate: lowering its quality' : 'avatar session load allows: restoring its quality');
+    if (this.#scheduler && this.#scheduler.intervalMs !== 1000 / change.fps) this.#startScheduler(change.fps);
+    this.#onQualityChange(change);
+  }
+
+  /** VP8 encode time of all this session's video tracks so far (the send connection's stats), seconds. */
+  async #encodeSeconds(): Promise<number | undefined> {
+    const pc = this.client.sendPeerConnection;
+    if (!pc) return undefined;
+    try {
+      let total = 0;
+      (await pc.getStats()).forEach((s: Record<string, unknown>) => {
+        if (s['type'] === 'outbound-rtp' && s['kind'] === 'video') total += Number(s['totalEncodeTime'] ?? 0);
+      });
+      return total;
+    } catch {
+      return undefined;
+    }
   }
 
   #addView(key: string, view: ViewOffsetDeg): ViewTrack {
@@ -213,6 +282,7 @@ export class AvatarSessionRunner {
     if (this.#closed) return;
     if (this.renderer.busy) {
       this.framesDropped++;
+      this.#quality.recordDrop();
       return;
     }
     const now = performance.now();
@@ -224,13 +294,15 @@ export class AvatarSessionRunner {
     let frames: RenderedFrame[];
     try {
       frames = await this.renderer.render(motion, due.map((vt) => clampView(vt.view, limits)), {
-        size: this.assign.size,
+        size: this.#quality.current.size,
         format: 'i420',
         reuse: due.map((vt) => vt.frame),
       });
     } catch (err) {
-      if (err instanceof RenderBusyError) this.framesDropped++;
-      else if (!this.#closed) this.logger.error({ err, views: due.map((vt) => vt.key) }, 'render failed');
+      if (err instanceof RenderBusyError) {
+        this.framesDropped++;
+        this.#quality.recordDrop();
+      } else if (!this.#closed) this.logger.error({ err, views: due.map((vt) => vt.key) }, 'render failed');
       return;
     }
     if (this.#closed) return;
@@ -242,10 +314,13 @@ export class AvatarSessionRunner {
       vt.lastRenderAt = now;
       this.frames++;
       this.renderMsTotal += frame.renderMs;
+      if (this.#renderSamples.length < MAX_RENDER_SAMPLES) this.#renderSamples.push(Math.round(frame.renderMs * 100) / 100);
       if (frame.i420) vt.source.onFrame({ width: frame.width, height: frame.height, data: frame.i420 });
       // onFrame copied the picture: the buffers go back to the thread with the next batch
       vt.frame = frame;
     }
+    // the batch's wall time: thread round trip, every view's render, and handing them to the encoders
+    this.#quality.recordFrame(performance.now() - now);
   }
 
   stats(): SessionStats {
@@ -269,6 +344,7 @@ export class AvatarSessionRunner {
     if (this.#closed) return;
     this.#closed = true;
     this.#scheduler?.stop();
+    clearInterval(this.#qualityTimer);
     for (const vt of this.#views.values()) vt.track.stop();
     this.#views.clear();
     for (const s of this.#sinks) s.stop();

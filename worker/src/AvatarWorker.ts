@@ -43,7 +43,7 @@ export class AvatarWorker {
       opts.logger.error({ code: err?.code, serverMessage: err?.message }, `the server refused this worker: ${err?.code ?? 'error'}: ${err?.message ?? ''}`);
     });
     this.#statsTimer = setInterval(() => {
-      if (this.#socket.connected) this.#socket.emit('worker:stats', { sessions: [...this.#runners.values()].map((r) => r.stats()) });
+      if (this.#socket.connected) this.#socket.emit('worker:stats', { sessions: [...this.#runners.values()].map((r) => ({ ...r.stats(), renderMs: r.takeRenderSamples() })) });
     }, STATS_INTERVAL_MS);
     this.#socket.on('disconnect', (reason) => {
       opts.logger.warn({ reason }, 'worker lost the server; dropping its sessions');
@@ -70,6 +70,10 @@ export class AvatarWorker {
         ...(opts.generatorModule ? { generatorModule: opts.generatorModule } : {}),
         ...(opts.createAudioModel ? { createAudioModel: opts.createAudioModel } : {}),
         logger: opts.logger,
+        onQualityChange: (change) => {
+          const nominal = { nominalSize: assign.size, nominalFps: assign.fps };
+          if (this.#socket.connected) this.#socket.emit('worker:session-quality', { sessionId: assign.sessionId, quality: { level: change.level, size: change.size, fps: change.fps, ...nominal, loadPct: change.loadPct } });
+        },
       }).then(
         (runner) => {
           this.#starting.delete(assign.sessionId);

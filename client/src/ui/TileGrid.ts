@@ -1,5 +1,5 @@
 /** Video tiles: one per participant (the local one first), with name and mute badges. */
-import type { MediaKind } from '../../../protocol/src/signaling.ts';
+import type { AvatarQuality, MediaKind } from '../../../protocol/src/signaling.ts';
 
 export interface TileStats {
   peerId: string;
@@ -122,6 +122,28 @@ export class TileGrid {
     }
     const text = { live: 'avatar', starting: 'avatar starting…', recovering: 'avatar reconnecting…', failed: 'avatar unavailable' }[avatar.state];
     state.textContent = avatar.state === 'failed' && avatar.reason ? `${text}: ${avatar.reason}` : avatar.paused ? `${text} paused (camera off)` : text;
+  }
+
+  /**
+   * The owner's own avatar tile: a line saying that the worker renders it smaller or slower than
+   * nominal because it could not hold the frame rate (quality of service); removed when restored.
+   */
+  setAvatarQuality(peerId: string, quality: AvatarQuality): void {
+    const tile = this.#tiles.get(peerId);
+    if (!tile) return;
+    let line = tile.el.querySelector<HTMLElement>('.quality');
+    if (quality.level === 0) {
+      line?.remove();
+      delete tile.el.dataset['avatarQuality'];
+      return;
+    }
+    if (!line) {
+      line = document.createElement('span');
+      line.className = 'quality';
+      tile.el.append(line);
+    }
+    tile.el.dataset['avatarQuality'] = String(quality.level);
+    line.textContent = `avatar reduced to ${quality.size}px at ${Math.round(quality.fps * 10) / 10} fps (the renderer is overloaded)`;
   }
 
   /** The element of a peer's tile (for attaching controls). */

@@ -60,6 +60,9 @@ export class SignalingServer {
       if (!avatar) return;
       for (const p of session.room.participants) this.#sockets.get(p.id)?.emit('avatar:state', { peerId: session.owner.id, avatar });
     });
+    avatars?.service.on('avatarquality', (session, quality) => {
+      this.#sockets.get(session.owner.id)?.emit('avatar:quality', { peerId: session.owner.id, quality });
+    });
     this.#handlers = {
       join: (s, st, r) => this.#join(s, st, r),
       leave: async (s, st) => {

@@ -15,6 +15,9 @@ export class AvatarMetrics {
   readonly audioTapConcealedSeconds: Counter;
   readonly earlyFrames: Counter;
   readonly droppedFrames: Counter;
+  readonly renderMs: Histogram<'generator'>;
+  readonly qualityLevel: Gauge<'session' | 'generator'>;
+  readonly qualityChanges: Counter<'direction'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -30,6 +33,9 @@ export class AvatarMetrics {
     this.audioTapConcealedSeconds = new Counter({ name: 'avatar_voice_tap_concealed_seconds_total', help: 'Audio lost on the audio tap and replaced by silence', registers });
     this.earlyFrames = new Counter({ name: 'avatar_early_frames_total', help: 'Avatar frames rendered ahead of the frame clock because the motion jumped', registers });
     this.droppedFrames = new Counter({ name: 'avatar_dropped_frames_total', help: 'Avatar frames dropped because the previous frame was still rendering (back-pressure, not queued)', registers });
+    this.renderMs = new Histogram({ name: 'avatar_render_ms', help: 'Render time of one avatar frame (one view) in its worker, by generator (from worker:stats)', labelNames: ['generator'] as const, buckets: [1, 2, 5, 10, 20, 40, 80, 160, 320], registers });
+    this.qualityLevel = new Gauge({ name: 'avatar_session_quality_level', help: 'Quality-of-service level of each avatar session (0: nominal size and frame rate; higher: smaller, then slower)', labelNames: ['session', 'generator'] as const, registers });
+    this.qualityChanges = new Counter({ name: 'avatar_quality_changes_total', help: 'Avatar sessions whose worker lowered (down) or restored (up) their size or frame rate', labelNames: ['direction'] as const, registers });
     this.recoverySeconds = new Histogram({ name: 'avatar_session_recovery_seconds', help: 'Renderer lost to avatar video back', buckets: [0.25, 0.5, 1, 2, 4, 8], registers });
   }
 }

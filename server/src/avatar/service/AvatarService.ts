@@ -18,7 +18,7 @@ import type { Logger } from '../../logger.ts';
 import type { Config } from '../../config.ts';
 import type { Room } from '../../rooms/Room.ts';
 import type { Peer } from '../../rooms/Peer.ts';
-import { errorBody, workerRequestSchemas, type ViewOffsetDeg, type WorkerAssign } from '../../../../protocol/src/signaling.ts';
+import { errorBody, workerRequestSchemas, type AvatarQuality, type ViewOffsetDeg, type WorkerAssign } from '../../../../protocol/src/signaling.ts';
 import type { AvatarMetrics } from './AvatarMetrics.ts';
 import { AvatarRouting, type AvatarDriver } from './AvatarRouting.ts';
 
@@ -64,6 +64,8 @@ export interface AvatarSession {
   assets: readonly AssetKind[] | undefined;
   /** The generator its current worker renders it with. */
   generator: GeneratorKind | undefined;
+  /** The size and frame rate its worker renders it at (quality of service); undefined: nominal. */
+  quality: AvatarQuality | undefined;
 }
 
 interface WorkerEntry {
@@ -77,6 +79,8 @@ interface WorkerEntry {
 export type AvatarServiceEvents = {
   /** The owner's avatar state or default view changed: tell the room. */
   avatarstate: [session: AvatarSession];
+  /** The session's quality of service changed: tell its owner. */
+  avatarquality: [session: AvatarSession, quality: AvatarQuality];
 };
 
 const ZERO_VIEW: ViewOffsetDeg = Object.freeze({ yaw: 0, pitch: 0, roll: 0 });
@@ -160,6 +164,17 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
         this.#assign(session, entry?.id);
       }
     });
+    socket.on('worker:session-quality', (payload: unknown) => {
+      const parsed = workerRequestSchemas['worker:session-quality'].safeParse(payload);
+      if (!parsed.success) return;
+      const session = this.#sessions.get(parsed.data.sessionId);
+      if (!session || session.workerId !== entry?.id) return;
+      const q = parsed.data.quality;
+      const before = session.quality?.level ?? 0;
+      if (q.level !== before) this.metrics.qualityChanges.inc({ direction: q.level > before ? 'down' : 'up' });
+      this.logger.info({ sessionId: session.id, workerId: session.workerId, level: q.level, size: q.size, fps: q.fps, loadPct: q.loadPct }, 'avatar session quality changed');
+      this.#setQuality(session, q);
+    });
     // Counters arrive cumulative per session; export the increments.
     const last = new Map<string, { frames: number; renderMsTotal: number; motionAccepted: number; dropped: Record<string, number>; tap: Record<string, number>; earlyFrames: number; framesDropped: number }>();
     socket.on('worker:stats', (payload: unknown) => {
@@ -179,6 +194,8 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
         }
         this.metrics.earlyFrames.inc(Math.max(0, s.earlyFrames - prev.earlyFrames));
         this.metrics.droppedFrames.inc(Math.max(0, s.framesDropped - prev.framesDropped));
+        const rendering = this.#sessions.get(s.sessionId);
+        if (rendering && rendering.workerId === entry?.id) for (const ms of s.renderMs) this.metrics.renderMs.observe({ generator: rendering.generator ?? 'mesh' }, ms);
         last.set(s.sessionId, { frames: s.frames, renderMsTotal: s.renderMsTotal, motionAccepted: s.motionAccepted, dropped: { ...s.motionDropped }, tap: { ...tap }, earlyFrames: s.earlyFrames, framesDropped: s.framesDropped });
       }
       for (const id of [...last.keys()]) if (!parsed.data.sessions.some((s) => s.sessionId === id)) last.delete(id);
@@ -219,6 +236,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       gaveUp: false,
       assets: this.identityAssets ? undefined : PHOTO_ONLY,
       generator: undefined,
+      quality: undefined,
     };
     this.#sessions.set(session.id, session);
     this.#byToken.set(session.token, session);
@@ -267,6 +285,22 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     session.personalViews.clear();
     this.#audioDelayMs.delete(sessionId);
     this.#updateAudioDelay();
+    this.#dropQualityMetric(session);
+  }
+
+  /** Records a session's quality (its worker's report, or nominal on a new worker) and tells the owner. */
+  #setQuality(session: AvatarSession, quality: AvatarQuality | undefined): void {
+    const before = session.quality;
+    if (!before && !quality) return;
+    this.#dropQualityMetric(session);
+    session.quality = quality && quality.level > 0 ? quality : undefined;
+    if (session.generator) this.metrics.qualityLevel.set({ session: session.id, generator: session.generator }, quality?.level ?? 0);
+    const shown: AvatarQuality = quality ?? { ...before!, level: 0, size: before!.nominalSize, fps: before!.nominalFps, loadPct: 0 };
+    this.safeEmit('avatarquality', session, shown);
+  }
+
+  #dropQualityMetric(session: AvatarSession): void {
+    if (session.generator) this.metrics.qualityLevel.remove({ session: session.id, generator: session.generator });
   }
 
   /** The avatar session of a participant who joined as an avatar. */
@@ -471,8 +505,11 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       return;
     }
     this.#pending.delete(session.id);
+    if (session.quality) this.#setQuality(session, undefined);
+    this.#dropQualityMetric(session);
     session.workerId = worker.id;
     session.generator = placement.generator;
+    this.metrics.qualityLevel.set({ session: session.id, generator: placement.generator }, 0);
     worker.sessions.add(session.id);
     const assign: WorkerAssign = {
       sessionId: session.id,

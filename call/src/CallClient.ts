@@ -4,6 +4,7 @@
  */
 import { SIGNALING_PROTOCOL_VERSION, notificationSchemas, type ConsumerInfo, type DataConsumerInfo, type MediaKind, type NotificationOf, type PeerInfo, type ProducerInfo, type ResponseMap } from '../../protocol/src/signaling.ts';
 import { SignalingClient } from './SignalingClient.ts';
+import type { GeneratorKind } from '../../protocol/src/generators.ts';
 
 export interface RemoteTrack {
   consumerId: string;
@@ -124,8 +125,8 @@ export class CallClient {
     roomId: string;
     displayName: string;
     stream: MediaStream | null;
-    /** Join as the avatar of an enrolled identity, driven by face motion (default) or by voice. */
-    avatar?: { identityId: string; driver?: 'keypoint' | 'voice' };
+    /** Join as the avatar of an enrolled identity, driven by face motion (default) or by voice; `generator`: the renderer wanted (e.g. "gaussian" for a personal avatar). */
+    avatar?: { identityId: string; driver?: 'keypoint' | 'voice'; generator?: GeneratorKind };
     /** Avatar workers only. */
     avatarSession?: string;
     /** Data channels to open on the send transport before publishing (e.g. "motion"). */

@@ -10,6 +10,8 @@ import { deleteSavedAvatar, forgetAvatar, rememberAvatar, usableSavedAvatar } fr
 import { loadFaceTracker, type FaceTracker } from './avatar/loadFaceTracker.ts';
 import { encodeMotionFrame } from '../../protocol/src/motion.ts';
 import type { PeerInfo } from '../../protocol/src/signaling.ts';
+import { PersonalAvatarPanel } from './ui/PersonalAvatarPanel.ts';
+import { personalAvatarStatus, scoreText } from './avatar/personalAvatar.ts';
 
 const $ = <T extends HTMLElement>(id: string): T => {
   const el = document.getElementById(id);
@@ -38,6 +40,12 @@ const savedPhoto = $<HTMLImageElement>('saved-avatar-photo');
 const deleteSavedButton = $<HTMLButtonElement>('delete-saved');
 /** The saved identity offered on the join form (see savedAvatar.ts), if any. */
 let savedIdentityId: string | undefined;
+/** Personal avatar: the saved identity has a trained Gaussian head; join with it ("gaussian") unless unticked. */
+const usePersonalLabel = $<HTMLElement>('use-personal-label');
+const usePersonalInput = $<HTMLInputElement>('use-personal');
+const usePersonalScore = $<HTMLElement>('use-personal-score');
+const avatarNotice = $<HTMLElement>('avatar-notice');
+let savedHasHead = false;
 const modeInputs = [...document.querySelectorAll<HTMLInputElement>('input[name="mode"]')];
 type JoinMode = 'camera' | 'avatar' | 'voice';
 const selectedMode = (): JoinMode => {
@@ -89,8 +97,21 @@ async function refreshSavedAvatar(): Promise<void> {
     savedPhoto.src = `/api/identities/${saved.identityId}/photo`;
     useSavedInput.checked = !photoInput.files?.[0];
   }
+  const personal = saved ? await personalAvatarStatus(saved).catch(() => undefined) : undefined;
+  if (saved?.identityId !== savedIdentityId) return; // a newer refresh took over
+  savedHasHead = Boolean(personal?.trained);
+  usePersonalLabel.hidden = !savedHasHead;
+  if (personal?.trained) usePersonalScore.textContent = scoreText(personal.trained);
 }
+const personalPanel = new PersonalAvatarPanel({
+  ...(params.get('personalSeconds') ? { seconds: Number(params.get('personalSeconds')) } : {}),
+  ...(params.get('personalFps') ? { fps: Number(params.get('personalFps')) } : {}),
+  onChange: () => void refreshSavedAvatar(),
+});
+$<HTMLButtonElement>('create-personal').addEventListener('click', () => void personalPanel.open());
 void refreshSavedAvatar();
+void personalPanel.refreshList();
+void personalPanel.resume();
 deleteSavedButton.addEventListener('click', () => {
   const id = savedIdentityId;
   if (!id) return;
@@ -181,6 +202,9 @@ async function join(roomId: string, displayName: string): Promise<void> {
     return;
   }
   let identityId: string | undefined;
+  // A saved avatar with a trained head joins as that head (the server falls back to the photo and says why when it cannot).
+  const generator = savedId && savedHasHead && usePersonalInput.checked ? ('gaussian' as const) : undefined;
+  personalPanel.close();
   motionSend = undefined;
   motionSeq = 0;
   avatarNeutral = null;
@@ -226,7 +250,10 @@ async function join(roomId: string, displayName: string): Promise<void> {
   // Our own avatar's state can also arrive before join() returns: keep the latest for our tile.
   let ownAvatarState: PeerInfo['avatar'];
   c.on('avatarstate', ({ peerId, avatar }) => {
-    if (peerId === c.peerId) ownAvatarState = avatar;
+    if (peerId === c.peerId) {
+      ownAvatarState = avatar;
+      showOwnFallback(avatar);
+    }
     tiles.setAvatar(peerId, avatar);
   });
   c.on('avatarquality', ({ peerId, quality }) => tiles.setAvatarQuality(peerId, quality));
@@ -254,7 +281,7 @@ async function join(roomId: string, displayName: string): Promise<void> {
       roomId,
       displayName,
       stream: published,
-      ...(identityId ? { avatar: { identityId, driver: mode === 'voice' ? ('voice' as const) : ('keypoint' as const) } } : {}),
+      ...(identityId ? { avatar: { identityId, driver: mode === 'voice' ? ('voice' as const) : ('keypoint' as const), ...(generator ? { generator } : {}) } } : {}),
       ...(mode === 'avatar'
         ? {
             dataChannels: [
@@ -304,7 +331,16 @@ async function join(roomId: string, displayName: string): Promise<void> {
   }
 }
 
+/** The owner's page says when its personal avatar could not be used and the photo avatar shows instead. */
+function showOwnFallback(avatar: PeerInfo['avatar']): void {
+  const f = avatar?.fallback;
+  avatarNotice.hidden = !f;
+  avatarNotice.dataset['code'] = f?.code ?? '';
+  avatarNotice.textContent = f ? `Your personal avatar is not used: ${f.message} (${f.code}). Everyone sees your photo avatar instead.` : '';
+}
+
 function endCall(): void {
+  showOwnFallback(undefined);
   tracker?.close();
   tracker = undefined;
   motionSend = undefined;

@@ -31,6 +31,9 @@ export function isGeneratorKind(kind: unknown): kind is GeneratorKind {
   return typeof kind === 'string' && Object.hasOwn(GENERATOR_ASSET, kind);
 }
 
+/** A generator kind on the wire (e.g. the generator a join asks for). */
+export const generatorKindSchema = z.enum(Object.keys(GENERATOR_ASSET) as [GeneratorKind, ...GeneratorKind[]]);
+
 export const assetKindSchema = z.enum(ASSET_KINDS);
 
 /** One asset of an identity, as the server lists it to workers (content-addressed). */

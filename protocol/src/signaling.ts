@@ -9,7 +9,7 @@
  * carries the client's version and the server refuses versions it does not speak.
  */
 import { z } from 'zod';
-import { generatorOfferSchema } from './generators.ts';
+import { generatorKindSchema, generatorOfferSchema } from './generators.ts';
 
 export const SIGNALING_PROTOCOL_VERSION = 1;
 
@@ -45,6 +45,25 @@ export const viewOffsetSchema = z.object({
 }).strict();
 export type ViewOffsetDeg = z.infer<typeof viewOffsetSchema>;
 
+/**
+ * Why an avatar does not render with the generator its owner asked for (join `avatar.generator`)
+ * and renders with another one (the photo's mesh) instead:
+ * - `ASSET_MISSING`: the identity has no asset for that generator (e.g. no trained Gaussian head);
+ * - `ASSET_INVALID`: a worker could not load the asset (corrupt, wrong format version, hash mismatch);
+ * - `GENERATOR_UNAVAILABLE`: no registered avatar worker renders that generator;
+ * - `GENERATOR_BUSY`: the workers that render it have no room;
+ * - `GENERATOR_FAILED`: every try to start it failed for another reason.
+ */
+export const AVATAR_FALLBACK_CODES = ['ASSET_MISSING', 'ASSET_INVALID', 'GENERATOR_UNAVAILABLE', 'GENERATOR_BUSY', 'GENERATOR_FAILED'] as const;
+export type AvatarFallbackCode = (typeof AVATAR_FALLBACK_CODES)[number];
+export const avatarFallbackSchema = z.object({
+  /** the generator that was asked for */
+  requested: generatorKindSchema,
+  code: z.enum(AVATAR_FALLBACK_CODES),
+  message: z.string().max(300),
+}).strict();
+export type AvatarFallback = z.infer<typeof avatarFallbackSchema>;
+
 export const peerInfoSchema = z.object({
   peerId: id,
   displayName: displayNameSchema,
@@ -59,6 +78,10 @@ export const peerInfoSchema = z.object({
     /** The owner stopped the camera driving it: the avatar idles. */
     paused: z.boolean().optional(),
     defaultView: viewOffsetSchema,
+    /** The generator its worker renders it with (once placed). */
+    generator: z.string().max(32).optional(),
+    /** It renders with another generator than the one its owner asked for, and why (the owner's page says so). */
+    fallback: avatarFallbackSchema.optional(),
   }).optional(),
 });
 export type PeerInfo = z.infer<typeof peerInfoSchema>;
@@ -157,6 +180,12 @@ export const requestSchemas = {
       identityId: identityIdSchema,
       /** "keypoint": the browser sends face motion; "voice": only the microphone drives the face. */
       driver: z.enum(['keypoint', 'voice']).default('keypoint'),
+      /**
+       * The renderer the owner wants (e.g. "gaussian" for a personal avatar with a trained head);
+       * absent: the server's AVATAR_GENERATOR. When it cannot be used the avatar falls back to
+       * another generator the identity has an asset for (the photo's mesh) and `PeerInfo.avatar.fallback` says why.
+       */
+      generator: generatorKindSchema.optional(),
     }).strict().optional(),
     /** Set by avatar workers only: the session token the server gave them in `worker:assign`. */
     avatarSession: z.string().min(16).max(128).optional(),
@@ -290,7 +319,13 @@ export const workerRequestSchemas = {
    */
   'worker:register': z.object({ workerId: id, capacity: z.number().int().min(1).max(1000), generators: z.array(z.union([z.string().max(32), generatorOfferSchema])).max(16) }).strict(),
   /** Session state reports: "live" once the first frame is published. */
-  'worker:session-state': z.object({ sessionId: id, state: z.enum(['live', 'failed']), message: z.string().max(500).optional() }).strict(),
+  'worker:session-state': z.object({
+    sessionId: id,
+    state: z.enum(['live', 'failed']),
+    message: z.string().max(500).optional(),
+    /** Why it failed, when the assigned generator's asset is the cause: the server falls back to another generator. */
+    code: z.enum(['ASSET_MISSING', 'ASSET_INVALID']).optional(),
+  }).strict(),
   /** A session's quality of service changed (the worker lowered or restored its size or frame rate). */
   'worker:session-quality': z.object({ sessionId: id, quality: avatarQualitySchema }).strict(),
   /** Cumulative counters per session, sent every few seconds (exported as Prometheus metrics). */

@@ -8,6 +8,8 @@
  *   GET    /api/training-jobs/:jobId/events     → text/event-stream: "update" events with the job,
  *                                                 until it ends
  *   GET    /api/training-jobs/:jobId/preview    → image/jpeg: held-out frame | model, side by side
+ *   GET    /api/training-jobs/:jobId/turntable  → image/jpeg: a done job's head at yaw −45° … +45°
+ *                                                 (7 square frames side by side, TURNTABLE_YAWS_DEG)
  *   DELETE /api/training-jobs/:jobId            → the job, cancelled
  *
  * Every request carries the identity's owner key (`Authorization: Bearer <ownerKey>`).

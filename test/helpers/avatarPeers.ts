@@ -1,4 +1,5 @@
 /** Node participants for avatar tests: real CallClient over @roamhq/wrtc, plus frame probes. */
+import type { GeneratorKind } from '../../protocol/src/generators.ts';
 import fs from 'node:fs';
 import wrtc from '@roamhq/wrtc';
 import { CallClient, type RemoteTrack } from '../../call/src/CallClient.ts';
@@ -75,14 +76,14 @@ export class MotionOwner {
     this.client = new CallClient({ serverUrl, RTCPeerConnection: WrtcPeerConnection });
   }
 
-  async join(roomId: string, identityId: string, fps = 30): Promise<string> {
+  async join(roomId: string, identityId: string, fps = 30, generator?: GeneratorKind): Promise<string> {
     let opened: () => void;
     const open = new Promise<void>((r) => (opened = r));
     await this.client.join({
       roomId,
       displayName: 'owner',
       stream: null,
-      avatar: { identityId },
+      avatar: { identityId, ...(generator ? { generator } : {}) },
       dataChannels: [{ label: 'motion', init: { ordered: false, maxRetransmits: 0 }, onOpen: (ch) => ((this.channel = ch), opened()) }],
     });
     await open;

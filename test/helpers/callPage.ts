@@ -25,6 +25,8 @@ export interface CallPageOptions {
   width?: number;
   height?: number;
   fps?: number;
+  /** how long the page may take to load (default Playwright's 30 s) */
+  loadTimeoutMs?: number;
 }
 
 export class CallPage {
@@ -39,7 +41,7 @@ export class CallPage {
   static async open(context: BrowserContext, baseUrl: string, room: string, name: string, opts: CallPageOptions = {}): Promise<CallPage> {
     const page = await context.newPage();
     const q = new URLSearchParams({ room, name, w: String(opts.width ?? 320), h: String(opts.height ?? 240), fps: String(opts.fps ?? 30) });
-    await page.goto(`${baseUrl}/?${q}`);
+    await page.goto(`${baseUrl}/?${q}`, opts.loadTimeoutMs ? { timeout: opts.loadTimeoutMs } : {});
     return new CallPage(page, name);
   }
 

@@ -15,28 +15,7 @@ import type { Room } from '../../server/src/rooms/Room.ts';
 import type { Peer } from '../../server/src/rooms/Peer.ts';
 import type { Socket } from 'socket.io';
 import { fakePeer, fakeRoom } from '../helpers/fakeRoom.ts';
-
-class FakeWorkerSocket {
-  readonly handlers = new Map<string, (payload: unknown, ack?: (r: unknown) => void) => void>();
-  readonly sent: { event: string; payload: unknown }[] = [];
-  on(event: string, fn: (payload: unknown, ack?: (r: unknown) => void) => void): this {
-    this.handlers.set(event, fn);
-    return this;
-  }
-  emit(event: string, payload: unknown): boolean {
-    this.sent.push({ event, payload });
-    return true;
-  }
-  timeout(): { emit: (event: string, payload: unknown, cb: (err: Error | null, res: unknown) => void) => void } {
-    return { emit: (event, payload, cb) => (this.sent.push({ event, payload }), cb(null, { ok: true })) };
-  }
-  disconnect(): void {}
-  fire(event: string, payload: unknown): unknown {
-    let answer: unknown;
-    this.handlers.get(event)!(payload, (r) => (answer = r));
-    return answer;
-  }
-}
+import { FakeWorkerSocket } from '../helpers/fakeWorkerSocket.ts';
 
 
 function setup(env: Record<string, string> = {}): { service: AvatarService; metrics: AvatarMetrics; registry: Registry } {

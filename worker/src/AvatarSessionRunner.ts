@@ -28,6 +28,17 @@ import { AudioTapReceiver } from './AudioTapReceiver.ts';
 import { AUDIO_TAP_LABEL } from '../../protocol/src/audioTap.ts';
 import { QualityController, type QualityChange, type QualityLevel } from './QualityController.ts';
 import type { Logger } from './logger.ts';
+import { AssetUnusableError } from './errors.ts';
+import { AssetFetchError } from './assets/AssetClient.ts';
+
+/** What a failed asset load means for the session: missing or unusable asset (fallback), else the error itself. */
+function assetError(err: unknown, kind: string): unknown {
+  if (err instanceof AssetFetchError && err.status === 404) return new AssetUnusableError('ASSET_MISSING', err.message, { cause: err });
+  if (err instanceof AssetFetchError && err.code === 'HASH_MISMATCH') return new AssetUnusableError('ASSET_INVALID', err.message, { cause: err });
+  // a decode error of the asset bytes (e.g. a malformed identity file)
+  if (!(err instanceof AssetFetchError) && !(err instanceof TypeError)) return new AssetUnusableError('ASSET_INVALID', `the ${kind} asset does not load: ${(err as Error)?.message ?? err}`, { cause: err });
+  return err;
+}
 
 /** Where a session's generator input comes from (the AssetClient: the server's worker API). */
 export interface AssetSource {
@@ -122,8 +133,13 @@ export class AvatarSessionRunner {
     const logger = opts.logger.child({ sessionId: assign.sessionId, roomId: assign.roomId, ownerPeerId: assign.ownerPeerId });
     const kind = assign.generator ?? DEFAULT_GENERATOR;
     const module = (opts.generatorModule ?? generatorModule)(kind);
-    const source = await opts.assets.loadSource(assign.identityId, kind);
-    const renderer = await RenderThread.create({ generator: module, source });
+    const source = await opts.assets.loadSource(assign.identityId, kind).catch((err: unknown) => {
+      throw assetError(err, kind);
+    });
+    const renderer = await RenderThread.create({ generator: module, source }).catch((err: unknown) => {
+      // the generator's initialize() refused the asset (its container's error)
+      throw new AssetUnusableError('ASSET_INVALID', `the ${kind} generator could not load the asset: ${(err as Error)?.message ?? err}`, { cause: err });
+    });
     const client = new CallClient({ serverUrl: opts.serverUrl, RTCPeerConnection: wrtc.RTCPeerConnection as unknown as typeof RTCPeerConnection });
     const runner = new AvatarSessionRunner(assign, client, renderer, logger, opts.onDrop ?? (() => undefined), opts.onQualityChange ?? (() => undefined));
     const sizes = renderer.capabilities.sizes;

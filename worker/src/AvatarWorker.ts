@@ -10,6 +10,7 @@ import type { Logger } from './logger.ts';
 import type { GeneratorOffer } from '../../protocol/src/generators.ts';
 import type { GeneratorModule } from './generator/registry.ts';
 import { AvatarSessionRunner, type AssetSource } from './AvatarSessionRunner.ts';
+import { AssetUnusableError } from './errors.ts';
 import type { AudioToExpression } from './VoiceDriver.ts';
 
 const STATS_INTERVAL_MS = 2000;
@@ -83,7 +84,7 @@ export class AvatarWorker {
         (err: unknown) => {
           this.#starting.delete(assign.sessionId);
           opts.logger.error({ err, sessionId: assign.sessionId }, 'avatar session failed to start');
-          this.#socket.emit('worker:session-state', { sessionId: assign.sessionId, state: 'failed', message: String((err as Error)?.message ?? err).slice(0, 500) });
+          this.#socket.emit('worker:session-state', { sessionId: assign.sessionId, state: 'failed', message: String((err as Error)?.message ?? err).slice(0, 500), ...(err instanceof AssetUnusableError ? { code: err.code } : {}) });
         },
       );
     });

@@ -12,6 +12,8 @@ export interface SavedAvatar {
   savedAt: string;
   /** the identity's owner key (its training jobs and personal assets need it); absent for identities saved before owner keys */
   ownerKey?: string;
+  /** its latest personal-avatar training job: the page follows it again after a reload */
+  trainingJobId?: string;
 }
 
 type Storage = Pick<globalThis.Storage, 'getItem' | 'setItem'>;
@@ -27,10 +29,15 @@ export function savedAvatars(storage: Storage = localStorage): SavedAvatar[] {
   }
 }
 
-export function rememberAvatar(identityId: string, storage: Storage = localStorage, ownerKey?: string): void {
+export function rememberAvatar(identityId: string, storage: Storage = localStorage, ownerKey?: string, trainingJobId?: string): void {
   const rest = savedAvatars(storage).filter((e) => e.identityId !== identityId);
-  const entry: SavedAvatar = { identityId, savedAt: new Date().toISOString(), ...(ownerKey ? { ownerKey } : {}) };
+  const entry: SavedAvatar = { identityId, savedAt: new Date().toISOString(), ...(ownerKey ? { ownerKey } : {}), ...(trainingJobId ? { trainingJobId } : {}) };
   storage.setItem(KEY, JSON.stringify([entry, ...rest].slice(0, MAX_SAVED)));
+}
+
+/** Remembers the training job of a saved identity (so that leaving the page and coming back resumes following it). */
+export function rememberTrainingJob(identityId: string, trainingJobId: string, storage: Storage = localStorage): void {
+  storage.setItem(KEY, JSON.stringify(savedAvatars(storage).map((e) => (e.identityId === identityId ? { ...e, trainingJobId } : e))));
 }
 
 export function forgetAvatar(identityId: string, storage: Storage = localStorage): void {

@@ -36,6 +36,31 @@ export async function getTrainingJob(jobId: string, ownerKey: string, base = '')
   return trainingJobSchema.parse(await res.json());
 }
 
+/** The identity's jobs, newest first. */
+export async function listTrainingJobs(identityId: string, ownerKey: string, base = ''): Promise<TrainingJobInfo[]> {
+  const res = await fetch(`${base}/api/identities/${encodeURIComponent(identityId)}/training-jobs`, { headers: auth(ownerKey) });
+  if (!res.ok) throw await failure(res);
+  const body = (await res.json()) as { jobs?: unknown[] };
+  return (body.jobs ?? []).map((j) => trainingJobSchema.parse(j));
+}
+
+/** The job's latest preview (held-out frame | model) as an object URL (an <img> cannot send the owner key); null when it has none yet. */
+export function trainingPreviewUrl(jobId: string, ownerKey: string, base = ''): Promise<string | null> {
+  return jobImageUrl(jobId, 'preview', ownerKey, base);
+}
+
+/** A done job's turntable strip (its head at yaw −45° … +45°) as an object URL; null when it has none. */
+export function trainingTurntableUrl(jobId: string, ownerKey: string, base = ''): Promise<string | null> {
+  return jobImageUrl(jobId, 'turntable', ownerKey, base);
+}
+
+async function jobImageUrl(jobId: string, image: 'preview' | 'turntable', ownerKey: string, base: string): Promise<string | null> {
+  const res = await fetch(`${base}/api/training-jobs/${encodeURIComponent(jobId)}/${image}`, { headers: auth(ownerKey) });
+  if (res.status === 404) return null;
+  if (!res.ok) throw await failure(res);
+  return URL.createObjectURL(await res.blob());
+}
+
 export async function cancelTrainingJob(jobId: string, ownerKey: string, base = ''): Promise<TrainingJobInfo> {
   const res = await fetch(`${base}/api/training-jobs/${encodeURIComponent(jobId)}`, { method: 'DELETE', headers: auth(ownerKey) });
   if (!res.ok) throw await failure(res);

@@ -143,6 +143,20 @@ export function createTrainingJobRouter(opts: TrainingJobRouterOptions): Router 
     }
   });
 
+  router.get('/training-jobs/:jobId/turntable', async (req, res, next) => {
+    try {
+      const job = await ownedJob(req);
+      const file = jobs.turntablePath(job.id);
+      const bytes = file ? await fs.promises.readFile(file).catch(() => null) : null;
+      if (!bytes) throw new AppError('NOT_FOUND', 'no turntable: the job has not finished, or rendered none');
+      res.setHeader('Content-Type', 'image/jpeg');
+      res.setHeader('Cache-Control', 'private, max-age=3600');
+      res.send(bytes);
+    } catch (err) {
+      next(err);
+    }
+  });
+
   router.delete('/training-jobs/:jobId', async (req, res, next) => {
     try {
       const job = await ownedJob(req);

@@ -192,7 +192,7 @@ export class SignalingServer {
         room = await this.rooms.getOrCreate(req.roomId);
         this.#listenToRoom(room);
         peer = await room.join(req.displayName);
-        if (req.avatar) this.avatars!.service.startSession(room, peer, req.avatar.identityId, req.avatar.driver);
+        if (req.avatar) this.avatars!.service.startSession(room, peer, req.avatar.identityId, req.avatar.driver, req.avatar.generator);
       }
       if (!socket.connected) {
         peer.close();

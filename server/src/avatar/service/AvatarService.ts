@@ -18,13 +18,13 @@ import type { Logger } from '../../logger.ts';
 import type { Config } from '../../config.ts';
 import type { Room } from '../../rooms/Room.ts';
 import type { Peer } from '../../rooms/Peer.ts';
-import { errorBody, workerRequestSchemas, type AvatarQuality, type ViewOffsetDeg, type WorkerAssign } from '../../../../protocol/src/signaling.ts';
+import { errorBody, workerRequestSchemas, type AvatarFallback, type AvatarQuality, type ViewOffsetDeg, type WorkerAssign } from '../../../../protocol/src/signaling.ts';
 import type { AvatarMetrics } from './AvatarMetrics.ts';
 import { AvatarRouting, type AvatarDriver } from './AvatarRouting.ts';
 
 export type AvatarSessionState = 'starting' | 'live' | 'recovering' | 'failed';
-import type { AssetKind, GeneratorKind, GeneratorOffer } from '../../../../protocol/src/generators.ts';
-import { DEFAULT_VIEW_LIMITS_DEG, offerFromName, placeSession } from './placement.ts';
+import { GENERATOR_ASSET, type AssetKind, type GeneratorKind, type GeneratorOffer } from '../../../../protocol/src/generators.ts';
+import { anyWorkerRenders, DEFAULT_VIEW_LIMITS_DEG, generatorsFor, offerFromName, placeSession, type PlacementWorker } from './placement.ts';
 
 /** The asset kinds an identity has (the identity store); placement chooses the generator from them. */
 export type IdentityAssetLookup = (identityId: string) => Promise<AssetKind[]>;
@@ -66,6 +66,12 @@ export interface AvatarSession {
   generator: GeneratorKind | undefined;
   /** The size and frame rate its worker renders it at (quality of service); undefined: nominal. */
   quality: AvatarQuality | undefined;
+  /** The generator the owner asked for in the join (`avatar.generator`), if any. */
+  readonly requestedGenerator: GeneratorKind | undefined;
+  /** Generators this session no longer tries (their asset failed to load, or every start failed), and why. */
+  readonly excluded: Map<GeneratorKind, AvatarFallback>;
+  /** It renders with another generator than the requested one, and why (PeerInfo.avatar.fallback). */
+  fallback: AvatarFallback | undefined;
 }
 
 interface WorkerEntry {
@@ -154,9 +160,24 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       const session = this.#sessions.get(parsed.data.sessionId);
       if (!session || session.workerId !== entry?.id) return;
       if (parsed.data.state === 'failed') {
-        this.logger.warn({ sessionId: session.id, message: parsed.data.message }, 'worker failed a session');
+        this.logger.warn({ sessionId: session.id, message: parsed.data.message, code: parsed.data.code, generator: session.generator }, 'worker failed a session');
+        const generator = session.generator;
         this.#unassign(session);
-        if (++session.failures >= MAX_START_FAILURES) {
+        // Its asset cannot be loaded (missing, corrupt): another generator the identity has an asset
+        // for (the photo's mesh) renders it instead, and the owner is told why.
+        const others = generator !== undefined && this.#otherGenerators(session, generator);
+        if (generator && others && parsed.data.code) {
+          this.#exclude(session, generator, parsed.data.code, parsed.data.message);
+          this.#assign(session);
+          return;
+        }
+        if (++session.failures >= MAX_START_FAILURES && generator && others) {
+          this.#exclude(session, generator, 'GENERATOR_FAILED', parsed.data.message);
+          session.failures = 0;
+          this.#assign(session);
+          return;
+        }
+        if (session.failures >= MAX_START_FAILURES) {
           this.logger.error({ sessionId: session.id, failures: session.failures }, 'avatar session failed on every try; giving up');
           this.#giveUp(session, `the avatar could not be started (${session.failures} tries${parsed.data.message ? `: ${parsed.data.message}` : ''})`);
           return;
@@ -209,8 +230,12 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     });
   }
 
-  /** Start rendering `owner`'s avatar (the owner joined with `avatar: {identityId}`). */
-  startSession(room: Room, owner: Peer, identityId: string, driver: AvatarDriver = 'keypoint'): AvatarSession {
+  /**
+   * Start rendering `owner`'s avatar (the owner joined with `avatar: {identityId}`); with
+   * `requestedGenerator` (the join's `avatar.generator`) placement prefers it over AVATAR_GENERATOR,
+   * and the avatar's state says why when another generator renders it instead.
+   */
+  startSession(room: Room, owner: Peer, identityId: string, driver: AvatarDriver = 'keypoint', requestedGenerator?: GeneratorKind): AvatarSession {
     if (this.#closed) throw new InvalidStateError('avatar service closed');
     if (this.#byOwner.has(owner)) throw new AppError('ALREADY_JOINED', 'this peer already has an avatar');
     const routing = new AvatarRouting({ room, owner, driver, config: this.config, logger: this.logger.child({ roomId: room.id }) });
@@ -237,6 +262,9 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       assets: this.identityAssets ? undefined : PHOTO_ONLY,
       generator: undefined,
       quality: undefined,
+      requestedGenerator,
+      excluded: new Map(),
+      fallback: undefined,
     };
     this.#sessions.set(session.id, session);
     this.#byToken.set(session.token, session);
@@ -449,6 +477,8 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
         defaultView: session.defaultView,
         ...(session.reason !== undefined ? { reason: session.reason } : {}),
         ...(session.paused ? { paused: true } : {}),
+        ...(session.generator ? { generator: session.generator } : {}),
+        ...(session.fallback ? { fallback: session.fallback } : {}),
       },
     };
   }
@@ -492,11 +522,44 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     session.avatarPeer?.close();
   }
 
+  #preferredGenerator(session: AvatarSession): GeneratorKind {
+    return session.requestedGenerator ?? this.config.workers.generator;
+  }
+
+  /** Whether another generator than `generator` could render the session (the identity has its asset, not excluded). */
+  #otherGenerators(session: AvatarSession, generator: GeneratorKind): boolean {
+    return generatorsFor(session.assets ?? PHOTO_ONLY, this.#preferredGenerator(session), [...session.excluded.keys(), generator]).length > 0;
+  }
+
+  #exclude(session: AvatarSession, generator: GeneratorKind, code: AvatarFallback['code'], detail: string | undefined): void {
+    const what = generator === 'gaussian' ? 'your personal avatar (Gaussian head)' : `the ${generator} avatar`;
+    const why = code === 'GENERATOR_FAILED' ? `could not be started ${MAX_START_FAILURES} times` : 'could not be loaded';
+    const message = `${what} ${why}${detail ? ` (${detail})` : ''}`.slice(0, 300);
+    session.excluded.set(generator, { requested: generator, code, message });
+    this.logger.warn({ sessionId: session.id, ownerPeerId: session.owner.id, generator, code, detail }, 'avatar generator excluded for this session; falling back');
+  }
+
+  /** Why the session does not render with the generator its owner asked for (undefined: it does, or nothing was asked). */
+  #fallbackReason(session: AvatarSession, workers: readonly PlacementWorker[]): AvatarFallback | undefined {
+    const requested = session.requestedGenerator;
+    if (!requested || session.generator === requested) return undefined;
+    const excluded = session.excluded.get(requested);
+    if (excluded) return excluded;
+    const asset = GENERATOR_ASSET[requested];
+    if (!session.assets?.includes(asset)) {
+      const what = requested === 'gaussian' ? 'no trained personal avatar (Gaussian head) yet' : `no ${asset} asset`;
+      return { requested, code: 'ASSET_MISSING', message: `this avatar has ${what}` };
+    }
+    if (!anyWorkerRenders(requested, workers)) return { requested, code: 'GENERATOR_UNAVAILABLE', message: `no avatar worker can render the ${requested} generator` };
+    return { requested, code: 'GENERATOR_BUSY', message: `the avatar workers that render the ${requested} generator are full` };
+  }
+
   #assign(session: AvatarSession, avoid?: string): void {
     if (!this.#sessions.has(session.id) || session.gaveUp || !session.assets) return;
+    const workers: PlacementWorker[] = [...this.#workers.values()].map((w) => ({ id: w.id, capacity: w.capacity, offers: w.offers, sessionKinds: [...w.sessions].map((id) => this.#sessions.get(id)?.generator ?? 'mesh') }));
     const placement = placeSession(
-      { assets: session.assets, preferred: this.config.workers.generator, size: this.config.workers.size, ...(avoid ? { avoid } : {}) },
-      [...this.#workers.values()].map((w) => ({ id: w.id, capacity: w.capacity, offers: w.offers, sessionKinds: [...w.sessions].map((id) => this.#sessions.get(id)?.generator ?? 'mesh') })),
+      { assets: session.assets, preferred: this.#preferredGenerator(session), size: this.config.workers.size, exclude: [...session.excluded.keys()], ...(avoid ? { avoid } : {}) },
+      workers,
     );
     const worker = placement ? this.#workers.get(placement.workerId) : undefined;
     if (!worker || !placement) {
@@ -508,8 +571,15 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     if (session.quality) this.#setQuality(session, undefined);
     this.#dropQualityMetric(session);
     session.workerId = worker.id;
+    const before = JSON.stringify([session.generator, session.fallback]);
     session.generator = placement.generator;
     this.metrics.qualityLevel.set({ session: session.id, generator: placement.generator }, 0);
+    session.fallback = this.#fallbackReason(session, workers);
+    if (JSON.stringify([session.generator, session.fallback]) !== before) {
+      if (session.fallback) this.logger.warn({ sessionId: session.id, ownerPeerId: session.owner.id, generator: session.generator, fallback: session.fallback }, 'avatar falls back to another generator');
+      this.#showState(session);
+      this.safeEmit('avatarstate', session);
+    }
     worker.sessions.add(session.id);
     const assign: WorkerAssign = {
       sessionId: session.id,

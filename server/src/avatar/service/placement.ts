@@ -2,8 +2,9 @@
  * Where an avatar session renders: identity → the assets it has → the generators that render them
  * (protocol/src/generators.ts) → a worker that registered one of those generators and has room.
  *
- * Generators are tried in order: the preferred one (AVATAR_GENERATOR) first, then the others in
- * GENERATOR_KINDS order; the first with a worker that has room wins. Among those workers: not the one
+ * Generators are tried in order: the preferred one (the join's `avatar.generator`, else
+ * AVATAR_GENERATOR) first, then the others in GENERATOR_KINDS order, leaving out those the session
+ * excludes (their asset failed to load); the first with a worker that has room wins. Among those workers: not the one
  * to avoid (it just refused the session), then the least loaded (sessions / capacity), then one that
  * lists the session's size, then the cheapest frame.
  */
@@ -26,6 +27,8 @@ export interface PlacementRequest {
   size: number;
   /** a worker tried last (it just refused or failed the session) */
   avoid?: string;
+  /** generators not to use for this session (a worker could not load their asset) */
+  exclude?: readonly GeneratorKind[];
 }
 
 export interface Placement {
@@ -42,10 +45,16 @@ export function offerFromName(kind: string, capacity: number): GeneratorOffer {
 }
 
 /** Generators that can render an identity with these assets, most wanted first. */
-export function generatorsFor(assets: readonly AssetKind[], preferred: GeneratorKind): GeneratorKind[] {
+export function generatorsFor(assets: readonly AssetKind[], preferred: GeneratorKind, exclude: readonly GeneratorKind[] = []): GeneratorKind[] {
   const have = new Set(assets);
   const order = [preferred, ...GENERATOR_KINDS.filter((k) => k !== preferred)];
-  return order.filter((k) => isGeneratorKind(k) && have.has(GENERATOR_ASSET[k]));
+  return order.filter((k) => isGeneratorKind(k) && have.has(GENERATOR_ASSET[k]) && !exclude.includes(k));
+}
+
+/** Whether any of these workers registered `kind` (whatever its load). */
+export function anyWorkerRenders(kind: GeneratorKind, workers: Iterable<PlacementWorker>): boolean {
+  for (const w of workers) if (w.offers.has(kind)) return true;
+  return false;
 }
 
 function hasRoom(w: PlacementWorker, kind: string): boolean {
@@ -56,7 +65,7 @@ function hasRoom(w: PlacementWorker, kind: string): boolean {
 
 export function placeSession(req: PlacementRequest, workers: Iterable<PlacementWorker>): Placement | undefined {
   const all = [...workers];
-  for (const generator of generatorsFor(req.assets, req.preferred)) {
+  for (const generator of generatorsFor(req.assets, req.preferred, req.exclude)) {
     const candidates = all.filter((w) => hasRoom(w, generator));
     if (candidates.length === 0) continue;
     const lists = (w: PlacementWorker): number => (w.offers.get(generator)!.sizes.includes(req.size) ? 0 : 1);

@@ -21,7 +21,7 @@ import { AppError, InvalidStateError } from '../../errors.ts';
 import type { Logger } from '../../logger.ts';
 import { ClipUploadError, decodeClipUpload } from '../../../../protocol/src/clipUpload.ts';
 import { ACTIVE_JOB_STATES, JOB_STATES, trainingJobSchema, type JobState, type TrainingJobInfo } from '../../../../protocol/src/trainingJobs.ts';
-import { fromTrainingProcessSchema, type ToTrainingProcess, type TrainingSettings } from './trainingMessages.ts';
+import { fromTrainingProcessSchema, TURNTABLE_FILE, type ToTrainingProcess, type TrainingSettings } from './trainingMessages.ts';
 
 const PROCESS_MAIN = fileURLToPath(new URL('./trainingProcess.ts', import.meta.url));
 
@@ -174,6 +174,12 @@ export class TrainingJobs extends EnhancedEventEmitter<TrainingJobsEvents> {
   previewPath(jobId: string): string | undefined {
     const j = this.#jobs.get(jobId);
     return j && j.previewVersion > 0 ? path.join(this.#dirOf(jobId), 'preview.jpg') : undefined;
+  }
+
+  /** Path of a finished job's turntable strip (yaw −45° … +45°, JPEG), if its job is done (the file may be missing). */
+  turntablePath(jobId: string): string | undefined {
+    const j = this.#jobs.get(jobId);
+    return j?.state === 'done' ? path.join(this.#dirOf(jobId), TURNTABLE_FILE) : undefined;
   }
 
   /** Cancel a queued or running job (idempotent for ended ones: returns them as they are). */

@@ -56,3 +56,6 @@ export const fromTrainingProcessSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('failed'), code: z.string().max(40), message: z.string().max(2000) }).strict(),
 ]);
 export type FromTrainingProcess = z.infer<typeof fromTrainingProcessSchema>;
+
+/** The turntable strip (models/gaussian/turntable.ts) a finished job leaves in its directory, next to its preview. */
+export const TURNTABLE_FILE = 'turntable.jpg';

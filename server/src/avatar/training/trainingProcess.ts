@@ -27,6 +27,9 @@ async function main(): Promise<void> {
   const { ClipError } = await import('./clipErrors.ts');
   const { ClipUploadError } = await import('../../../../protocol/src/clipUpload.ts');
   const { TrainingAborted } = await import('../../../../models/gaussian/train.ts');
+  const { renderTurntable } = await import('../../../../models/gaussian/turntable.ts');
+  const path = await import('node:path');
+  const { TURNTABLE_FILE } = await import('./trainingMessages.ts');
 
   const send = (m: FromTrainingProcess): void => {
     fromTrainingProcessSchema.parse(m);
@@ -84,6 +87,16 @@ async function main(): Promise<void> {
       },
     });
     send({ type: 'stage', stage: 'writing', message: 'asset written' });
+    // The owner's turntable preview (yaw −45° … +45°), next to the job's preview; a nicety like it.
+    try {
+      const strip = renderTurntable(res.head, 128);
+      const file = path.join(path.dirname(m.previewPath), TURNTABLE_FILE);
+      const tmp = `${file}.${process.pid}.tmp`;
+      fs.writeFileSync(tmp, jpeg.encode({ width: strip.width, height: strip.height, data: Buffer.from(strip.rgba.buffer, strip.rgba.byteOffset, strip.rgba.length) }, 85).data);
+      fs.renameSync(tmp, file);
+    } catch {
+      // the job's result is the asset; it goes on without the turntable
+    }
     const asset = await fs.promises.readFile(m.assetPath);
     send({
       type: 'done',

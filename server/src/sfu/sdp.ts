@@ -26,3 +26,31 @@ export function withAudioPtime(sdp: string, ptimeMs: number): string {
   endSection();
   return out.join(eol) + eol;
 }
+
+/**
+ * What an offer asks to send: its media (audio/video) sections and data (SCTP) sections, counting
+ * neither rejected ones (port 0) nor media sections that send nothing (recvonly, inactive).
+ */
+export function offeredSections(sdp: string): { media: number; data: number } {
+  let media = 0;
+  let data = 0;
+  let current: { kind: 'media' | 'data'; sends: boolean } | undefined;
+  const end = (): void => {
+    if (current?.kind === 'data') data++;
+    else if (current?.sends) media++;
+    current = undefined;
+  };
+  for (const line of sdp.split(/\r?\n/)) {
+    const m = /^m=(\w+) (\d+)/.exec(line);
+    if (m) {
+      end();
+      if (m[2] === '0') continue;
+      if (m[1] === 'audio' || m[1] === 'video') current = { kind: 'media', sends: true };
+      else if (m[1] === 'application') current = { kind: 'data', sends: true };
+      continue;
+    }
+    if (current?.kind === 'media' && (line === 'a=recvonly' || line === 'a=inactive')) current.sends = false;
+  }
+  end();
+  return { media, data };
+}

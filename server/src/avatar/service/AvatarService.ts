@@ -409,7 +409,6 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     session.owner.attributes = {
       ...session.owner.attributes,
       avatar: {
-        identityId: session.identityId,
         driver: session.driver,
         state: session.state,
         defaultView: session.defaultView,

@@ -1,5 +1,7 @@
 /**
- * Mints a room access token: `npm run token -- --room R --name N [--identity I] [--ttl 6h] [--grants a,b]`.
+ * Mints a room access token: `npm run token -- --room R --name N [--identity I] [--ttl 6h] [--grants a,b]`,
+ * or an avatar worker's own credential: `npm run token -- --worker ID` (from AVATAR_WORKER_TOKEN; the
+ * worker can register only as ID).
  * Signs with AUTH_SECRET (read by the server's config module), prints the token on stdout and what
  * it grants on stderr. Grants (protocol/src/accessToken.ts): canPublish, canSubscribe,
  * canPublishData, canUseAvatar, admin, or "all"; default: every grant of a participant (not admin).
@@ -9,13 +11,14 @@ import { loadConfig, ConfigError } from '../server/src/config.ts';
 import { AccessTokens } from '../server/src/auth/AccessTokens.ts';
 import { PARTICIPANT_GRANTS, parseGrantList, parseTtl } from '../protocol/src/accessToken.ts';
 import { DEFAULT_TOKEN_TTL } from '../server/src/http/tokens.ts';
+import { mintWorkerCredential } from '../server/src/auth/workerCredentials.ts';
 
-const USAGE = 'usage: npm run token -- --room ROOM --name NAME [--identity ID] [--ttl 6h] [--grants canPublish,canSubscribe,…|all]';
+const USAGE = 'usage: npm run token -- --room ROOM --name NAME [--identity ID] [--ttl 6h] [--grants canPublish,canSubscribe,…|all]\n       npm run token -- --worker WORKER_ID';
 
 async function main(): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({ options: { room: { type: 'string' }, name: { type: 'string' }, identity: { type: 'string' }, ttl: { type: 'string' }, grants: { type: 'string' }, help: { type: 'boolean' } } }));
+    ({ values } = parseArgs({ options: { room: { type: 'string' }, name: { type: 'string' }, identity: { type: 'string' }, ttl: { type: 'string' }, grants: { type: 'string' }, worker: { type: 'string' }, help: { type: 'boolean' } } }));
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
     return 2;
@@ -24,6 +27,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
+  if (values.worker !== undefined) return mintWorker(values.worker);
   if (!values.room || !values.name) {
     process.stderr.write(`--room and --name are required\n${USAGE}\n`);
     return 2;
@@ -56,6 +60,28 @@ async function main(): Promise<number> {
     return 0;
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+}
+
+function mintWorker(workerId: string): number {
+  let workers;
+  try {
+    workers = loadConfig().workers;
+  } catch (err) {
+    process.stderr.write(`configuration error: ${(err as Error).message}\n`);
+    return 2;
+  }
+  if (!workers.tokenConfigured) {
+    process.stderr.write('AVATAR_WORKER_TOKEN is not set: set the server\'s worker token to derive worker credentials from it\n');
+    return 2;
+  }
+  try {
+    process.stdout.write(`${mintWorkerCredential(workers.token, workerId)}\n`);
+    process.stderr.write(`credential of worker "${workerId}": run it with AVATAR_WORKER_ID=${workerId} AVATAR_WORKER_TOKEN=<this>\n`);
+    return 0;
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
     return 2;
   }
 }

@@ -54,6 +54,8 @@ export interface Config {
      * `Authorization: Bearer` on the worker asset API. Random per start unless set.
      */
     token: string;
+    /** Whether AVATAR_WORKER_TOKEN was set (else `token` is this process's random one). */
+    tokenConfigured: boolean;
     /** Avatar sessions one worker renders at once. */
     sessionsPerWorker: number;
     /** Rendered video size (square) and frame rate. */
@@ -257,6 +259,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     workers: {
       count: int(env, 'AVATAR_WORKERS', 2, 0, 64),
       token: str(env, 'AVATAR_WORKER_TOKEN') ?? randomBytes(24).toString('base64url'),
+      tokenConfigured: str(env, 'AVATAR_WORKER_TOKEN') !== undefined,
       sessionsPerWorker: int(env, 'AVATAR_SESSIONS_PER_WORKER', 4, 1, 256),
       size: int(env, 'AVATAR_SIZE', 256, 64, 1024),
       fps: int(env, 'AVATAR_FPS', 25, 1, 60),

@@ -86,7 +86,8 @@ export class MotionOwner {
     this.client = new CallClient({ serverUrl, RTCPeerConnection: WrtcPeerConnection });
   }
 
-  async join(roomId: string, identityId: string, fps = 30): Promise<string> {
+  /** Join as the avatar of `identityId` (enrolled by uploadPhotoFile); `token`: a room access token (servers with AUTH_SECRET). */
+  async join(roomId: string, identityId: string, fps = 30, token?: string): Promise<string> {
     let opened: () => void;
     const open = new Promise<void>((r) => (opened = r));
     await this.client.join({
@@ -94,6 +95,7 @@ export class MotionOwner {
       displayName: 'owner',
       stream: null,
       avatar: { identityId, ownerKey: ownerKeyOf(identityId) },
+      ...(token !== undefined ? { token } : {}),
       dataChannels: [{ label: 'motion', init: { ordered: false, maxRetransmits: 0 }, onOpen: (ch) => ((this.channel = ch), opened()) }],
     });
     await open;

@@ -27,11 +27,11 @@ import type { RoomManager } from '../rooms/RoomManager.ts';
 import type { Room } from '../rooms/Room.ts';
 import { producerInfo, type Peer } from '../rooms/Peer.ts';
 import { RateLimiter } from './RateLimiter.ts';
-import { timingSafeEqual } from 'node:crypto';
 import type { AvatarService } from '../avatar/service/AvatarService.ts';
 import type { AccessTokens } from '../auth/AccessTokens.ts';
 import { hasGrant, type AccessTokenClaims, type GrantName } from '../../../protocol/src/accessToken.ts';
 import { offeredSections } from '../sfu/sdp.ts';
+import { verifyWorkerCredential } from '../auth/workerCredentials.ts';
 
 /** How long a client has to answer a receive-transport offer. */
 /** How long the server waits for a client's answer to consume:offer. */
@@ -117,8 +117,10 @@ export class SignalingServer {
   #onConnection(socket: Socket): void {
     const auth = socket.handshake.auth as { workerToken?: unknown } | undefined;
     if (auth && auth.workerToken !== undefined) {
-      if (this.avatars && typeof auth.workerToken === 'string' && safeEqual(auth.workerToken, this.config.workers.token)) {
-        this.avatars.service.attachWorker(socket);
+      const worker = verifyWorkerCredential(auth.workerToken, this.config.workers.token);
+      if (this.avatars && worker) {
+        // a per-worker credential binds the socket to its worker id
+        this.avatars.service.attachWorker(socket, worker.workerId);
       } else {
         this.logger.warn({ socketId: socket.id }, 'worker connection with a bad token refused');
         socket.emit('server:error', errorBody('UNAUTHORIZED', 'bad worker token'));
@@ -326,12 +328,6 @@ export interface AvatarIntegration {
   verifyOwner(identityId: string, ownerKey: string | undefined): Promise<void>;
   /** An avatar session starts with this identity (it does not expire while used). */
   identityUsed?(identityId: string): void;
-}
-
-function safeEqual(a: string, b: string): boolean {
-  const ab = Buffer.from(a);
-  const bb = Buffer.from(b);
-  return ab.length === bb.length && timingSafeEqual(ab, bb);
 }
 
 /**

@@ -33,7 +33,12 @@ const PHOTO_ONLY: readonly AssetKind[] = Object.freeze(['enrolled-photo']);
 
 export interface AvatarSession {
   readonly id: string;
-  readonly token: string;
+  /**
+   * The session token of its current assignment (what the worker's runner joins with): a new one at
+   * every assignment, revoked when the session leaves that worker, so a runner of an earlier
+   * assignment (the session moved) is refused.
+   */
+  token: string;
   readonly room: Room;
   readonly owner: Peer;
   readonly identityId: string;
@@ -121,8 +126,11 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     return this.#workers.size;
   }
 
-  /** A socket that presented the worker token. */
-  attachWorker(socket: Socket): void {
+  /**
+   * A socket that presented a worker credential; `boundWorkerId`: the only id it may register as (a
+   * per-worker credential, auth/workerCredentials.ts); undefined: any (the shared master token).
+   */
+  attachWorker(socket: Socket, boundWorkerId?: string): void {
     if (this.#closed) {
       socket.disconnect(true);
       return;
@@ -132,6 +140,12 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       const parsed = workerRequestSchemas['worker:register'].safeParse(payload);
       if (!parsed.success || entry) {
         ack?.({ ok: false, error: errorBody('BAD_REQUEST', entry ? 'already registered' : 'invalid worker:register') });
+        return;
+      }
+      if (boundWorkerId !== undefined && parsed.data.workerId !== boundWorkerId) {
+        this.logger.warn({ workerId: parsed.data.workerId, credentialWorkerId: boundWorkerId }, 'worker refused: its credential is for another worker id');
+        ack?.({ ok: false, error: errorBody('FORBIDDEN', `this credential is for worker "${boundWorkerId}", not "${parsed.data.workerId}"`) });
+        socket.disconnect(true);
         return;
       }
       const old = this.#workers.get(parsed.data.workerId);
@@ -221,7 +235,6 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       generator: undefined,
     };
     this.#sessions.set(session.id, session);
-    this.#byToken.set(session.token, session);
     this.#byOwner.set(owner, session);
     this.#showState(session);
     routing.on('live', (avatarPeer) => this.markLive(avatarPeer));
@@ -473,6 +486,10 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     session.workerId = worker.id;
     session.generator = placement.generator;
     worker.sessions.add(session.id);
+    // a token for this assignment only (the previous one, if any, was revoked when it ended)
+    this.#byToken.delete(session.token);
+    session.token = randomBytes(24).toString('base64url');
+    this.#byToken.set(session.token, session);
     const assign: WorkerAssign = {
       sessionId: session.id,
       token: session.token,
@@ -502,6 +519,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     worker?.sessions.delete(session.id);
     if (worker) worker.socket.emit('worker:release', { sessionId: session.id });
     session.workerId = undefined;
+    this.#byToken.delete(session.token);
   }
 
   #assignPending(): void {
@@ -521,6 +539,8 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       const session = this.#sessions.get(id);
       if (!session) continue;
       session.workerId = undefined;
+      // its runner there may still be alive: it must not join with the old token after the move
+      this.#byToken.delete(session.token);
       if (session.gaveUp) continue;
       session.lostAt ??= performance.now();
       this.#armStartTimer(session);

@@ -122,4 +122,25 @@ describe('worker credentials and session tokens', () => {
     assert.ok((await runnerJoin(second.token)).ok, 'the new runner joins');
     assert.equal(server.rooms.rooms.get(room)!.peers.size, 2);
   });
+
+  test('a session given back to the same worker (its control socket came back) keeps its token there', async () => {
+    const m = await server.identities.save({ identity: syntheticIdentity(), source: new Uint8Array([1]), sourceType: 'image/png', cropPng: new Uint8Array([2]), enrollMs: 1 });
+    for (const s of sockets) s.disconnect(); // the previous test's workers and owner
+    await waitFor(() => server.avatars.workerCount === 0, { timeoutMs: 5000, what: 'no workers' });
+    const cred = mintWorkerCredential(MASTER, 'wc');
+    const before = await fakeWorker(server.httpUrl, 'wc', cred);
+    sockets.push(before.socket);
+    const owner = await connect(server.httpUrl);
+    sockets.push(owner);
+    const joined = (await owner.timeout(5000).emitWithAck('join', { protocolVersion: SIGNALING_PROTOCOL_VERSION, roomId: 'same worker', displayName: 'owner', avatar: { identityId: m.identityId, ownerKey: m.ownerKey, driver: 'voice' } })) as Ack<unknown>;
+    assert.ok(joined.ok, JSON.stringify(joined));
+    const first = await waitFor(() => before.assigns[0], { timeoutMs: 5000, what: 'assigned' });
+    before.socket.disconnect();
+    await waitFor(() => server.avatars.workerCount === 0, { timeoutMs: 5000, what: 'the worker gone' });
+    const again = await fakeWorker(server.httpUrl, 'wc', cred);
+    sockets.push(again.socket);
+    const second = await waitFor(() => again.assigns[0], { timeoutMs: 5000, what: 'assigned again' });
+    assert.equal(second.sessionId, first.sessionId);
+    assert.equal(second.token, first.token);
+  });
 });

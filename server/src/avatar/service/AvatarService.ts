@@ -34,11 +34,13 @@ const PHOTO_ONLY: readonly AssetKind[] = Object.freeze(['enrolled-photo']);
 export interface AvatarSession {
   readonly id: string;
   /**
-   * The session token of its current assignment (what the worker's runner joins with): a new one at
-   * every assignment, revoked when the session leaves that worker, so a runner of an earlier
-   * assignment (the session moved) is refused.
+   * The session token of its current assignment (what the worker's runner joins with), bound to
+   * the worker it was given to (`tokenWorkerId`): valid only while the session is assigned there, a
+   * new one when it is assigned to another worker, so a runner of a moved session is refused.
    */
   token: string;
+  /** The worker `token` was given to. */
+  tokenWorkerId: string | undefined;
   readonly room: Room;
   readonly owner: Peer;
   readonly identityId: string;
@@ -214,6 +216,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     const session: AvatarSession = {
       id: randomUUID().replaceAll('-', '').slice(0, 16),
       token: randomBytes(24).toString('base64url'),
+      tokenWorkerId: undefined,
       room,
       owner,
       identityId,
@@ -486,9 +489,13 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     session.workerId = worker.id;
     session.generator = placement.generator;
     worker.sessions.add(session.id);
-    // a token for this assignment only (the previous one, if any, was revoked when it ended)
+    // the token is bound to the worker: a new one when the session moves to another worker (the
+    // previous one was revoked when it left; the same worker taking it back keeps its token)
     this.#byToken.delete(session.token);
-    session.token = randomBytes(24).toString('base64url');
+    if (session.tokenWorkerId !== worker.id) {
+      session.token = randomBytes(24).toString('base64url');
+      session.tokenWorkerId = worker.id;
+    }
     this.#byToken.set(session.token, session);
     const assign: WorkerAssign = {
       sessionId: session.id,

@@ -42,7 +42,7 @@ import { MeshAvatarGenerator } from '../worker/src/generator/mesh-generator.ts';
 import { createFaceAnalyzer } from '../server/src/avatar/face/human-node.ts';
 import { startServerProcess } from './serverProcess.ts';
 import { childPids } from './keypoint-util.ts';
-import { uploadPhotoFile, lumaDiff, VideoProbe, WrtcPeerConnection } from '../test/helpers/avatarPeers.ts';
+import { ownerKeyOf, uploadPhotoFile, lumaDiff, VideoProbe, WrtcPeerConnection } from '../test/helpers/avatarPeers.ts';
 import { CallClient } from '../call/src/CallClient.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -198,7 +198,7 @@ async function live(o: VoiceOptions, off: OfflineResult, log: (l: string) => voi
     const source = new wrtc.nonstandard.RTCAudioSource();
     const track = source.createTrack() as unknown as MediaStreamTrack;
     const owner = new CallClient({ serverUrl: server.url, RTCPeerConnection: WrtcPeerConnection });
-    await owner.join({ roomId: 'voice-bench', displayName: 'owner', stream: new wrtc.MediaStream([track as never]) as unknown as MediaStream, avatar: { identityId, driver: 'voice' } });
+    await owner.join({ roomId: 'voice-bench', displayName: 'owner', stream: new wrtc.MediaStream([track as never]) as unknown as MediaStream, avatar: { identityId, ownerKey: ownerKeyOf(identityId), driver: 'voice' } });
     const ownerId = owner.peerId!;
     const viewer = new CallClient({ serverUrl: server.url, RTCPeerConnection: WrtcPeerConnection });
     const probe = new VideoProbe(viewer, () => ownerId);

@@ -117,7 +117,8 @@ export async function runBrowserPhase(o: BrowserPhaseOptions): Promise<BrowserPh
     });
   });
   const viewer = await joinViewer(o.url, roomA, 'viewer-a', () => aId);
-  const identityId = viewer.peers.find((p) => p.peerId === aId)?.avatar?.identityId;
+  // the page's own saved identity (PeerInfo never names it to others)
+  const identityId = await a.page.evaluate(() => (JSON.parse(localStorage.getItem('avatar-sfu.identities') ?? '[]') as { identityId?: string }[])[0]?.identityId);
   try {
     await waitFor(() => viewer.rec.count > 10, { timeoutMs: 30_000, what: "the Node viewer decoding page A's avatar" }).catch(async (err: Error) => {
       const room = await (await fetch(`${o.url}/api/rooms/${encodeURIComponent(roomA)}`)).text().catch(() => '?');

@@ -7,7 +7,7 @@ import wrtc from '@roamhq/wrtc';
 import type { CallClient } from '../../call/src/CallClient.ts';
 import type { AvatarMotion } from '../../worker/src/generator/generator.ts';
 import { EXPRESSION_SIZE } from '../../models/face/expression-code.ts';
-import { MotionOwner, uploadPhotoFile } from '../../test/helpers/avatarPeers.ts';
+import { MotionOwner, ownerKeyOf, uploadPhotoFile } from '../../test/helpers/avatarPeers.ts';
 import { sleep, waitFor } from '../../test/helpers/wait.ts';
 import { throughWire } from '../keypoint-quality.ts';
 import { cropPlane, meanAbsDiff, procCpuSeconds, quantile, type ServerProcess } from '../keypoint-util.ts';
@@ -252,7 +252,7 @@ async function joinWithAudio(owner: MotionOwner, room: string, identityId: strin
     roomId: room,
     displayName: 'owner',
     stream: new wrtc.MediaStream([track]) as unknown as MediaStream,
-    avatar: { identityId },
+    avatar: { identityId, ownerKey: ownerKeyOf(identityId) },
     dataChannels: [{ label: 'motion', init: { ordered: false, maxRetransmits: 0 }, onOpen: (ch) => ((owner.channel = ch), opened()) }],
   });
   await open;

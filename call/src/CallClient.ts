@@ -40,6 +40,8 @@ export type CallEvents = {
   track: RemoteTrack;
   trackended: RemoteTrack;
   disconnected: { reason: string };
+  /** The server sent a fresh room access token before the join's expires (now in `accessToken`). */
+  tokenrefresh: NotificationOf<'token:refresh'>;
 };
 
 type Listener<T> = (payload: T) => void;
@@ -72,6 +74,7 @@ export class CallClient {
   #sendQueue: Promise<void> = Promise.resolve();
   #pendingData = new Map<string, RTCDataChannel>(); // label:id → channel opened before its offer was processed
   #remoteData = new Map<string, RemoteData>();
+  #accessToken: string | undefined;
   readonly #Pc: typeof RTCPeerConnection;
   readonly #serverUrl: string | undefined;
   peerId: string | undefined;
@@ -109,6 +112,11 @@ export class CallClient {
     return this.peerId !== undefined;
   }
 
+  /** The room access token this client joined with, or the server's refreshed one. */
+  get accessToken(): string | undefined {
+    return this.#accessToken;
+  }
+
   get remoteTracks(): RemoteTrack[] {
     return [...this.#remote.values()];
   }
@@ -125,8 +133,10 @@ export class CallClient {
     roomId: string;
     displayName: string;
     stream: MediaStream | null;
-    /** Join as the avatar of an enrolled identity, driven by face motion (default) or by voice; `generator`: the renderer wanted (e.g. "gaussian" for a personal avatar). */
-    avatar?: { identityId: string; driver?: 'keypoint' | 'voice'; generator?: GeneratorKind };
+    /** Join as the avatar of an enrolled identity (with its owner key), driven by face motion (default) or by voice; `generator`: the renderer wanted (e.g. "gaussian" for a personal avatar). */
+    avatar?: { identityId: string; ownerKey?: string; driver?: 'keypoint' | 'voice'; generator?: GeneratorKind };
+    /** Room access token (servers with AUTH_SECRET). */
+    token?: string;
     /** Avatar workers only. */
     avatarSession?: string;
     /** Data channels to open on the send transport before publishing (e.g. "motion"). */
@@ -149,6 +159,12 @@ export class CallClient {
       const r = notificationSchemas['peer:left'].safeParse(p);
       if (!r.success) return;
       this.#emit('peerleft', r.data);
+    });
+    socket.on('token:refresh', (p) => {
+      const r = notificationSchemas['token:refresh'].safeParse(p);
+      if (!r.success) return;
+      this.#accessToken = r.data.token;
+      this.#emit('tokenrefresh', r.data);
     });
     socket.on('avatar:state', (p) => {
       const r = notificationSchemas['avatar:state'].safeParse(p);
@@ -190,6 +206,7 @@ export class CallClient {
         roomId: opts.roomId,
         displayName: opts.displayName,
         ...(opts.avatar ? { avatar: opts.avatar } : {}),
+        ...(opts.token !== undefined ? { token: opts.token } : {}),
         ...(opts.avatarSession ? { avatarSession: opts.avatarSession } : {}),
       });
     } catch (err) {
@@ -198,6 +215,7 @@ export class CallClient {
     }
     this.peerId = joined.peerId;
     this.roomId = joined.roomId;
+    this.#accessToken ??= opts.token;
     const tracks = opts.stream ? opts.stream.getTracks().map((track) => ({ track, stream: opts.stream! })) : [];
     if (opts.stream) this.#localStream = opts.stream;
     if (tracks.length > 0 || (opts.dataChannels?.length ?? 0) > 0) await this.publish(tracks, opts.dataChannels ?? []);

@@ -6,7 +6,8 @@ import { TileGrid } from './ui/TileGrid.ts';
 import { createFreeViewPanel } from './ui/FreeViewControls.ts';
 import { snapshotFromStream } from './avatar/cameraSnapshot.ts';
 import { uploadAvatarPhoto } from './avatar/uploadAvatarPhoto.ts';
-import { deleteSavedAvatar, forgetAvatar, rememberAvatar, usableSavedAvatar } from './avatar/savedAvatar.ts';
+import { deleteSavedAvatar, forgetAvatar, ownerKeyOf, rememberAvatar, savedAvatarPhotoUrl, usableSavedAvatar } from './avatar/savedAvatar.ts';
+import { hasGrant, readUnverifiedClaims } from '../../protocol/src/accessToken.ts';
 import { loadFaceTracker, type FaceTracker } from './avatar/loadFaceTracker.ts';
 import { encodeMotionFrame } from '../../protocol/src/motion.ts';
 import type { PeerInfo } from '../../protocol/src/signaling.ts';
@@ -38,6 +39,10 @@ const savedBox = $<HTMLElement>('saved-avatar');
 const useSavedInput = $<HTMLInputElement>('use-saved');
 const savedPhoto = $<HTMLImageElement>('saved-avatar-photo');
 const deleteSavedButton = $<HTMLButtonElement>('delete-saved');
+/** Room access token (servers with AUTH_SECRET): from ?token= or typed in; replaced when the server refreshes it. */
+const tokenInput = $<HTMLInputElement>('token');
+/** Our own avatar's photo (an object URL fetched with the owner key), shown on our tile until its video arrives. */
+let ownPhotoUrl: string | undefined;
 /** The saved identity offered on the join form (see savedAvatar.ts), if any. */
 let savedIdentityId: string | undefined;
 /** Personal avatar: the saved identity has a trained Gaussian head; join with it ("gaussian") unless unticked. */
@@ -87,6 +92,13 @@ if (modeParam === 'avatar' || modeParam === 'voice') {
 }
 roomInput.value = params.get('room') ?? localStorage.getItem('avatar-sfu.room') ?? '';
 nameInput.value = params.get('name') ?? localStorage.getItem('avatar-sfu.name') ?? '';
+tokenInput.value = params.get('token') ?? '';
+{
+  // A token names its room and name: fill them in unless the link did.
+  const claims = tokenInput.value ? readUnverifiedClaims(tokenInput.value) : undefined;
+  if (claims && !params.get('room')) roomInput.value = claims.room;
+  if (claims && !params.get('name')) nameInput.value = claims.name;
+}
 
 /** Offer the newest saved identity the server still has ("use my saved avatar"), or hide the offer. */
 async function refreshSavedAvatar(): Promise<void> {
@@ -94,7 +106,9 @@ async function refreshSavedAvatar(): Promise<void> {
   savedIdentityId = saved?.identityId;
   savedBox.hidden = !saved;
   if (saved) {
-    savedPhoto.src = `/api/identities/${saved.identityId}/photo`;
+    void savedAvatarPhotoUrl(saved.identityId).then((url) => {
+      if (url && savedIdentityId === saved.identityId) savedPhoto.src = url;
+    });
     useSavedInput.checked = !photoInput.files?.[0];
   }
   const personal = saved ? await personalAvatarStatus(saved).catch(() => undefined) : undefined;
@@ -160,9 +174,9 @@ async function openMedia(video = true): Promise<MediaStream> {
 
 function showAvatar(p: PeerInfo): void {
   if (!p.avatar) return;
-  tiles.setAvatar(p.peerId, p.avatar);
-  const el = tiles.element(p.peerId);
   const c = client;
+  tiles.setAvatar(p.peerId, { ...p.avatar, ...(c && p.peerId === c.peerId ? { photoUrl: ownPhotoUrl } : {}) });
+  const el = tiles.element(p.peerId);
   if (!el || !c) return;
   tiles.setViewPanel(
     p.peerId,
@@ -237,6 +251,12 @@ async function join(roomId: string, displayName: string): Promise<void> {
     }
   }
   setStatus('Connecting…');
+  ownPhotoUrl = identityId ? await savedAvatarPhotoUrl(identityId) : undefined;
+  const token = tokenInput.value.trim() || undefined;
+  // What the token allows (the server decides; this only avoids asking for what it would refuse).
+  const claims = token ? readUnverifiedClaims(token) : undefined;
+  const mayPublish = !claims || hasGrant(claims, 'canPublish');
+  const mayPublishData = !claims || hasGrant(claims, 'canPublishData');
   let ownAvatarTrack: MediaStreamTrack | undefined;
   const c = new CallClient();
   client = c;
@@ -270,19 +290,22 @@ async function join(roomId: string, displayName: string): Promise<void> {
     tiles.addTrack(t.peerId, t.track);
   });
   c.on('trackended', (t) => tiles.removeTrack(t.peerId, t.track));
+  c.on('tokenrefresh', ({ token: fresh }) => (tokenInput.value = fresh));
   c.on('disconnected', ({ reason }) => {
     showError(`Lost the connection to the server (${reason}). Join again when it is back.`);
     endCall();
   });
   try {
     // As an avatar only the microphone is published; the camera stays in this browser for tracking.
-    const published = mode === 'camera' ? localStream : new MediaStream(localStream.getAudioTracks());
+    const published = !mayPublish ? null : mode === 'camera' ? localStream : new MediaStream(localStream.getAudioTracks());
+    const ownerKey = identityId ? ownerKeyOf(identityId) : undefined;
     const peers = await c.join({
       roomId,
       displayName,
       stream: published,
-      ...(identityId ? { avatar: { identityId, driver: mode === 'voice' ? ('voice' as const) : ('keypoint' as const), ...(generator ? { generator } : {}) } } : {}),
-      ...(mode === 'avatar'
+      ...(token ? { token } : {}),
+      ...(identityId ? { avatar: { identityId, ...(ownerKey ? { ownerKey } : {}), driver: mode === 'voice' ? ('voice' as const) : ('keypoint' as const), ...(generator ? { generator } : {}) } } : {}),
+      ...(mode === 'avatar' && mayPublishData
         ? {
             dataChannels: [
               {
@@ -305,7 +328,7 @@ async function join(roomId: string, displayName: string): Promise<void> {
     for (const t of localStream.getTracks()) local.stream.addTrack(t);
     local.video.srcObject = local.stream;
     if (ownAvatarTrack && ownAvatarTrack.readyState === 'live') tiles.replaceVideo(c.peerId!, ownAvatarTrack);
-    if (identityId) showAvatar({ peerId: c.peerId!, displayName, producers: [], avatar: ownAvatarState ?? { identityId, driver: mode === 'voice' ? 'voice' : 'keypoint', state: 'starting', defaultView: { yaw: 0, pitch: 0, roll: 0 } } });
+    if (identityId) showAvatar({ peerId: c.peerId!, displayName, producers: [], avatar: ownAvatarState ?? { driver: mode === 'voice' ? 'voice' : 'keypoint', state: 'starting', defaultView: { yaw: 0, pitch: 0, roll: 0 } } });
     for (const p of peers) {
       tiles.ensure(p.peerId, p.displayName);
       for (const prod of p.producers) tiles.setMuted(p.peerId, prod.kind, prod.paused);

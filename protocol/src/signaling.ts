@@ -68,9 +68,11 @@ export const peerInfoSchema = z.object({
   peerId: id,
   displayName: displayNameSchema,
   producers: z.array(producerInfoSchema),
-  /** Present when the peer appears as a rendered avatar (its tile shows the avatar video). */
+  /**
+   * Present when the peer appears as a rendered avatar (its tile shows the avatar video). It never
+   * names the identity (face data) the avatar renders: other participants only see the video.
+   */
   avatar: z.object({
-    identityId: identityIdSchema,
     driver: z.enum(['keypoint', 'voice']),
     state: z.enum(['starting', 'live', 'recovering', 'failed']),
     /** Why a failed avatar failed, for its tile. */
@@ -120,6 +122,13 @@ export const errorCodeSchema = z.enum([
   'AT_CAPACITY',
   'CLIENT_CLOSED_REQUEST',
   'AVATAR_UNAVAILABLE',
+  // room access tokens (protocol/src/accessToken.ts)
+  'TOKEN_EXPIRED',
+  'TOKEN_INVALID',
+  'TOKEN_WRONG_ROOM',
+  'GRANT_MISSING',
+  // REST: per owner / per client upload limits (count and bytes within a window)
+  'QUOTA_EXCEEDED',
   // REST: avatar source-photo enrollment (/api/identities)
   'NOT_FOUND',
   'UNSUPPORTED_MEDIA',
@@ -150,6 +159,16 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = Object.freeze({
   /** The client went away before the answer (nginx's 499). */
   CLIENT_CLOSED_REQUEST: 499,
   AVATAR_UNAVAILABLE: 503,
+  /** The room access token has expired: get a new one. */
+  TOKEN_EXPIRED: 401,
+  /** The token is malformed or not signed with the server's secret (tampered). */
+  TOKEN_INVALID: 401,
+  /** The token is valid, but for another room. */
+  TOKEN_WRONG_ROOM: 403,
+  /** The token lacks the grant the request needs (grants are explicit: missing = denied). */
+  GRANT_MISSING: 403,
+  /** An upload limit (count or bytes per owner or client within a window) is reached: try later. */
+  QUOTA_EXCEEDED: 429,
   NOT_FOUND: 404,
   UNSUPPORTED_MEDIA: 415,
   BAD_IMAGE: 400,
@@ -178,6 +197,8 @@ export const requestSchemas = {
     /** Join as a keypoint avatar of this enrolled identity: the browser sends motion + audio, no video. */
     avatar: z.object({
       identityId: identityIdSchema,
+      /** The identity's owner key (its enrollment returned it): only the owner joins wearing it. */
+      ownerKey: z.string().min(16).max(128).optional(),
       /** "keypoint": the browser sends face motion; "voice": only the microphone drives the face. */
       driver: z.enum(['keypoint', 'voice']).default('keypoint'),
       /**
@@ -187,6 +208,11 @@ export const requestSchemas = {
        */
       generator: generatorKindSchema.optional(),
     }).strict().optional(),
+    /**
+     * Room access token (a JWT, protocol/src/accessToken.ts), required when the server has an
+     * AUTH_SECRET: its room, name and grants decide the join. Avatar workers use `avatarSession`.
+     */
+    token: z.string().min(1).max(4096).optional(),
     /** Set by avatar workers only: the session token the server gave them in `worker:assign`. */
     avatarSession: z.string().min(16).max(128).optional(),
   }).strict(),
@@ -270,6 +296,11 @@ export const notificationSchemas = {
   /** To an avatar's owner only: its worker lowered (or restored) the avatar's size or frame rate. */
   'avatar:quality': z.object({ peerId: id, quality: avatarQualitySchema }),
   'server:error': errorBodySchema,
+  /**
+   * A fresh room access token (same room, identity, name and grants), sent before the join's token
+   * expires; the client uses it from then on (to join again). `expiresAt`: ms since the epoch.
+   */
+  'token:refresh': z.object({ token: z.string().min(1).max(4096), expiresAt: z.number().int().positive() }),
 } as const;
 export type NotificationName = keyof typeof notificationSchemas;
 export type NotificationOf<N extends NotificationName> = z.infer<(typeof notificationSchemas)[N]>;
@@ -303,6 +334,7 @@ export type ServerToClientEvents = {
   'server:error': (p: NotificationOf<'server:error'>) => void;
   'avatar:state': (p: NotificationOf<'avatar:state'>) => void;
   'avatar:quality': (p: NotificationOf<'avatar:quality'>) => void;
+  'token:refresh': (p: NotificationOf<'token:refresh'>) => void;
 };
 
 /**

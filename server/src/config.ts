@@ -54,6 +54,8 @@ export interface Config {
      * `Authorization: Bearer` on the worker asset API. Random per start unless set.
      */
     token: string;
+    /** Whether AVATAR_WORKER_TOKEN was set (else `token` is this process's random one). */
+    tokenConfigured: boolean;
     /** Avatar sessions one worker renders at once. */
     sessionsPerWorker: number;
     /** Rendered video size (square) and frame rate. */
@@ -123,6 +125,28 @@ export interface Config {
     /** nice value of the job processes (19 = lowest priority) */
     nice: number;
   };
+  /** Room access and admin credentials (issue 12). Without `secret`: development mode, open rooms. */
+  auth: {
+    /** HS256 secret of room access tokens (AUTH_SECRET, ≥ 32 characters); set = every browser join needs a token. */
+    secret: string | undefined;
+    /** Admin key (`Authorization: Bearer`): mints tokens (POST /api/admin/tokens), reads /api/rooms* and /metrics when auth is on. */
+    adminKey: string | undefined;
+    /** A token that only reads /metrics (for a Prometheus scraper), when auth is on. */
+    metricsToken: string | undefined;
+    /** The server pushes a refreshed token this long before the join's token expires (or at half its TTL when shorter). */
+    refreshBeforeMs: number;
+    /** Origins (scheme://host[:port]) whose pages may open signaling sockets; undefined = any. Sockets without an Origin header (workers, Node clients) are not browsers and pass. */
+    allowedOrigins: string[] | undefined;
+  };
+  /** Upload limits of identity photos and training-clip uploads, per client IP and per owner (identity). */
+  uploads: {
+    /** uploads within one hour */
+    maxPerHour: number;
+    /** bytes uploaded within one hour */
+    maxBytesPerHour: number;
+    /** uploads within one minute (the rate) */
+    maxPerMinute: number;
+  };
   clientDir: string;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 }
@@ -170,6 +194,29 @@ function bool(env: Env, key: string, def: boolean): boolean {
   throw new ConfigError(`${key}=${raw} must be true or false`);
 }
 
+/** A credential: at least 32 characters (random 192 bits or more is the intent). */
+function secret(env: Env, key: string): string | undefined {
+  const raw = str(env, key);
+  if (raw !== undefined && raw.length < 32) throw new ConfigError(`${key} must have at least 32 characters (e.g. openssl rand -base64 32)`);
+  return raw;
+}
+
+/** A comma-separated list of origins (scheme://host[:port]); unset = undefined. */
+function origins(env: Env, key: string): string[] | undefined {
+  const raw = str(env, key);
+  if (raw === undefined) return undefined;
+  return raw.split(',').map((o) => o.trim()).filter(Boolean).map((o) => {
+    let u: URL;
+    try {
+      u = new URL(o);
+    } catch {
+      throw new ConfigError(`${key}: "${o}" is not an origin (e.g. https://meet.example.com)`);
+    }
+    if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.origin !== o.replace(/\/$/, '')) throw new ConfigError(`${key}: "${o}" is not an origin (scheme://host[:port], no path)`);
+    return u.origin;
+  });
+}
+
 /** Build the config from an environment (process.env by default); throws ConfigError on bad values. */
 export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
   const httpsPortRaw = str(env, 'HTTPS_PORT');
@@ -212,6 +259,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     workers: {
       count: int(env, 'AVATAR_WORKERS', 2, 0, 64),
       token: str(env, 'AVATAR_WORKER_TOKEN') ?? randomBytes(24).toString('base64url'),
+      tokenConfigured: str(env, 'AVATAR_WORKER_TOKEN') !== undefined,
       sessionsPerWorker: int(env, 'AVATAR_SESSIONS_PER_WORKER', 4, 1, 256),
       size: int(env, 'AVATAR_SIZE', 256, 64, 1024),
       fps: int(env, 'AVATAR_FPS', 25, 1, 60),
@@ -240,6 +288,18 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       size: oneOf(env, 'AVATAR_TRAINING_SIZE', [128, 256, 512] as const, 256),
       threads: int(env, 'AVATAR_TRAINING_THREADS', Math.min(2, os.availableParallelism()), 1, 64),
       nice: int(env, 'AVATAR_TRAINING_NICE', 19, 0, 19),
+    },
+    auth: {
+      secret: secret(env, 'AUTH_SECRET'),
+      adminKey: secret(env, 'AUTH_ADMIN_KEY'),
+      metricsToken: secret(env, 'AUTH_METRICS_TOKEN'),
+      refreshBeforeMs: int(env, 'AUTH_TOKEN_REFRESH_BEFORE_S', 120, 1, 86_400) * 1000,
+      allowedOrigins: origins(env, 'ALLOWED_ORIGINS'),
+    },
+    uploads: {
+      maxPerHour: int(env, 'UPLOAD_MAX_PER_HOUR', 30, 1, 1_000_000),
+      maxBytesPerHour: int(env, 'UPLOAD_MAX_BYTES_PER_HOUR', 512 * 1024 * 1024, 1024, 1024 ** 4),
+      maxPerMinute: int(env, 'UPLOAD_MAX_PER_MINUTE', 10, 1, 100_000),
     },
     clientDir: path.resolve(PROJECT_ROOT, str(env, 'CLIENT_DIR') ?? 'dist/client'),
     logLevel,

@@ -24,6 +24,11 @@ import { createTrainingJobRouter } from './http/trainingJobs.ts';
 import { TrainingJobs } from './avatar/training/TrainingJobs.ts';
 import { ACTIVE_JOB_STATES } from '../../protocol/src/trainingJobs.ts';
 import { decodeHeadAsset } from '../../models/gaussian/headAsset.ts';
+import { AccessTokens } from './auth/AccessTokens.ts';
+import { createAdminAccess } from './http/adminAccess.ts';
+import { createTokenRouter } from './http/tokens.ts';
+import { UploadQuota } from './http/uploadQuota.ts';
+import { originAllowed } from './signaling/originCheck.ts';
 
 export interface AvatarServer {
   readonly config: Config;
@@ -62,6 +67,13 @@ function urlHost(host: string): string {
 }
 
 export async function createAvatarServer(config: Config, logger: Logger = getLogger()): Promise<AvatarServer> {
+  const accessTokens = config.auth.secret !== undefined ? await AccessTokens.create({ secret: config.auth.secret }) : undefined;
+  if (!accessTokens) logger.warn('development mode: AUTH_SECRET is not set, so anyone who reaches this server can join any room and read /api/rooms and /metrics; set AUTH_SECRET (and AUTH_ADMIN_KEY) before exposing it');
+  else {
+    if (config.auth.adminKey === undefined) logger.warn('AUTH_ADMIN_KEY is not set: /api/rooms, /metrics and POST /api/admin/tokens refuse every request (mint tokens with npm run token)');
+    if (config.auth.allowedOrigins === undefined) logger.warn('ALLOWED_ORIGINS is not set: pages of any origin may open signaling sockets (they still need a token)');
+  }
+  const access = createAdminAccess({ tokens: accessTokens, adminKey: config.auth.adminKey, metricsToken: config.auth.metricsToken });
   const metrics = new Metrics();
   const rooms = new RoomManager(config, logger, metrics);
   const identities = await IdentityStore.create({ dataDir: config.avatar.dataDir, cacheSize: config.avatar.identityCacheSize, logger });
@@ -105,10 +117,12 @@ export async function createAvatarServer(config: Config, logger: Logger = getLog
     metrics,
     logger,
     startedAt: Date.now(),
+    guards: { rooms: access.admin, room: access.roomAdmin((req) => String(req.params['roomId'])), metrics: access.metrics },
     routers: {
+      '/api/admin': createTokenRouter({ tokens: accessTokens, access, logger }),
       // before /api/identities, whose router answers 404 for any path it does not know
-      '/api': createTrainingJobRouter({ jobs: training, authorizeOwner: (id, key) => identities.verifyOwner(id, key), logger }),
-      '/api/identities': createIdentityRouter({ service: enrollment, store: identities, config, logger, onDeleted: async (id) => void (await training.deleteForIdentity(id)) }),
+      '/api': createTrainingJobRouter({ jobs: training, authorizeOwner: (id, key) => identities.verifyOwner(id, key), quota: new UploadQuota(config.uploads), logger }),
+      '/api/identities': createIdentityRouter({ service: enrollment, store: identities, config, logger, quota: new UploadQuota(config.uploads), onDeleted: async (id) => void (await training.deleteForIdentity(id)) }),
       '/api/worker': createWorkerAssetRouter({ store: identities, token: config.workers.token, logger }),
       '/': createVendorRouter(),
     },
@@ -124,12 +138,24 @@ export async function createAvatarServer(config: Config, logger: Logger = getLog
       servers.push(httpsServer);
     }
   }
-  const ios = servers.map((s) => new IoServer(s, { maxHttpBufferSize: MAX_HTTP_BUFFER, serveClient: false, pingInterval: 10_000, pingTimeout: 8_000 }));
+  const ios = servers.map((s) => new IoServer(s, {
+    maxHttpBufferSize: MAX_HTTP_BUFFER,
+    serveClient: false,
+    pingInterval: 10_000,
+    pingTimeout: 8_000,
+    // pages of other origins may not open signaling sockets (ALLOWED_ORIGINS; this server's own pages may)
+    allowRequest: (req, callback) => {
+      const allowed = originAllowed(req.headers.origin, config.auth.allowedOrigins, { host: req.headers.host, secure: s instanceof https.Server });
+      if (!allowed) logger.warn({ origin: req.headers.origin }, 'signaling socket from an origin that is not allowed refused');
+      callback(allowed ? null : 'origin not allowed', allowed);
+    },
+  }));
   const signaling = new SignalingServer(ios, rooms, config, logger, metrics, {
     service: avatars,
     identityExists: (id) => identities.has(id),
+    verifyOwner: (id, key) => identities.verifyOwner(id, key),
     identityUsed: (id) => void identities.touch(id).catch((err: unknown) => logger.warn({ err, identityId: id }, 'could not mark identity as used')),
-  });
+  }, accessTokens);
   // Unused identities expire: once at start, then every hour (never those a session runs with).
   const expireIdentities = async (): Promise<void> => {
     if (config.avatar.identityMaxUnusedMs <= 0 || identities.closed) return;

@@ -42,7 +42,7 @@ describe('personal avatar fallback (real worker)', () => {
       if (peerId === owner.client.peerId) states.push(avatar);
     });
     leave.push(() => owner.leave());
-    await owner.join(room, identityId, 30, 'gaussian');
+    await owner.join(room, identityId, 30, { generator: 'gaussian' });
     return { owner, states };
   }
 

@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { startTestServer } from '../helpers/server.ts';
 import { waitFor, sleep } from '../helpers/wait.ts';
 import { CallClient } from '../../call/src/CallClient.ts';
-import { uploadPhotoFile, WrtcPeerConnection } from '../helpers/avatarPeers.ts';
+import { ownerKeyOf, uploadPhotoFile, WrtcPeerConnection } from '../helpers/avatarPeers.ts';
 import type { AvatarServer } from '../../server/src/server.ts';
 import type { NotificationOf } from '../../protocol/src/signaling.ts';
 
@@ -40,7 +40,7 @@ test('an avatar session that no worker takes fails within AVATAR_START_TIMEOUT_M
   const states: (NotificationOf<'avatar:state'> & { at: number })[] = [];
   owner.on('avatarstate', (s) => states.push({ ...s, at: performance.now() }));
   const t0 = performance.now();
-  await owner.join({ roomId: 'no workers', displayName: 'owner', stream: null, avatar: { identityId } });
+  await owner.join({ roomId: 'no workers', displayName: 'owner', stream: null, avatar: { identityId, ownerKey: ownerKeyOf(identityId) } });
   const room = server.rooms.rooms.get('no workers')!;
   assert.equal([...room.participants][0]!.info().avatar?.state, 'starting');
   const failed = await waitFor(() => states.find((s) => s.avatar.state === 'failed'), { timeoutMs: TIMEOUT_MS + 3000, what: 'avatar state "failed" at the owner' });

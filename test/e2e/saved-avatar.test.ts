@@ -47,7 +47,10 @@ async function joinAsVoiceAvatar(page: Page, photo: string | null): Promise<stri
   const peerId = await page.evaluate(() => window.avatarSfu.client()?.peerId);
   const owner = server.rooms.rooms.get(ROOM)?.peers.get(peerId!);
   assert.ok(owner?.attributes.avatar, 'joined as an avatar');
-  return owner.attributes.avatar.identityId;
+  // the identity is the server's to know: PeerInfo no longer names it
+  const session = server.avatars.sessionOf(owner);
+  assert.ok(session, 'joined as an avatar');
+  return session.identityId;
 }
 
 async function leave(page: Page): Promise<void> {

@@ -7,11 +7,22 @@ import { encodeMotionFrame, type MotionPose } from '../../protocol/src/motion.ts
 
 export const WrtcPeerConnection = wrtc.RTCPeerConnection as unknown as typeof RTCPeerConnection;
 
-/** POST a PNG file to the server's /api/identities; returns the new identity's id. */
+/** Owner keys of the identities uploadPhotoFile enrolled (joining as one, or reading it, needs its key). */
+const ownerKeys = new Map<string, string>();
+
+/** The owner key of an identity uploadPhotoFile enrolled. */
+export function ownerKeyOf(identityId: string): string {
+  const key = ownerKeys.get(identityId);
+  if (!key) throw new Error(`no owner key for identity ${identityId} (not enrolled by uploadPhotoFile)`);
+  return key;
+}
+
+/** POST a PNG file to the server's /api/identities; returns the new identity's id (its owner key: ownerKeyOf). */
 export async function uploadPhotoFile(serverUrl: string, file: string): Promise<string> {
   const res = await fetch(`${serverUrl}/api/identities`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: fs.readFileSync(file) });
-  const body = (await res.json()) as { identityId?: string };
-  if (res.status !== 201 || !body.identityId) throw new Error(`enrollment failed: ${res.status} ${JSON.stringify(body)}`);
+  const body = (await res.json()) as { identityId?: string; ownerKey?: string };
+  if (res.status !== 201 || !body.identityId || !body.ownerKey) throw new Error(`enrollment failed: ${res.status} ${JSON.stringify(body)}`);
+  ownerKeys.set(body.identityId, body.ownerKey);
   return body.identityId;
 }
 
@@ -76,14 +87,19 @@ export class MotionOwner {
     this.client = new CallClient({ serverUrl, RTCPeerConnection: WrtcPeerConnection });
   }
 
-  async join(roomId: string, identityId: string, fps = 30, generator?: GeneratorKind): Promise<string> {
+  /**
+   * Join as the avatar of `identityId` (enrolled by uploadPhotoFile). `generator`: the renderer wanted;
+   * `token`: a room access token (servers with AUTH_SECRET).
+   */
+  async join(roomId: string, identityId: string, fps = 30, opts: { generator?: GeneratorKind; token?: string } = {}): Promise<string> {
     let opened: () => void;
     const open = new Promise<void>((r) => (opened = r));
     await this.client.join({
       roomId,
       displayName: 'owner',
       stream: null,
-      avatar: { identityId, ...(generator ? { generator } : {}) },
+      avatar: { identityId, ownerKey: ownerKeyOf(identityId), ...(opts.generator ? { generator: opts.generator } : {}) },
+      ...(opts.token !== undefined ? { token: opts.token } : {}),
       dataChannels: [{ label: 'motion', init: { ordered: false, maxRetransmits: 0 }, onOpen: (ch) => ((this.channel = ch), opened()) }],
     });
     await open;

@@ -59,12 +59,18 @@ function twoFacesPng(): { bytes: Buffer; bigSide: number } {
   return { bytes: PNG.sync.write(png), bigSide };
 }
 
+/** Owner keys of the identities post() enrolled: every other route needs the identity's. */
+const ownerKeys = new Map<string, string>();
+const asOwner = (identityId: string): { headers: Record<string, string> } => ({ headers: { authorization: `Bearer ${ownerKeys.get(identityId) ?? 'none'}` } });
+
 async function post(body: Uint8Array, type: string | null = 'image/png'): Promise<{ status: number; json: any; headers: Headers }> {
   const headers: Record<string, string> = {};
   if (type) headers['content-type'] = type;
   const res = await fetch(`${base}/api/identities`, { method: 'POST', body: new Uint8Array(body), headers });
   const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : null, headers: res.headers };
+  const json = text ? JSON.parse(text) : null;
+  if (res.status === 201) ownerKeys.set(json.identityId, json.ownerKey);
+  return { status: res.status, json, headers: res.headers };
 }
 
 /** Raw HTTP request, so that paths like /../ reach the server unnormalised. */
@@ -219,7 +225,7 @@ describe('POST /api/identities', () => {
   });
 
   test('GET /api/identities/:id returns the metadata and /photo the enrolled crop as PNG', async () => {
-    const res = await fetch(`${base}/api/identities/${enrolled.identityId}`);
+    const res = await fetch(`${base}/api/identities/${enrolled.identityId}`, asOwner(enrolled.identityId));
     assert.equal(res.status, 200);
     const meta = (await res.json()) as IdentityMeta;
     assert.equal(meta.identityId, enrolled.identityId);
@@ -228,7 +234,7 @@ describe('POST /api/identities', () => {
     assert.equal(meta.sourceType, 'image/png');
     assert.equal(meta.textureSize, 512);
     assert.equal(meta.hasEmbedding, true);
-    const photo = await fetch(`${base}/api/identities/${enrolled.identityId}/photo`);
+    const photo = await fetch(`${base}/api/identities/${enrolled.identityId}/photo`, asOwner(enrolled.identityId));
     assert.equal(photo.status, 200);
     assert.equal(photo.headers.get('content-type'), 'image/png');
     const img = PNG.sync.read(Buffer.from(await photo.arrayBuffer()));
@@ -411,17 +417,17 @@ describe('GET and DELETE /api/identities/:id', () => {
     assert.ok(ids.length >= 2);
     const id = ids[0];
     await store.load(id);
-    const del = await fetch(`${base}/api/identities/${id}`, { method: 'DELETE' });
+    const del = await fetch(`${base}/api/identities/${id}`, { method: 'DELETE', ...asOwner(id) });
     assert.equal(del.status, 204);
     assert.ok(!fs.existsSync(path.join(dataDir, 'identities', id)));
     assert.equal(await store.has(id), false);
     await assert.rejects(store.load(id), (e: unknown) => e instanceof AppError && e.status === 404);
     for (const suffix of ['', '/photo']) {
-      const res = await fetch(`${base}/api/identities/${id}${suffix}`);
+      const res = await fetch(`${base}/api/identities/${id}${suffix}`, asOwner(id));
       assert.equal(res.status, 404);
       assertErrorBody(await res.json(), 404, 'NOT_FOUND');
     }
-    const again = await fetch(`${base}/api/identities/${id}`, { method: 'DELETE' });
+    const again = await fetch(`${base}/api/identities/${id}`, { method: 'DELETE', ...asOwner(id) });
     assert.equal(again.status, 404);
     assert.deepEqual((await store.list()).map((m) => m.identityId), ids.slice(1));
   });

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { createHash } from 'node:crypto';
 import { IdentityStore, newIdentityId } from '../../server/src/avatar/identity/IdentityStore.ts';
 import { loadConfig } from '../../server/src/config.ts';
 import { startTestServer } from '../helpers/server.ts';
@@ -22,13 +23,17 @@ function tmpDataDir(): string {
   return d;
 }
 
-/** An identity directory as IdentityStore writes it (enough for get/has/delete), enrolled `ageMs` ago. */
+/** The owner key of every fake identity (its SHA-256 is what the store keeps). */
+const OWNER_KEY = 'expiry-test-owner-key-0123456789';
+
+/** An identity directory as IdentityStore writes it (enough for get/has/delete and joining), enrolled `ageMs` ago. */
 function fakeIdentity(dataDir: string, ageMs: number): string {
   const id = newIdentityId();
   const dir = path.join(dataDir, 'identities', id);
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify({ identityId: id, createdAt: new Date(Date.now() - ageMs).toISOString() }));
   fs.writeFileSync(path.join(dir, 'identity.bin'), 'x');
+  fs.writeFileSync(path.join(dir, 'owner-key.sha256'), createHash('sha256').update(OWNER_KEY).digest('hex') + '\n');
   return id;
 }
 
@@ -72,7 +77,7 @@ test('the server deletes identities unused for AVATAR_IDENTITY_EXPIRE_DAYS when 
     assert.equal(await server.identities.has(fresh), true);
     const before = (await server.identities.lastUsedAt(fresh))!;
     assert.ok(Date.now() - before > 28 * DAY);
-    await client.join({ roomId: 'expiry', displayName: 'owner', stream: null, avatar: { identityId: fresh } });
+    await client.join({ roomId: 'expiry', displayName: 'owner', stream: null, avatar: { identityId: fresh, ownerKey: OWNER_KEY } });
     const deadline = Date.now() + 5000;
     while (Date.now() < deadline && Date.now() - (await server.identities.lastUsedAt(fresh))! > 60_000) await new Promise((r) => setTimeout(r, 50));
     assert.ok(Date.now() - (await server.identities.lastUsedAt(fresh))! < 60_000, 'joining as the avatar marks the identity as used');

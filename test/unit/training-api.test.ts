@@ -107,7 +107,7 @@ test('garbage and oversized uploads are refused with a clear error, and deleting
   const started = await submit(b!.id, b!.key);
   assert.equal(started.status, 202);
   const { id: jobId } = (await started.json()) as TrainingJobInfo;
-  assert.equal((await fetch(`${server.httpUrl}/api/identities/${b!.id}`, { method: 'DELETE' })).status, 204);
+  assert.equal((await fetch(`${server.httpUrl}/api/identities/${b!.id}`, { method: 'DELETE', headers: auth(b!.key) })).status, 204);
   assert.equal(server.training.get(jobId), undefined, 'the job is gone with its identity');
   assert.ok(!fs.existsSync(path.join(server.config.avatar.dataDir, 'training-jobs', jobId)));
 });

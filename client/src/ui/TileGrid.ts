@@ -22,7 +22,8 @@ interface Tile {
 }
 
 export interface AvatarTileInfo {
-  identityId: string;
+  /** The source photo shown until the video arrives: only on the owner's own tile (others never get the face data). */
+  photoUrl?: string | undefined;
   state: 'starting' | 'live' | 'recovering' | 'failed';
   /** Why a failed avatar failed. */
   reason?: string | undefined;
@@ -113,7 +114,7 @@ export class TileGrid {
     tile.el.classList.add('avatar');
     tile.el.dataset['avatarState'] = avatar.state;
     tile.el.dataset['avatarPaused'] = String(Boolean(avatar.paused));
-    tile.el.style.backgroundImage = `url(/api/identities/${encodeURIComponent(avatar.identityId)}/photo)`;
+    if (avatar.photoUrl) tile.el.style.backgroundImage = `url(${JSON.stringify(avatar.photoUrl)})`;
     let state = tile.el.querySelector<HTMLElement>('.state');
     if (!state) {
       state = document.createElement('span');

@@ -7,6 +7,11 @@
  *   GET    /:id/photo       → 200 image/png, the enrolled square crop (placeholder while the avatar starts)
  *   DELETE /:id             → 204
  *
+ * An identity is its owner's face: every route but POST needs its owner key (`Authorization: Bearer
+ * <ownerKey>`, returned by the POST only): 401 UNAUTHORIZED without one, 403 FORBIDDEN with a wrong
+ * one (checked after 400 for a malformed id and 404 for an unknown one). POST is limited per client
+ * address (count, bytes and rate: 429 QUOTA_EXCEEDED / RATE_LIMITED with Retry-After).
+ *
  * Errors are JSON { error: { code, message, status } }: 400 BAD_IMAGE / BAD_REQUEST (malformed id),
  * 404 NOT_FOUND, 413 PAYLOAD_TOO_LARGE (bytes or pixels), 415 UNSUPPORTED_MEDIA, 422 NO_FACE /
  * FACE_TOO_SMALL, 503 BUSY (enrollment queue full, with Retry-After) / AVATAR_UNAVAILABLE,
@@ -20,6 +25,9 @@ import type { Logger } from '../logger.ts';
 import type { EnrollmentService } from '../avatar/identity/EnrollmentService.ts';
 import type { IdentityStore } from '../avatar/identity/IdentityStore.ts';
 import { probeImage } from '../avatar/identity/imageProbe.ts';
+import { isIdentityId } from '../avatar/identity/IdentityStore.ts';
+import { bearerKey } from './bearer.ts';
+import { clientKey, type UploadQuota } from './uploadQuota.ts';
 
 export interface IdentityRouterOptions {
   service: EnrollmentService;
@@ -28,6 +36,8 @@ export interface IdentityRouterOptions {
   logger?: Logger;
   /** after an identity is deleted: delete what belongs to it elsewhere (its training jobs) */
   onDeleted?: (identityId: string) => Promise<void>;
+  /** upload limits of POST, per client address; absent: none */
+  quota?: UploadQuota;
 }
 
 /** Response body of POST /api/identities. */
@@ -63,8 +73,18 @@ export function createIdentityRouter(opts: IdentityRouterOptions): Router {
   const { maxPhotoBytes, maxPhotoPixels } = opts.config.avatar;
   const router = express.Router();
 
+  /** The identity id of the request, once its owner key is checked (400 malformed, 404 unknown, 401 / 403). */
+  const owned = async (req: Request): Promise<string> => {
+    const id = String(req.params.id);
+    if (!isIdentityId(id)) throw new AppError('BAD_REQUEST', 'invalid identity id');
+    if (!(await store.has(id))) throw new AppError('NOT_FOUND', `identity ${id} not found`);
+    await store.verifyOwner(id, bearerKey(req));
+    return id;
+  };
+
   router.post(
     '/',
+    ...(opts.quota ? [opts.quota.middleware((req) => [clientKey(req)], 'photo uploads')] : []),
     (req, _res, next) => {
       const type = mediaType(req);
       if (!type || !ACCEPTED_TYPES.has(type)) {
@@ -118,7 +138,7 @@ export function createIdentityRouter(opts: IdentityRouterOptions): Router {
 
   router.get('/:id', async (req, res, next) => {
     try {
-      const id = String(req.params.id);
+      const id = await owned(req);
       const meta = await store.get(id);
       if (!meta) throw new AppError('NOT_FOUND', `identity ${id} not found`);
       res.json(meta);
@@ -129,7 +149,7 @@ export function createIdentityRouter(opts: IdentityRouterOptions): Router {
 
   router.get('/:id/photo', async (req, res, next) => {
     try {
-      const id = String(req.params.id);
+      const id = await owned(req);
       let png: Buffer;
       try {
         png = await readFile(store.cropPath(id));
@@ -137,7 +157,7 @@ export function createIdentityRouter(opts: IdentityRouterOptions): Router {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new AppError('NOT_FOUND', `identity ${id} not found`);
         throw err;
       }
-      res.setHeader('Cache-Control', 'private, max-age=3600');
+      res.setHeader('Cache-Control', 'private, no-store');
       res.type('png').send(png);
     } catch (err) {
       next(err);
@@ -146,7 +166,7 @@ export function createIdentityRouter(opts: IdentityRouterOptions): Router {
 
   router.delete('/:id', async (req, res, next) => {
     try {
-      const id = String(req.params.id);
+      const id = await owned(req);
       if (!(await store.delete(id))) throw new AppError('NOT_FOUND', `identity ${id} not found`);
       await opts.onDeleted?.(id);
       res.status(204).end();
@@ -163,6 +183,7 @@ export function createIdentityRouter(opts: IdentityRouterOptions): Router {
     const body = httpErrorBody(err, 'photo is larger than the upload limit');
     if (body.status >= 500 && !(err instanceof AppError)) logger?.error({ err }, 'identities API error');
     if (body.code === 'BUSY') res.setHeader('Retry-After', '5');
+    if (body.code === 'UNAUTHORIZED') res.setHeader('WWW-Authenticate', 'Bearer realm="avatar-owner"');
     res.status(body.status).json({ error: body });
   });
 

@@ -13,6 +13,7 @@ import type { Logger } from '../logger.ts';
 import type { TrainingJobs } from '../avatar/training/TrainingJobs.ts';
 import { ACTIVE_JOB_STATES, type TrainingJobInfo } from '../../../protocol/src/trainingJobs.ts';
 import { CLIP_UPLOAD_LIMITS } from '../../../protocol/src/clipUpload.ts';
+import { clientKey, QuotaError, type UploadQuota } from './uploadQuota.ts';
 
 export interface TrainingJobRouterOptions {
   jobs: TrainingJobs;
@@ -22,6 +23,8 @@ export interface TrainingJobRouterOptions {
   maxUploadBytes?: number;
   /** SSE keep-alive comment interval, default 15 s */
   keepAliveMs?: number;
+  /** upload limits of clip uploads, per client address and per owner (identity); absent: none */
+  quota?: UploadQuota;
   logger?: Logger;
 }
 
@@ -49,15 +52,17 @@ export function createTrainingJobRouter(opts: TrainingJobRouterOptions): Router 
 
   router.post(
     '/identities/:id/training-jobs',
-    async (req, _res, next) => {
+    async (req, res, next) => {
       try {
         await authorizeOwner(String(req.params.id), bearerKey(req));
         const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
         if (type !== 'application/octet-stream') throw new AppError('UNSUPPORTED_MEDIA', `Content-Type must be application/octet-stream (a clip upload), got ${type || 'none'}`);
         const len = Number(req.headers['content-length']);
         if (Number.isFinite(len) && len > maxUploadBytes) throw new AppError('PAYLOAD_TOO_LARGE', `clip upload of ${len} bytes exceeds ${maxUploadBytes}`);
+        opts.quota?.take([clientKey(req), `owner:${String(req.params.id)}`], Number.isFinite(len) && len >= 0 ? len : 0, 'clip uploads');
         next();
       } catch (err) {
+        if (err instanceof QuotaError) res.setHeader('Retry-After', String(err.retryAfterS));
         next(err);
       }
     },

@@ -1,7 +1,8 @@
 /**
  * The avatar workers' asset API, mounted at /api/worker. Workers may run on other hosts and share no
  * disk with the server: they fetch what a session renders from here, authenticated with the worker
- * token (`Authorization: Bearer <AVATAR_WORKER_TOKEN>`).
+ * token (`Authorization: Bearer <AVATAR_WORKER_TOKEN>`) or a worker's own credential derived from it
+ * (auth/workerCredentials.ts).
  *
  *   GET /identities/:id/assets        → 200 { identityId, assets: [{ kind, sha256, bytes }] }
  *   GET /identities/:id/assets/:kind  → 200 application/octet-stream, the asset file
@@ -11,12 +12,13 @@
  * WWW-Authenticate), 403 FORBIDDEN (wrong token), 400 BAD_REQUEST (malformed id or unknown kind),
  * 404 NOT_FOUND (no such identity or asset).
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { AppError, toErrorBody } from '../errors.ts';
 import { bearerKey } from './bearer.ts';
 import type { Logger } from '../logger.ts';
+import { verifyWorkerCredential } from '../auth/workerCredentials.ts';
 import type { IdentityStore } from '../avatar/identity/IdentityStore.ts';
 import { ASSET_KINDS, type AssetKind, type IdentityAssetsResponse } from '../../../protocol/src/generators.ts';
 
@@ -27,20 +29,15 @@ export interface WorkerAssetRouterOptions {
   logger?: Logger;
 }
 
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
-}
-
 /** 401 without a bearer token, 403 with a wrong one (constant-time comparison). */
 function requireWorkerToken(token: string) {
-  const expected = digest(token);
   return (req: Request, res: Response, next: NextFunction): void => {
     const key = bearerKey(req);
     if (key === undefined) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="avatar-worker"');
       return next(new AppError('UNAUTHORIZED', 'the worker asset API needs "Authorization: Bearer <AVATAR_WORKER_TOKEN>"'));
     }
-    if (!timingSafeEqual(digest(key), expected)) return next(new AppError('FORBIDDEN', 'wrong worker token (AVATAR_WORKER_TOKEN differs from the server\'s)'));
+    if (!verifyWorkerCredential(key, token)) return next(new AppError('FORBIDDEN', 'wrong worker token (AVATAR_WORKER_TOKEN differs from the server\'s)'));
     next();
   };
 }

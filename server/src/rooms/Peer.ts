@@ -36,6 +36,8 @@ export interface PeerOptions {
   role?: PeerRole;
   /** For role "delegate": the participant this peer acts for. */
   principal?: Peer;
+  /** A participant that does not subscribe receives no one's media (default true). */
+  subscribe?: boolean;
   logger: Logger;
   transport: Omit<WebRtcTransportOptions, 'direction' | 'logger'>;
 }
@@ -50,13 +52,16 @@ export class Peer extends EnhancedEventEmitter<PeerEvents> {
   readonly role: PeerRole;
   /** For a delegate: the participant it acts for. */
   readonly principal: Peer | undefined;
+  /** Whether the room routes the others' media to this participant (Room.join `subscribe`). */
+  readonly subscribes: boolean;
   /** Copied into info(); set by the application layer, which tells clients when it changes. */
   attributes: PeerAttributes = {};
   #offerSignal: OfferSignal | undefined;
   #closed = false;
 
-  private constructor(id: string, displayName: string, logger: Logger, send: WebRtcTransport, recv: WebRtcTransport, role: PeerRole, principal: Peer | undefined) {
+  private constructor(id: string, displayName: string, logger: Logger, send: WebRtcTransport, recv: WebRtcTransport, role: PeerRole, principal: Peer | undefined, subscribes: boolean) {
     super();
+    this.subscribes = subscribes;
     this.role = role;
     this.principal = principal;
     this.id = id;
@@ -81,7 +86,7 @@ export class Peer extends EnhancedEventEmitter<PeerEvents> {
     const logger = opts.logger.child({ peerId: id, ...(role === 'delegate' ? { role, principalPeerId: opts.principal?.id } : {}) });
     const send = await WebRtcTransport.create({ ...opts.transport, direction: 'send', logger });
     const recv = await WebRtcTransport.create({ ...opts.transport, direction: 'recv', logger });
-    return new Peer(id, opts.displayName, logger, send, recv, role, role === 'delegate' ? opts.principal : undefined);
+    return new Peer(id, opts.displayName, logger, send, recv, role, role === 'delegate' ? opts.principal : undefined, opts.subscribe !== false);
   }
 
   get closed(): boolean {

@@ -109,9 +109,11 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
 
   /**
    * Create a peer. A participant is subscribed to what the other participants publish and to every
-   * presentation; a delegate (role "delegate", with its principal in this room) to nothing.
+   * presentation (unless `subscribe` is false: it then receives nothing); a delegate (role
+   * "delegate", with its principal in this room) to nothing.
    */
-  async join(displayName: string, opts: { role?: PeerRole; principal?: Peer } = {}): Promise<Peer> {
+  async join(displayName: string, opts: { role?: PeerRole; principal?: Peer; subscribe?: boolean } = {}): Promise<Peer> {
+    if (opts.subscribe !== undefined && typeof opts.subscribe !== 'boolean') throw new TypeError('subscribe must be a boolean');
     if (this.#closed) throw new InvalidStateError('room closed');
     const role = opts.role ?? 'participant';
     const principal = role === 'delegate' ? opts.principal : undefined;
@@ -125,6 +127,7 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
       displayName,
       role,
       ...(principal ? { principal } : {}),
+      ...(opts.subscribe === false ? { subscribe: false } : {}),
       logger: this.#logger,
       transport: {
         rtc: this.#config.rtc,
@@ -218,6 +221,7 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
 
   /** `viewer` receives `peer`'s `producer`, or what is presented instead of it. */
   #forward(viewer: Peer, peer: Peer, producer: Producer): void {
+    if (!viewer.subscribes) return;
     const presentation = this.#presentations.get(peer.id)?.get(producer.kind);
     const instead = presentation && this.#sourceFor(viewer, peer, presentation);
     if (instead) this.#present(viewer, peer, instead, presentation.syncGroup);
@@ -237,7 +241,7 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
     const presentation = this.#presentations.get(peer.id)?.get(kind);
     if (!presentation || peer.closed || this.#closed) return;
     for (const viewer of viewers) {
-      if (viewer.closed) continue;
+      if (viewer.closed || !viewer.subscribes) continue;
       const want = this.#sourceFor(viewer, peer, presentation);
       if (want) this.#present(viewer, peer, want, presentation.syncGroup);
     }

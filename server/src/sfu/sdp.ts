@@ -60,3 +60,22 @@ export function withSessionIceLite(sdp: string): string {
   out.splice(at >= 0 && (firstMedia < 0 || at < firstMedia) ? at + 1 : firstMedia < 0 ? out.length : firstMedia, 0, 'a=ice-lite');
   return out.join(eol) + eol;
 }
+
+/**
+ * What an offer asks to send: its media (audio/video) sections and data (SCTP) sections, counting
+ * neither rejected ones (port 0 without `a=bundle-only`: a bundle-only section with port 0 is not
+ * rejected, see {@link withBundleOnlyPorts}) nor media sections that send nothing (recvonly, inactive).
+ */
+export function offeredSections(sdp: string): { media: number; data: number } {
+  let media = 0;
+  let data = 0;
+  for (const section of sdp.split(/\r?\n(?=m=)/)) {
+    const m = /^m=(\w+) (\d+)/.exec(section);
+    if (!m) continue;
+    const lines = section.split(/\r?\n/);
+    if (m[2] === '0' && !lines.includes('a=bundle-only')) continue;
+    if (m[1] === 'application') data++;
+    else if ((m[1] === 'audio' || m[1] === 'video') && !lines.includes('a=recvonly') && !lines.includes('a=inactive')) media++;
+  }
+  return { media, data };
+}

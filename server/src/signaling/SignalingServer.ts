@@ -27,8 +27,11 @@ import type { RoomManager } from '../rooms/RoomManager.ts';
 import type { Room } from '../rooms/Room.ts';
 import { producerInfo, type Peer } from '../rooms/Peer.ts';
 import { RateLimiter } from './RateLimiter.ts';
-import { timingSafeEqual } from 'node:crypto';
 import type { AvatarService } from '../avatar/service/AvatarService.ts';
+import type { AccessTokens } from '../auth/AccessTokens.ts';
+import { hasGrant, type AccessTokenClaims, type GrantName } from '../../../protocol/src/accessToken.ts';
+import { offeredSections } from '../sfu/sdp.ts';
+import { verifyWorkerCredential } from '../auth/workerCredentials.ts';
 
 /** How long a client has to answer a receive-transport offer. */
 /** How long the server waits for a client's answer to consume:offer. */
@@ -38,6 +41,10 @@ interface SocketState {
   peer?: Peer;
   room?: Room;
   joining?: boolean;
+  /** The verified room access token of the join (auth on; not for avatar workers). */
+  claims?: AccessTokenClaims;
+  /** Pushes a refreshed token before `claims` expire. */
+  refreshTimer?: NodeJS.Timeout;
 }
 
 type Handler<N extends RequestName> = (socket: Socket, state: SocketState, req: RequestOf<N>) => Promise<ResponseMap[N]>;
@@ -54,6 +61,8 @@ export class SignalingServer {
     private readonly logger: Logger,
     private readonly metrics: Metrics,
     private readonly avatars?: AvatarIntegration,
+    /** Set when AUTH_SECRET is: browser joins need a room access token (avatar workers use their session token). */
+    private readonly accessTokens?: AccessTokens,
   ) {
     avatars?.service.on('avatarstate', (session) => {
       const avatar = session.owner.info().avatar;
@@ -71,11 +80,19 @@ export class SignalingServer {
       },
       publish: async (_s, st, r) => {
         const peer = this.#requirePeer(st);
+        const sections = offeredSections(r.offer.sdp);
+        if (sections.media > 0) this.#requireGrant(st, 'canPublish', 'publish a camera or microphone');
+        if (sections.data > 0) this.#requireGrant(st, 'canPublishData', 'publish data channels');
         // Track view keys label an avatar peer's renderings: they are its producers' presentation slots.
         return peer.publish(r.offer, peer.role === 'delegate' ? r.trackViews : undefined);
       },
-      setProducerPaused: async (_s, st, r) => this.#requirePeer(st).setProducerPaused(r.kind, r.paused),
+      setProducerPaused: async (_s, st, r) => {
+        const peer = this.#requirePeer(st);
+        this.#requireGrant(st, 'canPublish', 'mute or unmute a producer');
+        return peer.setProducerPaused(r.kind, r.paused);
+      },
       requestKeyFrame: async (_s, st, r) => {
+        this.#requireGrant(st, 'canSubscribe', 'request keyframes');
         const consumer = this.#requirePeer(st).recvTransport.consumers.get(r.consumerId);
         if (!consumer) throw new AppError('NOT_FOUND', `unknown consumer ${r.consumerId}`);
         consumer.requestKeyFrame('client');
@@ -86,6 +103,7 @@ export class SignalingServer {
         const owner = st.room?.peers.get(r.peerId);
         if (!this.avatars || !owner || owner.role !== 'participant' || !this.avatars.service.sessionOf(owner)) throw new AppError('NOT_FOUND', `peer ${r.peerId} is not an avatar in this room`);
         if (viewer.role !== 'participant') throw new AppError('FORBIDDEN', 'avatar peers cannot set views');
+        if (r.scope === 'personal') this.#requireGrant(st, 'canSubscribe', 'choose a personal view');
         const result = this.avatars.service.setView(viewer, owner, r.scope, r.view);
         return { peerId: owner.id, scope: r.scope, view: result.view, shared: result.shared };
       },
@@ -102,8 +120,10 @@ export class SignalingServer {
   #onConnection(socket: Socket): void {
     const auth = socket.handshake.auth as { workerToken?: unknown } | undefined;
     if (auth && auth.workerToken !== undefined) {
-      if (this.avatars && typeof auth.workerToken === 'string' && safeEqual(auth.workerToken, this.config.workers.token)) {
-        this.avatars.service.attachWorker(socket);
+      const worker = verifyWorkerCredential(auth.workerToken, this.config.workers.token);
+      if (this.avatars && worker) {
+        // a per-worker credential binds the socket to its worker id
+        this.avatars.service.attachWorker(socket, worker.workerId);
       } else {
         this.logger.warn({ socketId: socket.id }, 'worker connection with a bad token refused');
         socket.emit('server:error', errorBody('UNAUTHORIZED', 'bad worker token'));
@@ -161,6 +181,12 @@ export class SignalingServer {
     });
   }
 
+  /** With auth on, a participant's token must carry `grant` (explicitly); avatar workers' peers act on their session. */
+  #requireGrant(state: SocketState, grant: GrantName, what: string): void {
+    if (!this.accessTokens || state.peer?.role === 'delegate') return;
+    if (!state.claims || !hasGrant(state.claims, grant)) throw new AppError('GRANT_MISSING', `your room access token has no ${grant} grant: it cannot ${what}`);
+  }
+
   #requirePeer(state: SocketState): Peer {
     if (!state.peer || state.peer.closed) throw new AppError('NOT_JOINED', 'join a room first');
     return state.peer;
@@ -174,11 +200,25 @@ export class SignalingServer {
     state.joining = true;
     try {
       if (req.avatar && req.avatarSession) throw new AppError('BAD_REQUEST', 'avatar and avatarSession are exclusive');
+      // Every check comes before the room is touched: a refused join leaves nothing behind.
+      let claims: AccessTokenClaims | undefined;
+      if (this.accessTokens && !req.avatarSession) {
+        if (req.token === undefined) throw new AppError('UNAUTHORIZED', 'this server needs a room access token to join (?token=… in the page URL, or the join form)');
+        claims = await this.accessTokens.verify(req.token, { room: req.roomId });
+        if (req.avatar && !hasGrant(claims, 'canUseAvatar')) throw new AppError('GRANT_MISSING', 'your room access token has no canUseAvatar grant: join without an avatar');
+      }
       if (req.avatar) {
         if (!this.avatars) throw new AppError('AVATAR_UNAVAILABLE', 'avatars are not enabled on this server');
         if (!(await this.avatars.identityExists(req.avatar.identityId))) throw new AppError('NOT_FOUND', `unknown identity ${req.avatar.identityId}: enroll a photo first`);
+        // only its owner wears an identity (the face is theirs)
+        await this.avatars.verifyOwner(req.avatar.identityId, req.avatar.ownerKey).catch((err: unknown) => {
+          if (err instanceof AppError && err.code === 'UNAUTHORIZED') throw new AppError('UNAUTHORIZED', 'joining as an avatar needs the identity\'s owner key (avatar.ownerKey, given when the photo was enrolled)');
+          throw err;
+        });
         this.avatars.identityUsed?.(req.avatar.identityId);
       }
+      // With a token, the name others see is the token's.
+      const displayName = claims?.name ?? req.displayName;
       let peer: Peer;
       let room: Room;
       if (req.avatarSession) {
@@ -191,7 +231,7 @@ export class SignalingServer {
       } else {
         room = await this.rooms.getOrCreate(req.roomId);
         this.#listenToRoom(room);
-        peer = await room.join(req.displayName);
+        peer = await room.join(displayName, { subscribe: claims ? hasGrant(claims, 'canSubscribe') : true });
         if (req.avatar) this.avatars!.service.startSession(room, peer, req.avatar.identityId, req.avatar.driver, req.avatar.generator);
       }
       if (!socket.connected) {
@@ -200,6 +240,11 @@ export class SignalingServer {
       }
       state.peer = peer;
       state.room = room;
+      if (claims) {
+        state.claims = claims;
+        this.#scheduleTokenRefresh(socket, state, peer);
+        this.logger.info({ roomId: room.id, peerId: peer.id, participant: claims.sub }, 'joined with a room access token');
+      }
       this.#sockets.set(peer.id, socket);
       peer.setOfferSignal(async (offer, consumers, dataConsumers) => {
         const reply = await emitOfferAndWait(socket, peer, { offer, consumers, dataConsumers });
@@ -218,10 +263,40 @@ export class SignalingServer {
     }
   }
 
+  /**
+   * Pushes `token:refresh` before the join's token expires (refreshBeforeMs ahead, or at half its TTL
+   * when that is shorter), again for every refreshed token, until the peer leaves.
+   */
+  #scheduleTokenRefresh(socket: Socket, state: SocketState, peer: Peer): void {
+    const claims = state.claims;
+    if (!claims || !this.accessTokens) return;
+    const ttlMs = (claims.exp - claims.iat) * 1000;
+    const lead = Math.min(this.config.auth.refreshBeforeMs, ttlMs / 2);
+    const delay = Math.max(0, claims.exp * 1000 - lead - Date.now());
+    clearTimeout(state.refreshTimer);
+    state.refreshTimer = setTimeout(() => {
+      state.refreshTimer = undefined;
+      if (state.peer !== peer || peer.closed || !socket.connected || !this.accessTokens) return;
+      this.accessTokens.refresh(claims).then(
+        (fresh) => {
+          if (state.peer !== peer || peer.closed) return;
+          state.claims = fresh.claims;
+          socket.emit('token:refresh', { token: fresh.token, expiresAt: fresh.expiresAt });
+          this.#scheduleTokenRefresh(socket, state, peer);
+        },
+        (err: unknown) => peer.logger.warn({ err }, 'could not refresh the room access token'),
+      );
+    }, delay);
+    state.refreshTimer.unref?.();
+  }
+
   #leave(_socket: Socket, state: SocketState): void {
     const peer = state.peer;
     state.peer = undefined;
     state.room = undefined;
+    state.claims = undefined;
+    clearTimeout(state.refreshTimer);
+    state.refreshTimer = undefined;
     if (!peer) return;
     if (this.#sockets.get(peer.id) === _socket) this.#sockets.delete(peer.id);
     peer.close();
@@ -252,14 +327,10 @@ export class SignalingServer {
 export interface AvatarIntegration {
   service: AvatarService;
   identityExists(identityId: string): Promise<boolean>;
+  /** Resolves when `ownerKey` is the identity's owner key; rejects with UNAUTHORIZED / FORBIDDEN otherwise. */
+  verifyOwner(identityId: string, ownerKey: string | undefined): Promise<void>;
   /** An avatar session starts with this identity (it does not expire while used). */
   identityUsed?(identityId: string): void;
-}
-
-function safeEqual(a: string, b: string): boolean {
-  const ab = Buffer.from(a);
-  const bb = Buffer.from(b);
-  return ab.length === bb.length && timingSafeEqual(ab, bb);
 }
 
 /**

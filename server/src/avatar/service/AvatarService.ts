@@ -33,7 +33,14 @@ const PHOTO_ONLY: readonly AssetKind[] = Object.freeze(['enrolled-photo']);
 
 export interface AvatarSession {
   readonly id: string;
-  readonly token: string;
+  /**
+   * The session token of its current assignment (what the worker's runner joins with), bound to
+   * the worker it was given to (`tokenWorkerId`): valid only while the session is assigned there, a
+   * new one when it is assigned to another worker, so a runner of a moved session is refused.
+   */
+  token: string;
+  /** The worker `token` was given to. */
+  tokenWorkerId: string | undefined;
   readonly room: Room;
   readonly owner: Peer;
   readonly identityId: string;
@@ -131,8 +138,11 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     return this.#workers.size;
   }
 
-  /** A socket that presented the worker token. */
-  attachWorker(socket: Socket): void {
+  /**
+   * A socket that presented a worker credential; `boundWorkerId`: the only id it may register as (a
+   * per-worker credential, auth/workerCredentials.ts); undefined: any (the shared master token).
+   */
+  attachWorker(socket: Socket, boundWorkerId?: string): void {
     if (this.#closed) {
       socket.disconnect(true);
       return;
@@ -142,6 +152,12 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       const parsed = workerRequestSchemas['worker:register'].safeParse(payload);
       if (!parsed.success || entry) {
         ack?.({ ok: false, error: errorBody('BAD_REQUEST', entry ? 'already registered' : 'invalid worker:register') });
+        return;
+      }
+      if (boundWorkerId !== undefined && parsed.data.workerId !== boundWorkerId) {
+        this.logger.warn({ workerId: parsed.data.workerId, credentialWorkerId: boundWorkerId }, 'worker refused: its credential is for another worker id');
+        ack?.({ ok: false, error: errorBody('FORBIDDEN', `this credential is for worker "${boundWorkerId}", not "${parsed.data.workerId}"`) });
+        socket.disconnect(true);
         return;
       }
       const old = this.#workers.get(parsed.data.workerId);
@@ -242,6 +258,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     const session: AvatarSession = {
       id: randomUUID().replaceAll('-', '').slice(0, 16),
       token: randomBytes(24).toString('base64url'),
+      tokenWorkerId: undefined,
       room,
       owner,
       identityId,
@@ -267,7 +284,6 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       fallback: undefined,
     };
     this.#sessions.set(session.id, session);
-    this.#byToken.set(session.token, session);
     this.#byOwner.set(owner, session);
     this.#showState(session);
     routing.on('live', (avatarPeer) => this.markLive(avatarPeer));
@@ -471,7 +487,6 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     session.owner.attributes = {
       ...session.owner.attributes,
       avatar: {
-        identityId: session.identityId,
         driver: session.driver,
         state: session.state,
         defaultView: session.defaultView,
@@ -581,6 +596,14 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       this.safeEmit('avatarstate', session);
     }
     worker.sessions.add(session.id);
+    // the token is bound to the worker: a new one when the session moves to another worker (the
+    // previous one was revoked when it left; the same worker taking it back keeps its token)
+    this.#byToken.delete(session.token);
+    if (session.tokenWorkerId !== worker.id) {
+      session.token = randomBytes(24).toString('base64url');
+      session.tokenWorkerId = worker.id;
+    }
+    this.#byToken.set(session.token, session);
     const assign: WorkerAssign = {
       sessionId: session.id,
       token: session.token,
@@ -610,6 +633,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     worker?.sessions.delete(session.id);
     if (worker) worker.socket.emit('worker:release', { sessionId: session.id });
     session.workerId = undefined;
+    this.#byToken.delete(session.token);
   }
 
   #assignPending(): void {
@@ -629,6 +653,8 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       const session = this.#sessions.get(id);
       if (!session) continue;
       session.workerId = undefined;
+      // its runner there may still be alive: it must not join with the old token after the move
+      this.#byToken.delete(session.token);
       if (session.gaveUp) continue;
       session.lostAt ??= performance.now();
       this.#armStartTimer(session);

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../../config.ts';
 import type { Logger } from '../../logger.ts';
+import { mintWorkerCredential } from '../../auth/workerCredentials.ts';
 
 const WORKER_MAIN = fileURLToPath(new URL('../../../../worker/src/main.ts', import.meta.url));
 
@@ -58,7 +59,8 @@ export class WorkerSupervisor {
       env: {
         ...process.env,
         AVATAR_WORKER_SERVER_URL: this.serverUrl,
-        AVATAR_WORKER_TOKEN: this.config.workers.token,
+        // its own credential: it can register only as slot.id
+        AVATAR_WORKER_TOKEN: mintWorkerCredential(this.config.workers.token, slot.id),
         AVATAR_WORKER_ID: slot.id,
         // the workers' own asset cache (content-addressed copies they fetched over HTTP), kept with the server's data
         AVATAR_WORKER_CACHE_DIR: path.join(this.config.avatar.dataDir, 'worker-cache'),

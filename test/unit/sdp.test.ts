@@ -1,7 +1,7 @@
 /** SDP edits the SFU makes to what werift produces. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { withAudioPtime, withBundleOnlyPorts, withSessionIceLite } from '../../server/src/sfu/sdp.ts';
+import { offeredSections, withAudioPtime, withBundleOnlyPorts, withSessionIceLite } from '../../server/src/sfu/sdp.ts';
 
 const SDP = [
   'v=0', 'o=- 1 0 IN IP4 127.0.0.1', 's=-', 't=0 0', 'a=group:BUNDLE 0 1 2',
@@ -58,4 +58,18 @@ test('withSessionIceLite() moves a=ice-lite from the media sections to one line 
   for (const m of media) assert.ok(!m.includes('a=ice-lite'), 'not in a media section');
   assert.equal(out.replace('a=ice-lite\r\n', ''), SDP, 'nothing else changes');
   assert.equal(withSessionIceLite(SDP), SDP, 'an SDP without ice-lite is unchanged');
+});
+
+test('offeredSections counts Firefox-style bundle-only sections (port 0 with a=bundle-only) as offered, and truly rejected or receive-only ones not', () => {
+  const sdp = [
+    'v=0', 'o=- 1 1 IN IP4 0.0.0.0', 's=-', 't=0 0', 'a=group:BUNDLE 0 1 2',
+    'm=audio 9 UDP/TLS/RTP/SAVPF 109', 'a=mid:0', 'a=sendrecv',
+    'm=video 0 UDP/TLS/RTP/SAVPF 120', 'a=bundle-only', 'a=mid:1', 'a=sendrecv',
+    'm=application 0 UDP/DTLS/SCTP webrtc-datachannel', 'a=bundle-only', 'a=mid:2',
+    'm=video 0 UDP/TLS/RTP/SAVPF 120', 'a=mid:3', 'a=sendrecv',
+    'm=audio 9 UDP/TLS/RTP/SAVPF 109', 'a=mid:4', 'a=recvonly',
+    '',
+  ].join('\r\n');
+  // a peer without canPublish must not slip media past the grant check in bundle-only sections
+  assert.deepEqual(offeredSections(sdp), { media: 2, data: 1 });
 });

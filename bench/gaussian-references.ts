@@ -14,53 +14,10 @@
  *   whole-crop score that a perfect face alone would give; what is left is outside the face.
  *
  * Pure functions over RGBA byte images of one size; the PCA works on the m×m Gram matrix of the m
- * training frames (m ≪ pixels), diagonalised with cyclic Jacobi.
+ * training frames (m ≪ pixels), diagonalised with cyclic Jacobi (models/linalg/symmetricEigen.ts).
  */
 import { psnrBytes } from '../models/gaussian/metrics.ts';
-
-/** Eigen-decomposition of a symmetric m×m matrix (row-major): eigenvalues descending with their unit eigenvectors (rows). */
-export function symmetricEigen(a: Float64Array, m: number): { values: Float64Array; vectors: Float64Array } {
-  if (a.length !== m * m) throw new TypeError(`symmetricEigen: ${m}×${m} matrix expected`);
-  const A = Float64Array.from(a);
-  const V = new Float64Array(m * m);
-  for (let i = 0; i < m; i++) V[i * m + i] = 1;
-  for (let sweep = 0; sweep < 60; sweep++) {
-    let off = 0, diag = 0;
-    for (let i = 0; i < m; i++) for (let j = 0; j < m; j++) (i === j ? (diag += A[i * m + j]! ** 2) : (off += A[i * m + j]! ** 2));
-    if (off <= 1e-22 * Math.max(diag, 1e-300)) break;
-    for (let p = 0; p < m - 1; p++) {
-      for (let q = p + 1; q < m; q++) {
-        const apq = A[p * m + q]!;
-        if (Math.abs(apq) < 1e-300) continue;
-        const theta = (A[q * m + q]! - A[p * m + p]!) / (2 * apq);
-        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-        const c = 1 / Math.sqrt(t * t + 1), s = t * c;
-        for (let k = 0; k < m; k++) {
-          const akp = A[k * m + p]!, akq = A[k * m + q]!;
-          A[k * m + p] = c * akp - s * akq;
-          A[k * m + q] = s * akp + c * akq;
-        }
-        for (let k = 0; k < m; k++) {
-          const apk = A[p * m + k]!, aqk = A[q * m + k]!;
-          A[p * m + k] = c * apk - s * aqk;
-          A[q * m + k] = s * apk + c * aqk;
-        }
-        for (let k = 0; k < m; k++) {
-          const vkp = V[k * m + p]!, vkq = V[k * m + q]!;
-          V[k * m + p] = c * vkp - s * vkq;
-          V[k * m + q] = s * vkp + c * vkq;
-        }
-      }
-    }
-  }
-  const order = Array.from({ length: m }, (_, i) => i).sort((i, j) => A[j * m + j]! - A[i * m + i]!);
-  const values = new Float64Array(m), vectors = new Float64Array(m * m);
-  order.forEach((col, r) => {
-    values[r] = A[col * m + col]!;
-    for (let k = 0; k < m; k++) vectors[r * m + k] = V[k * m + col]!;
-  });
-  return { values, vectors };
-}
+import { symmetricEigen } from '../models/linalg/symmetricEigen.ts';
 
 /** Mean and the first k principal images (unit length, RGB floats 0..1, pixels × 3) of RGBA frames. */
 export function principalImages(frames: readonly Uint8Array[], pixels: number, k: number): { mean: Float32Array; components: Float32Array[] } {

@@ -10,6 +10,7 @@
  * 12-coefficient path) the mean correction alone is used.
  */
 import { applyExpression, estimateHeadFrame, toHeadSpace, type ExpressionRig } from '../face/expression-code.ts';
+import { symmetricEigen } from '../linalg/symmetricEigen.ts';
 
 export const DETAIL_MAX = 16;
 const D = 478 * 3;
@@ -49,17 +50,16 @@ export function fitDetailBasis(residuals: Float32Array[], k = DETAIL_MAX, minSha
     for (let i = 0; i < D; i++) s += xa[i]! * xb[i]!;
     G[a * F + b] = G[b * F + a] = s;
   }
-  const { values, vectors } = jacobiEigen(G, F);
-  const order = Array.from(values.keys()).sort((a, b) => values[b]! - values[a]!);
+  const { values, vectors } = symmetricEigen(G, F); // descending
   const total = values.reduce((s, v) => s + Math.max(0, v), 0);
   const comps: number[] = [];
   let kept = 0, acc = 0;
-  for (const j of order) {
+  for (let j = 0; j < F; j++) {
     if (kept >= Math.min(k, F - 1) || values[j]! <= 1e-12 * total || (kept > 0 && acc >= minShare * total)) break;
     const lam = values[j]!;
     const u = new Float64Array(D);
     for (let a = 0; a < F; a++) {
-      const v = vectors[a * F + j]!;
+      const v = vectors[j * F + a]!;
       const xa = X[a]!;
       for (let i = 0; i < D; i++) u[i] += v * xa[i]!;
     }
@@ -99,42 +99,4 @@ export function applyDetail(b: DetailBasis, code: ArrayLike<number> | undefined,
     const o = j * D;
     for (let i = 0; i < D; i++) H[i] += c * b.comps[o + i]!;
   }
-}
-
-/** Symmetric eigen-decomposition (cyclic Jacobi). vectors: column j is the j-th eigenvector. */
-function jacobiEigen(A0: Float64Array, n: number): { values: number[]; vectors: Float64Array } {
-  const A = Float64Array.from(A0);
-  const V = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) V[i * n + i] = 1;
-  for (let sweep = 0; sweep < 60; sweep++) {
-    let off = 0;
-    for (let p = 0; p < n; p++) for (let q = p + 1; q < n; q++) off += A[p * n + q]! ** 2;
-    if (off < 1e-22) break;
-    for (let p = 0; p < n; p++) {
-      for (let q = p + 1; q < n; q++) {
-        const apq = A[p * n + q]!;
-        if (Math.abs(apq) < 1e-300) continue;
-        const app = A[p * n + p]!, aqq = A[q * n + q]!;
-        const theta = (aqq - app) / (2 * apq);
-        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-        const c = 1 / Math.sqrt(t * t + 1), s = t * c;
-        for (let k = 0; k < n; k++) {
-          const akp = A[k * n + p]!, akq = A[k * n + q]!;
-          A[k * n + p] = c * akp - s * akq;
-          A[k * n + q] = s * akp + c * akq;
-        }
-        for (let k = 0; k < n; k++) {
-          const apk = A[p * n + k]!, aqk = A[q * n + k]!;
-          A[p * n + k] = c * apk - s * aqk;
-          A[q * n + k] = s * apk + c * aqk;
-        }
-        for (let k = 0; k < n; k++) {
-          const vkp = V[k * n + p]!, vkq = V[k * n + q]!;
-          V[k * n + p] = c * vkp - s * vkq;
-          V[k * n + q] = s * vkp + c * vkq;
-        }
-      }
-    }
-  }
-  return { values: Array.from({ length: n }, (_, i) => A[i * n + i]!), vectors: V };
 }

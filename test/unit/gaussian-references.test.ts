@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { principalImages, projectionPsnr, symmetricEigen, truthInsidePsnr } from '../../bench/gaussian-references.ts';
+import { principalImages, projectionPsnr, truthInsidePsnr } from '../../bench/gaussian-references.ts';
+import { symmetricEigen } from '../../models/linalg/symmetricEigen.ts';
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;

@@ -87,8 +87,15 @@ describe('voice avatar in headless Chromium', () => {
     // Chromium settled at −12…−27 ms). So: sample ~9 s, judge the median of the last 3 s, and bound
     // it at 120 ms. That still catches the whole-second sender-report clock (errors up to 1 s, seen
     // drifting 118 → 242 ms), not a 40 ms regression: bench voice's av_offset_ms is the fine measure.
+    // A full-suite run also saw it still coming down at the end of the 9 s (−26 → 246 → 103…141 ms),
+    // so while the last 3 s are not within the bound, sampling goes on for up to 9 s more.
     const syncErrors: number[] = [];
-    for (let i = 0; i < 60; i++) {
+    const lastMedian = (): number | undefined => {
+      const last = syncErrors.slice(-20);
+      return [...last].sort((x, y) => x - y)[Math.floor(last.length / 2)];
+    };
+    for (let i = 0; i < 120; i++) {
+      if (i >= 60 && Math.abs(lastMedian() ?? Infinity) <= 120) break;
       const e = await b.page.evaluate(async () => {
         const report = await window.avatarSfu.client()?.receivePeerConnection?.getStats();
         const playout: Record<string, number> = {};
@@ -100,8 +107,7 @@ describe('voice avatar in headless Chromium', () => {
       if (e !== null) syncErrors.push(e);
       await sleep(150);
     }
-    const settled = syncErrors.slice(-20);
-    const syncMedian = [...settled].sort((x, y) => x - y)[Math.floor(settled.length / 2)];
+    const syncMedian = lastMedian();
     process.stdout.write(`# B's playout, audio minus video (sender clock): median of the last 3 s ${syncMedian?.toFixed(0)} ms; all: ${syncErrors.map((x) => x.toFixed(0)).join(' ')}\n`);
     assert.ok(syncErrors.length >= 40, `B reports playout timestamps for A's audio and video (${syncErrors.length})`);
     assert.ok(Math.abs(syncMedian!) <= 120, `B plays A's voice and lips within 120 ms of each other once settled (${syncMedian!.toFixed(0)} ms)`);

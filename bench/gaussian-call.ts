@@ -31,7 +31,7 @@ import { buildClient } from '../scripts/build-client.ts';
 import { launchChromium } from '../test/helpers/browser.ts';
 import { CallPage } from '../test/helpers/callPage.ts';
 import { clipUploadFromFrames } from '../test/helpers/clipUpload.ts';
-import { MotionOwner } from '../test/helpers/avatarPeers.ts';
+import { MotionOwner, rememberOwnerKey } from '../test/helpers/avatarPeers.ts';
 import { sleep, waitFor } from '../test/helpers/wait.ts';
 import { prepareClip } from '../server/src/avatar/training/prepareClip.ts';
 import { decodeFrames, probeClip } from '../server/src/avatar/training/clipDecode.ts';
@@ -150,8 +150,10 @@ async function runGaussianCall(o: GaussianCallOptions, log: (l: string) => void)
     const enrolled = await postJson<{ identityId: string; ownerKey: string }>(`${server.url}/api/identities`, photo, 'image/jpeg');
     if (enrolled.status !== 201) throw new Error(`enrollment failed: HTTP ${enrolled.status} ${JSON.stringify(enrolled.json)}`);
     const { identityId, ownerKey } = enrolled.json;
-    const meshIdentity = await postJson<{ identityId: string }>(`${server.url}/api/identities`, photo, 'image/jpeg');
+    rememberOwnerKey(identityId, ownerKey); // MotionOwner joins as it with its key
+    const meshIdentity = await postJson<{ identityId: string; ownerKey: string }>(`${server.url}/api/identities`, photo, 'image/jpeg');
     if (meshIdentity.status !== 201) throw new Error(`enrollment failed: HTTP ${meshIdentity.status}`);
+    rememberOwnerKey(meshIdentity.json.identityId, meshIdentity.json.ownerKey);
 
     // 2. the parallel call, its baseline
     let call: CallProbe | undefined;

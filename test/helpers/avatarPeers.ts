@@ -17,6 +17,11 @@ export function ownerKeyOf(identityId: string): string {
   return key;
 }
 
+/** Remember the owner key of an identity enrolled some other way (e.g. a bench posting a JPEG itself). */
+export function rememberOwnerKey(identityId: string, ownerKey: string): void {
+  ownerKeys.set(identityId, ownerKey);
+}
+
 /** POST a PNG file to the server's /api/identities; returns the new identity's id (its owner key: ownerKeyOf). */
 export async function uploadPhotoFile(serverUrl: string, file: string): Promise<string> {
   const res = await fetch(`${serverUrl}/api/identities`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: fs.readFileSync(file) });

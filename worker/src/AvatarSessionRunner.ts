@@ -21,6 +21,7 @@ import { clampView, type GeneratorSource, type RenderedFrame, type ViewOffset } 
 import { DEFAULT_GENERATOR } from '../../protocol/src/generators.ts';
 import { generatorModule, type GeneratorModule } from './generator/registry.ts';
 import { RenderBusyError, RenderThread } from './render/RenderThread.ts';
+import type { RenderThreadPool } from './render/RenderThreadPool.ts';
 import { MotionReceiver, type MotionDropReason } from './MotionReceiver.ts';
 import { VoiceDriver, type AudioToExpression } from './VoiceDriver.ts';
 import { FrameScheduler } from './FrameScheduler.ts';
@@ -128,15 +129,21 @@ export class AvatarSessionRunner {
     onDrop?: (reason: MotionDropReason) => void;
     /** The session's size or frame rate changed (quality of service). */
     onQualityChange?: (change: QualityChange) => void;
+    /** the worker's booted spare render threads (absent: the session starts its own) */
+    renderThreads?: RenderThreadPool;
   }): Promise<AvatarSessionRunner> {
     const { assign } = opts;
     const logger = opts.logger.child({ sessionId: assign.sessionId, roomId: assign.roomId, ownerPeerId: assign.ownerPeerId });
     const kind = assign.generator ?? DEFAULT_GENERATOR;
     const module = (opts.generatorModule ?? generatorModule)(kind);
-    const source = await opts.assets.loadSource(assign.identityId, kind).catch((err: unknown) => {
-      throw assetError(err, kind);
+    // the asset fetch and the render thread's start overlap; a failed fetch keeps its own error
+    let sourceError: unknown;
+    const source = opts.assets.loadSource(assign.identityId, kind).catch((err: unknown) => {
+      sourceError = assetError(err, kind);
+      throw sourceError;
     });
-    const renderer = await RenderThread.create({ generator: module, source }).catch((err: unknown) => {
+    const renderer = await RenderThread.create({ generator: module, source, ...(opts.renderThreads ? { pool: opts.renderThreads } : {}) }).catch((err: unknown) => {
+      if (sourceError !== undefined && err === sourceError) throw err;
       // the generator's initialize() refused the asset (its container's error)
       throw new AssetUnusableError('ASSET_INVALID', `the ${kind} generator could not load the asset: ${(err as Error)?.message ?? err}`, { cause: err });
     });

@@ -8,7 +8,8 @@ import { io, type Socket } from 'socket.io-client';
 import { workerNotificationSchemas } from '../../protocol/src/signaling.ts';
 import type { Logger } from './logger.ts';
 import type { GeneratorOffer } from '../../protocol/src/generators.ts';
-import type { GeneratorModule } from './generator/registry.ts';
+import { generatorModule as registryModule, type GeneratorModule } from './generator/registry.ts';
+import { RenderThreadPool } from './render/RenderThreadPool.ts';
 import { AvatarSessionRunner, type AssetSource } from './AvatarSessionRunner.ts';
 import { AssetUnusableError } from './errors.ts';
 import type { AudioToExpression } from './VoiceDriver.ts';
@@ -35,9 +36,19 @@ export class AvatarWorker {
   readonly #starting = new Set<string>();
   readonly #socket: Socket;
   readonly #statsTimer: NodeJS.Timeout;
+  /** one booted render thread per generator this worker offers, so a session start does not wait for a thread */
+  readonly #renderThreads = new RenderThreadPool();
   #closed = false;
 
   private constructor(private readonly opts: AvatarWorkerOptions) {
+    const moduleOf = opts.generatorModule ?? registryModule;
+    for (const g of opts.generators) {
+      try {
+        this.#renderThreads.prepare(moduleOf(typeof g === 'string' ? g : g.kind));
+      } catch (err) {
+        opts.logger.warn({ err, generator: g }, 'no spare render thread for this generator');
+      }
+    }
     this.#socket = io(opts.serverUrl, { transports: ['websocket'], auth: { workerToken: opts.token }, reconnectionDelay: 250, reconnectionDelayMax: 2000 });
     this.#socket.on('connect', () => this.#register());
     this.#socket.on('server:error', (err: { code?: string; message?: string } | undefined) => {
@@ -71,6 +82,7 @@ export class AvatarWorker {
         ...(opts.generatorModule ? { generatorModule: opts.generatorModule } : {}),
         ...(opts.createAudioModel ? { createAudioModel: opts.createAudioModel } : {}),
         logger: opts.logger,
+        renderThreads: this.#renderThreads,
         onQualityChange: (change) => {
           const nominal = { nominalSize: assign.size, nominalFps: assign.fps };
           if (this.#socket.connected) this.#socket.emit('worker:session-quality', { sessionId: assign.sessionId, quality: { level: change.level, size: change.size, fps: change.fps, ...nominal, loadPct: change.loadPct } });
@@ -123,6 +135,7 @@ export class AvatarWorker {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#statsTimer);
+    this.#renderThreads.close();
     for (const r of this.#runners.values()) r.close();
     this.#runners.clear();
     this.#socket.close();

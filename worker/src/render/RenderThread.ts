@@ -11,6 +11,7 @@ import type { AvatarMotion, GeneratorCapabilities, GeneratorSource, PixelFormat,
 import type { GeneratorModule } from '../generator/registry.ts';
 import { InvalidStateError } from '../errors.ts';
 import type { FromRenderThread, ThreadFrame, ToRenderThread } from './renderMessages.ts';
+import type { RenderThreadPool } from './RenderThreadPool.ts';
 
 const BOOTSTRAP = new URL('../../../models/worker-bootstrap.mjs', import.meta.url);
 const ENTRY = new URL('./renderThreadMain.ts', import.meta.url).href;
@@ -22,7 +23,50 @@ export class RenderBusyError extends Error {
 
 export interface RenderThreadOptions {
   generator: GeneratorModule;
-  source: GeneratorSource;
+  /** the generator's input; a promise lets the thread start while the asset is still being fetched */
+  source: GeneratorSource | Promise<GeneratorSource>;
+  /** booted spare threads (the worker's): the session takes one instead of starting a thread */
+  pool?: RenderThreadPool;
+}
+
+/**
+ * Starts a render thread and has it import `generator`'s module; resolves once it has (the
+ * thread's start, tsx and the imports: most of a session's render-thread cost). Rejects with the
+ * thread's error, or when it exits first.
+ */
+export async function bootRenderWorker(generator: GeneratorModule): Promise<Worker> {
+  const worker = new Worker(BOOTSTRAP, { workerData: { entry: ENTRY } });
+  try {
+    await onceFromThread(worker, 'loaded', () => {
+      const load: ToRenderThread = { type: 'load', generator };
+      worker.postMessage(load);
+    });
+    return worker;
+  } catch (err) {
+    void worker.terminate();
+    throw err;
+  }
+}
+
+/** Resolves with the first `type` message from the thread (after `send`), rejects on its start error or exit. */
+function onceFromThread<T extends FromRenderThread['type']>(worker: Worker, type: T, send: () => void): Promise<Extract<FromRenderThread, { type: T }>> {
+  let cleanup = (): void => undefined;
+  return new Promise<Extract<FromRenderThread, { type: T }>>((resolve, reject) => {
+    const onMessage = (msg: FromRenderThread): void => {
+      if (msg.type === type) resolve(msg as Extract<FromRenderThread, { type: T }>);
+      else if (msg.type === 'error' && msg.id === null) reject(new Error(msg.message));
+    };
+    const onExit = (code: number): void => reject(new Error(`render thread exited during start (code ${code})`));
+    worker.on('message', onMessage);
+    worker.on('error', reject);
+    worker.on('exit', onExit);
+    cleanup = () => {
+      worker.off('message', onMessage);
+      worker.off('error', reject);
+      worker.off('exit', onExit);
+    };
+    send();
+  }).finally(() => cleanup());
 }
 
 export interface RenderBatchOptions {
@@ -48,7 +92,7 @@ export class RenderThread {
     this.batch = ready.batch;
     worker.on('message', (msg: FromRenderThread) => {
       const p = this.#pending;
-      if (msg.type === 'ready' || !p || msg.id !== p.id) return;
+      if (msg.type === 'ready' || msg.type === 'loaded' || !p || msg.id !== p.id) return;
       this.#pending = undefined;
       if (msg.type === 'error') p.reject(new Error(msg.message));
       else p.resolve(msg.frames.map(toRendered));
@@ -63,32 +107,29 @@ export class RenderThread {
     worker.on('exit', (code) => fail(new Error(`render thread exited (code ${code})`)));
   }
 
-  /** Starts the thread, loads the generator and initialises it from `source` (rejects with its error). */
+  /**
+   * Starts the thread (or takes a booted one from `pool`), loads the generator and initialises it
+   * from `source`. Rejects with the generator's error, or with the source promise's own error
+   * (unchanged) when the source fails; the thread is then terminated.
+   */
   static async create(opts: RenderThreadOptions): Promise<RenderThread> {
     if (!opts || !opts.generator || !opts.source) throw new TypeError('RenderThread: generator and source are required');
-    const worker = new Worker(BOOTSTRAP, { workerData: { entry: ENTRY } });
+    const booting = opts.pool ? opts.pool.take(opts.generator) : bootRenderWorker(opts.generator);
+    let worker: Worker | undefined;
     try {
-      let cleanup = (): void => undefined;
-      const ready = await new Promise<{ capabilities: GeneratorCapabilities; batch: boolean }>((resolve, reject) => {
-        const onMessage = (msg: FromRenderThread): void => {
-          if (msg.type === 'ready') resolve(msg);
-          else if (msg.type === 'error' && msg.id === null) reject(new Error(msg.message));
-        };
-        const onExit = (code: number): void => reject(new Error(`render thread exited during start (code ${code})`));
-        worker.on('message', onMessage);
-        worker.on('error', reject);
-        worker.on('exit', onExit);
-        cleanup = () => {
-          worker.off('message', onMessage);
-          worker.off('error', reject);
-          worker.off('exit', onExit);
-        };
-        const init: ToRenderThread = { type: 'init', generator: opts.generator, source: opts.source };
-        worker.postMessage(init);
-      }).finally(() => cleanup());
-      return new RenderThread(worker, ready);
+      // the asset fetch and the thread's start run at the same time
+      const [w, source] = await Promise.allSettled([booting, Promise.resolve(opts.source)]);
+      if (w.status === 'fulfilled') worker = w.value;
+      if (source.status === 'rejected') throw source.reason;
+      if (w.status === 'rejected') throw w.reason;
+      const thread = worker!;
+      const ready = await onceFromThread(thread, 'ready', () => {
+        const init: ToRenderThread = { type: 'init', generator: opts.generator, source: source.value };
+        thread.postMessage(init);
+      });
+      return new RenderThread(thread, ready);
     } catch (err) {
-      void worker.terminate();
+      if (worker) void worker.terminate();
       throw err;
     }
   }

@@ -3,6 +3,8 @@ import type { AvatarMotion, GeneratorCapabilities, GeneratorSource, PixelFormat,
 import type { GeneratorModule } from '../generator/registry.ts';
 
 export type ToRenderThread =
+  /** import the generator's module now (a booted spare thread: see RenderThreadPool.ts) */
+  | { type: 'load'; generator: GeneratorModule }
   | { type: 'init'; generator: GeneratorModule; source: GeneratorSource }
   /** `reuse[i]`: view i's previous buffers, handed back for the thread to render into */
   | { type: 'render'; id: number; motion: AvatarMotion; views: ViewOffset[]; size: number; format: PixelFormat; reuse: ({ i420?: Uint8Array; rgba?: Uint8ClampedArray } | undefined)[] }
@@ -17,6 +19,7 @@ export interface ThreadFrame {
 }
 
 export type FromRenderThread =
+  | { type: 'loaded' }
   | { type: 'ready'; capabilities: GeneratorCapabilities; batch: boolean }
   | { type: 'frames'; id: number; frames: ThreadFrame[]; batchMs: number }
   | { type: 'error'; id: number | null; message: string };

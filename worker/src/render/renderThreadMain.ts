@@ -5,13 +5,20 @@
  * worker's event loop.
  */
 import { parentPort } from 'node:worker_threads';
-import { loadGeneratorFactory } from '../generator/registry.ts';
+import { loadGeneratorFactory, type GeneratorFactory, type GeneratorModule } from '../generator/registry.ts';
 import type { AvatarGenerator, RenderedFrame } from '../generator/generator.ts';
 import type { FromRenderThread, ThreadFrame, ToRenderThread } from './renderMessages.ts';
 
 const port = parentPort;
 if (!port) throw new Error('renderThreadMain.ts runs in a worker thread');
 let generator: AvatarGenerator | undefined;
+/** The generator module this thread imported (a 'load' ahead of 'init'), by module URL. */
+let factory: { module: string; exportName: string; pending: Promise<GeneratorFactory> } | undefined;
+
+function factoryOf(m: GeneratorModule): Promise<GeneratorFactory> {
+  if (!factory || factory.module !== m.module || factory.exportName !== m.exportName) factory = { module: m.module, exportName: m.exportName, pending: loadGeneratorFactory(m) };
+  return factory.pending;
+}
 
 function post(msg: FromRenderThread, transfer: ArrayBuffer[] = []): void {
   port!.postMessage(msg, transfer);
@@ -24,10 +31,17 @@ port.on('message', (msg: ToRenderThread) => {
     port.close();
     return;
   }
+  if (msg.type === 'load') {
+    factoryOf(msg.generator).then(
+      () => post({ type: 'loaded' }),
+      (err: unknown) => post({ type: 'error', id: null, message: (err as Error)?.message ?? String(err) }),
+    );
+    return;
+  }
   if (msg.type === 'init') {
     void (async () => {
       try {
-        const g = (await loadGeneratorFactory(msg.generator))();
+        const g = (await factoryOf(msg.generator))();
         await g.initialize(msg.source);
         generator = g;
         post({ type: 'ready', capabilities: g.capabilities, batch: typeof g.renderViews === 'function' });

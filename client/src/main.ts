@@ -18,6 +18,8 @@ import { mediaErrorMessage } from './ui/mediaErrors.ts';
 import { SpeakerOutput } from './ui/SpeakerOutput.ts';
 import { InCallDevices } from './ui/InCallDevices.ts';
 import { deviceConstraint, saveDeviceChoice } from './ui/DeviceChoices.ts';
+import { Layout } from './ui/Layout.ts';
+import { ParticipantList } from './ui/ParticipantList.ts';
 
 const $ = <T extends HTMLElement>(id: string): T => {
   const el = document.getElementById(id);
@@ -39,6 +41,26 @@ const roomLabel = $<HTMLElement>('room-label');
 const tiles = new TileGrid($('tiles'));
 /** Remote audio plays on the speaker picked before or during the call. */
 const speakerOutput = new SpeakerOutput($('tiles'));
+/** Grid or speaker layout, pin, fullscreen and per-tile volume. */
+const layout = new Layout($('tiles'));
+const layoutButton = $<HTMLButtonElement>('layout-toggle');
+const showLayout = (): void => {
+  const speaker = layout.mode === 'speaker';
+  layoutButton.textContent = speaker ? 'Grid layout' : 'Speaker layout';
+  layoutButton.setAttribute('aria-label', speaker ? 'Switch to the grid layout' : 'Switch to the speaker layout');
+};
+layoutButton.addEventListener('click', () => {
+  layout.setMode(layout.mode === 'speaker' ? 'grid' : 'speaker');
+  showLayout();
+});
+new MutationObserver(showLayout).observe($('tiles'), { attributes: true, attributeFilter: ['class'] });
+new ParticipantList($('tiles'), $('participant-list'), $('participant-count'));
+const participantsButton = $<HTMLButtonElement>('participants-toggle');
+const participantsPanel = $<HTMLElement>('participants');
+participantsButton.addEventListener('click', () => {
+  participantsPanel.hidden = !participantsPanel.hidden;
+  participantsButton.setAttribute('aria-expanded', String(!participantsPanel.hidden));
+});
 const avatarOptions = $<HTMLElement>('avatar-options');
 const photoInput = $<HTMLInputElement>('photo');
 const photoPreview = $<HTMLImageElement>('photo-preview');

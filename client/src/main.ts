@@ -20,6 +20,7 @@ import { InCallDevices } from './ui/InCallDevices.ts';
 import { deviceConstraint, saveDeviceChoice } from './ui/DeviceChoices.ts';
 import { Layout } from './ui/Layout.ts';
 import { ParticipantList } from './ui/ParticipantList.ts';
+import { QualityMonitor } from './ui/QualityMonitor.ts';
 
 const $ = <T extends HTMLElement>(id: string): T => {
   const el = document.getElementById(id);
@@ -55,6 +56,7 @@ layoutButton.addEventListener('click', () => {
 });
 new MutationObserver(showLayout).observe($('tiles'), { attributes: true, attributeFilter: ['class'] });
 new ParticipantList($('tiles'), $('participant-list'), $('participant-count'));
+const qualityMonitor = new QualityMonitor($('tiles'), $('uplink-quality'));
 const participantsButton = $<HTMLButtonElement>('participants-toggle');
 const participantsPanel = $<HTMLElement>('participants');
 participantsButton.addEventListener('click', () => {
@@ -390,6 +392,7 @@ async function join(roomId: string, displayName: string): Promise<void> {
     form.hidden = true;
     callSection.hidden = false;
     roomLabel.textContent = `Room: ${roomId}`;
+    qualityMonitor.start(c);
     setStatus(identityId ? 'Connected as an avatar' : 'Connected');
     callMode = mode;
     // A voice avatar has no camera at all: nothing to stop. An avatar's camera only drives tracking.
@@ -428,6 +431,7 @@ function endCall(): void {
   camButton.disabled = false;
   micButton.disabled = false;
   inCallDevices.hide();
+  qualityMonitor.stop();
   tiles.clear();
   for (const t of localStream?.getTracks() ?? []) t.stop();
   localStream = null;

@@ -106,4 +106,15 @@ describe('call layouts in headless Chromium', () => {
     await waitFor(async () => (await rows()).some((r) => r.startsWith('bob') && r.includes('mic off')), { what: "bob's mic off in ada's list" });
     assert.deepEqual([...a.errors, ...b.errors], []);
   });
+
+  test('each remote tile and the uplink show a connection quality from getStats (good on loopback)', async () => {
+    const read = (): Promise<{ tile: string | null; title: string | null; uplink: string | null }> =>
+      a.page.evaluate((id) => ({
+        tile: document.querySelector<HTMLElement>(`.tile[data-peer-id="${id}"] > .conn`)?.dataset['quality'] ?? null,
+        title: document.querySelector<HTMLElement>(`.tile[data-peer-id="${id}"] > .conn`)?.title ?? null,
+        uplink: document.querySelector<HTMLElement>('#uplink-quality:not([hidden])')?.dataset['quality'] ?? null,
+      }), bId);
+    await waitFor(async () => (await read()).tile === 'good' && (await read()).uplink === 'good', { what: 'good quality shown', timeoutMs: 15_000 });
+    assert.match((await read()).title ?? '', /loss 0\.0 %.*RTT \d+ ms.*fps/);
+  });
 });

@@ -21,6 +21,7 @@ import { deviceConstraint, saveDeviceChoice } from './ui/DeviceChoices.ts';
 import { Layout } from './ui/Layout.ts';
 import { ParticipantList } from './ui/ParticipantList.ts';
 import { QualityMonitor } from './ui/QualityMonitor.ts';
+import { Shortcuts } from './ui/Shortcuts.ts';
 
 const $ = <T extends HTMLElement>(id: string): T => {
   const el = document.getElementById(id);
@@ -457,6 +458,7 @@ async function toggle(kind: 'audio' | 'video', button: HTMLButtonElement, labels
   muted[kind] = !muted[kind];
   button.setAttribute('aria-pressed', String(muted[kind]));
   button.textContent = muted[kind] ? labels[1] : labels[0];
+  button.setAttribute('aria-label', `${button.textContent} (${kind === 'audio' ? 'M' : 'V'})`);
   if (client?.peerId) tiles.setMuted(client.peerId, kind, muted[kind]);
   try {
     await client?.setMuted(kind, muted[kind]);
@@ -567,6 +569,16 @@ leaveButton.addEventListener('click', () => {
   void c?.leave();
 });
 window.addEventListener('pagehide', () => void client?.leave());
+const shortcuts = new Shortcuts(
+  [
+    { key: 'm', label: 'mute or unmute your microphone', run: () => micButton.disabled || micButton.click() },
+    { key: 'v', label: 'stop or start your camera', run: () => camButton.disabled || camButton.hidden || camButton.click() },
+    { key: 'L', label: 'leave the call', run: () => leaveButton.click() },
+  ],
+  $('shortcut-help'),
+  () => !callSection.hidden,
+);
+$<HTMLButtonElement>('help-toggle').addEventListener('click', () => shortcuts.toggleHelp());
 
 /** Per remote tile: decoded video frames and received audio, from getStats(). */
 async function remoteStats(): Promise<unknown> {

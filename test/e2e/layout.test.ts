@@ -117,4 +117,29 @@ describe('call layouts in headless Chromium', () => {
     await waitFor(async () => (await read()).tile === 'good' && (await read()).uplink === 'good', { what: 'good quality shown', timeoutMs: 15_000 });
     assert.match((await read()).title ?? '', /loss 0\.0 %.*RTT \d+ ms.*fps/);
   });
+
+  test('keyboard shortcuts toggle mic and camera, show their help, are ignored while typing, and Shift+L leaves', async () => {
+    const pressed = (id: string): Promise<string | null> => b.page.getAttribute(id, 'aria-pressed');
+    const micBefore = await pressed('#toggle-mic');
+    await b.page.click('#tiles'); // focus out of any control
+    await b.page.keyboard.press('m');
+    await waitFor(async () => (await pressed('#toggle-mic')) !== micBefore, { what: 'M toggling the mic' });
+    assert.equal((await b.page.evaluate(() => window.avatarSfu.localTracks())).find((t) => t.kind === 'audio')?.enabled, micBefore === 'true', 'the mic track follows');
+    await b.page.keyboard.press('v');
+    await waitFor(async () => (await pressed('#toggle-cam')) === 'true', { what: 'V stopping the camera' });
+    await waitFor(async () => (await a.page.getAttribute(`.tile[data-peer-id="${bId}"]`, 'data-video-muted')) === 'true', { what: "ada seeing bob's camera off" });
+    await b.page.focus('#call-mic');
+    await b.page.keyboard.press('m');
+    await b.page.keyboard.press('v');
+    assert.equal(await pressed('#toggle-cam'), 'true', 'typing V in a field does nothing');
+    assert.notEqual(await pressed('#toggle-mic'), micBefore === 'true' ? 'true' : 'false', 'typing M in a field does nothing');
+    await b.page.click('#tiles');
+    await b.page.keyboard.press('?');
+    await b.page.waitForSelector('#shortcut-help:not([hidden])');
+    assert.match((await b.page.textContent('#shortcut-help')) ?? '', /M.*microphone.*V.*camera.*Shift\+L.*leave/s);
+    assert.equal(await b.page.getAttribute('#toggle-mic', 'aria-keyshortcuts'), 'M');
+    await b.page.keyboard.press('Shift+L');
+    await b.page.waitForSelector('#join-form:not([hidden])');
+    await waitFor(async () => !(await a.stats()).visibleTiles.includes(bId), { what: 'bob gone from ada' });
+  });
 });

@@ -79,7 +79,7 @@ export class Layout {
     const pin = button('Pin', 'pin', () => this.pin(this.#pinned === tile.dataset['peerId'] ? null : (tile.dataset['peerId'] ?? null)));
     pin.setAttribute('aria-pressed', 'false');
     pin.setAttribute('aria-label', `Pin ${name()}`);
-    const full = button('⛶', 'fullscreen', () => {
+    const full = button('Full', 'fullscreen', () => {
       if (document.fullscreenElement === tile) void document.exitFullscreen().catch(() => undefined);
       else void tile.requestFullscreen?.().catch(() => undefined);
     });

@@ -21,10 +21,13 @@ export class SpeakerOutput {
   }
 
   #apply(): void {
+    // "default" is where an element plays anyway (sinkId ''): leave those elements alone, so the
+    // default path (and its audio/video sync) is untouched unless the user picked another speaker.
+    const target = this.#sinkId === 'default' ? '' : this.#sinkId;
     for (const el of this.container.querySelectorAll<HTMLMediaElement>('video, audio')) {
       const m = el as HTMLMediaElement & { setSinkId?: (id: string) => Promise<void>; sinkId?: string };
-      if (!m.setSinkId || m.sinkId === this.#sinkId) continue;
-      m.setSinkId(this.#sinkId).catch(() => undefined);
+      if (!m.setSinkId || (m.sinkId ?? '') === target) continue;
+      m.setSinkId(target).catch(() => undefined);
     }
   }
 }

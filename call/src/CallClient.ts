@@ -255,6 +255,24 @@ export class CallClient {
     return next;
   }
 
+  /**
+   * Send `next` instead of the published `old` track (another camera or microphone) without renegotiating
+   * (RTCRtpSender.replaceTrack); the local stream given to join() follows. `next` keeps the mute state
+   * of `old`. Throws when `old` is not published.
+   */
+  async replaceTrack(old: MediaStreamTrack, next: MediaStreamTrack): Promise<void> {
+    if (old.kind !== next.kind) throw new TypeError(`cannot replace a ${old.kind} track by a ${next.kind} track`);
+    const sender = this.#sendPc?.getSenders().find((s) => s.track === old);
+    if (!sender) throw new Error(`the ${old.kind} track is not published`);
+    next.enabled = old.enabled;
+    await sender.replaceTrack(next);
+    const stream = this.#localStream;
+    if (stream?.getTracks().includes(old)) {
+      stream.removeTrack(old);
+      stream.addTrack(next);
+    }
+  }
+
   /** Stop sending a published track (e.g. a personal view nobody watches any more). */
   async unpublish(track: MediaStreamTrack): Promise<void> {
     const pc = this.#sendPc;

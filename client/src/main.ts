@@ -13,6 +13,15 @@ import { encodeMotionFrame } from '../../protocol/src/motion.ts';
 import type { PeerInfo } from '../../protocol/src/signaling.ts';
 import { PersonalAvatarPanel } from './ui/PersonalAvatarPanel.ts';
 import { personalAvatarStatus, scoreText } from './avatar/personalAvatar.ts';
+import { PreJoin } from './ui/PreJoin.ts';
+import { mediaErrorMessage } from './ui/mediaErrors.ts';
+import { SpeakerOutput } from './ui/SpeakerOutput.ts';
+import { InCallDevices } from './ui/InCallDevices.ts';
+import { deviceConstraint, saveDeviceChoice } from './ui/DeviceChoices.ts';
+import { Layout } from './ui/Layout.ts';
+import { ParticipantList } from './ui/ParticipantList.ts';
+import { QualityMonitor } from './ui/QualityMonitor.ts';
+import { Shortcuts } from './ui/Shortcuts.ts';
 
 const $ = <T extends HTMLElement>(id: string): T => {
   const el = document.getElementById(id);
@@ -32,6 +41,29 @@ const errorBox = $<HTMLElement>('error');
 const statusEl = $<HTMLElement>('status');
 const roomLabel = $<HTMLElement>('room-label');
 const tiles = new TileGrid($('tiles'));
+/** Remote audio plays on the speaker picked before or during the call. */
+const speakerOutput = new SpeakerOutput($('tiles'));
+/** Grid or speaker layout, pin, fullscreen and per-tile volume. */
+const layout = new Layout($('tiles'));
+const layoutButton = $<HTMLButtonElement>('layout-toggle');
+const showLayout = (): void => {
+  const speaker = layout.mode === 'speaker';
+  layoutButton.textContent = speaker ? 'Grid layout' : 'Speaker layout';
+  layoutButton.setAttribute('aria-label', speaker ? 'Switch to the grid layout' : 'Switch to the speaker layout');
+};
+layoutButton.addEventListener('click', () => {
+  layout.setMode(layout.mode === 'speaker' ? 'grid' : 'speaker');
+  showLayout();
+});
+new MutationObserver(showLayout).observe($('tiles'), { attributes: true, attributeFilter: ['class'] });
+new ParticipantList($('tiles'), $('participant-list'), $('participant-count'));
+const qualityMonitor = new QualityMonitor($('tiles'), $('uplink-quality'));
+const participantsButton = $<HTMLButtonElement>('participants-toggle');
+const participantsPanel = $<HTMLElement>('participants');
+participantsButton.addEventListener('click', () => {
+  participantsPanel.hidden = !participantsPanel.hidden;
+  participantsButton.setAttribute('aria-expanded', String(!participantsPanel.hidden));
+});
 const avatarOptions = $<HTMLElement>('avatar-options');
 const photoInput = $<HTMLInputElement>('photo');
 const photoPreview = $<HTMLImageElement>('photo-preview');
@@ -143,6 +175,32 @@ let client: CallClient | undefined;
 let localStream: MediaStream | null = null;
 const muted = { audio: false, video: false };
 
+const preJoin = new PreJoin(
+  {
+    video: $<HTMLVideoElement>('preview'),
+    meter: $('mic-level'),
+    camera: $<HTMLSelectElement>('camera-picker'),
+    mic: $<HTMLSelectElement>('mic-picker'),
+    speaker: $<HTMLSelectElement>('speaker-picker'),
+    noDevices: $<HTMLInputElement>('no-devices'),
+    message: $('prejoin-message'),
+  },
+  // Voice mode uses the camera at most once for a snapshot: no preview.
+  { wantsVideo: () => selectedMode() !== 'voice', videoConstraints, onSpeaker: (id) => speakerOutput.set(id) },
+);
+for (const i of modeInputs) i.addEventListener('change', () => void preJoin.refresh());
+void preJoin.start();
+
+const inCallDevices = new InCallDevices(
+  { camera: $<HTMLSelectElement>('call-camera'), mic: $<HTMLSelectElement>('call-mic'), speaker: $<HTMLSelectElement>('call-speaker') },
+  {
+    current: (kind) => localStream?.getTracks().find((t) => t.kind === kind)?.getSettings().deviceId,
+    switchTo: (kind, deviceId) => switchDevice(kind, deviceId),
+    onSpeaker: (id) => speakerOutput.set(id),
+    onError: (m) => showError(m),
+  },
+);
+
 function showError(message: string | null): void {
   errorBox.hidden = message === null;
   errorBox.textContent = message ?? '';
@@ -152,24 +210,17 @@ function setStatus(text: string): void {
   statusEl.textContent = text;
 }
 
-function mediaErrorMessage(err: unknown): string {
-  const name = (err as { name?: string })?.name;
-  if (name === 'NotAllowedError' || name === 'SecurityError') {
-    return window.isSecureContext
-      ? 'Camera/microphone access was denied. Allow it in the browser (the camera icon in the address bar) and join again.'
-      : 'Camera and microphone need a secure page: open this site over https:// (or on localhost).';
-  }
-  if (name === 'NotFoundError' || name === 'OverconstrainedError') return 'No camera or microphone was found.';
-  if (name === 'NotReadableError') return 'The camera or microphone is in use by another application.';
-  return `Could not open camera/microphone: ${(err as Error)?.message ?? String(err)}`;
+/** The camera size and rate asked for (?w=&h=&fps= for tests and benchmarks). */
+function videoConstraints(): MediaTrackConstraints {
+  return { width: Number(params.get('w') ?? 640), height: Number(params.get('h') ?? 480), frameRate: Number(params.get('fps') ?? 30) };
 }
 
+/** Opens the microphone (and camera) chosen on the pre-join screen; an empty stream when joining without devices. */
 async function openMedia(video = true): Promise<MediaStream> {
+  const chosen = preJoin.choice();
+  if (chosen.noDevices) return new MediaStream();
   if (!navigator.mediaDevices?.getUserMedia) throw Object.assign(new Error('no mediaDevices'), { name: 'SecurityError' });
-  const width = Number(params.get('w') ?? 640);
-  const height = Number(params.get('h') ?? 480);
-  const frameRate = Number(params.get('fps') ?? 30);
-  return navigator.mediaDevices.getUserMedia({ audio: true, video: video ? { width, height, frameRate } : false });
+  return navigator.mediaDevices.getUserMedia({ audio: deviceConstraint(chosen.audioinput), video: video ? deviceConstraint(chosen.videoinput, videoConstraints()) : false });
 }
 
 function showAvatar(p: PeerInfo): void {
@@ -200,8 +251,12 @@ async function enrollNew(photoFile: File | undefined, stream: MediaStream): Prom
 
 async function join(roomId: string, displayName: string): Promise<void> {
   showError(null);
-  joinButton.disabled = true;
   const mode = selectedMode();
+  const blocked = preJoin.blockedReason();
+  if (blocked) return showError(blocked);
+  if (preJoin.choice().noDevices && mode !== 'camera') return showError('An avatar needs your camera or microphone: untick "join without camera and microphone", or join as yourself.');
+  joinButton.disabled = true;
+  preJoin.stop();
   setStatus('Opening camera and microphone…');
   const photoFile = photoInput.files?.[0];
   // "Use my saved avatar": no upload, no snapshot.
@@ -213,6 +268,7 @@ async function join(roomId: string, displayName: string): Promise<void> {
     showError(mediaErrorMessage(err));
     setStatus('');
     joinButton.disabled = false;
+    void preJoin.start();
     return;
   }
   let identityId: string | undefined;
@@ -337,10 +393,15 @@ async function join(roomId: string, displayName: string): Promise<void> {
     form.hidden = true;
     callSection.hidden = false;
     roomLabel.textContent = `Room: ${roomId}`;
+    qualityMonitor.start(c);
     setStatus(identityId ? 'Connected as an avatar' : 'Connected');
     callMode = mode;
     // A voice avatar has no camera at all: nothing to stop. An avatar's camera only drives tracking.
     camButton.hidden = mode === 'voice';
+    // Joined without a device: nothing to mute.
+    micButton.disabled = localStream.getAudioTracks().length === 0;
+    camButton.disabled = mode === 'camera' && localStream.getVideoTracks().length === 0;
+    await inCallDevices.show({ camera: mode !== 'voice' && (mode === 'avatar' || localStream.getVideoTracks().length > 0), mic: localStream.getAudioTracks().length > 0 });
     camButton.title = mode === 'avatar' ? 'Stops your camera and face tracking; your avatar idles (neutral face) and everyone sees it is paused' : '';
     if (muted.audio) await c.setMuted('audio', true);
     if (muted.video && mode === 'camera') await c.setMuted('video', true);
@@ -369,6 +430,9 @@ function endCall(): void {
   motionSend = undefined;
   camButton.hidden = false;
   camButton.disabled = false;
+  micButton.disabled = false;
+  inCallDevices.hide();
+  qualityMonitor.stop();
   tiles.clear();
   for (const t of localStream?.getTracks() ?? []) t.stop();
   localStream = null;
@@ -378,6 +442,7 @@ function endCall(): void {
   joinButton.disabled = false;
   setStatus('');
   void refreshSavedAvatar();
+  void preJoin.start();
 }
 
 form.addEventListener('submit', (ev) => {
@@ -393,6 +458,7 @@ async function toggle(kind: 'audio' | 'video', button: HTMLButtonElement, labels
   muted[kind] = !muted[kind];
   button.setAttribute('aria-pressed', String(muted[kind]));
   button.textContent = muted[kind] ? labels[1] : labels[0];
+  button.setAttribute('aria-label', `${button.textContent} (${kind === 'audio' ? 'M' : 'V'})`);
   if (client?.peerId) tiles.setMuted(client.peerId, kind, muted[kind]);
   try {
     await client?.setMuted(kind, muted[kind]);
@@ -420,10 +486,13 @@ async function setAvatarCamera(on: boolean): Promise<void> {
     await c.setAvatarPaused(true);
     return;
   }
-  const width = Number(params.get('w') ?? 640);
-  const height = Number(params.get('h') ?? 480);
-  const frameRate = Number(params.get('fps') ?? 30);
-  const camera = (await navigator.mediaDevices.getUserMedia({ video: { width, height, frameRate } })).getVideoTracks()[0];
+  await startAvatarCamera(c, stream, preJoin.choice().videoinput);
+  await c.setAvatarPaused(false);
+}
+
+/** Avatar mode: open a camera (this device, if given) and drive a new face tracker with it (same neutral face). */
+async function startAvatarCamera(c: CallClient, stream: MediaStream, deviceId: string | undefined): Promise<void> {
+  const camera = (await navigator.mediaDevices.getUserMedia({ video: deviceConstraint(deviceId, videoConstraints()) })).getVideoTracks()[0];
   if (!camera) throw new Error('no camera track');
   if (client !== c) {
     camera.stop();
@@ -436,7 +505,45 @@ async function setAvatarCamera(on: boolean): Promise<void> {
   t.onMotion(sendMotionFrame);
   t.start();
   tracker = t;
-  await c.setAvatarPaused(false);
+}
+
+/**
+ * Another camera or microphone during the call, without rejoining: the published track is replaced
+ * (RTCRtpSender.replaceTrack); in avatar mode the new camera feeds a new face tracker. Remembered as the choice.
+ */
+async function switchDevice(kind: 'audio' | 'video', deviceId: string): Promise<void> {
+  const c = client;
+  const stream = localStream;
+  if (!c || !stream) return;
+  saveDeviceChoice(kind === 'video' ? 'videoinput' : 'audioinput', deviceId);
+  const old = stream.getTracks().find((t) => t.kind === kind);
+  if (kind === 'video' && callMode === 'avatar') {
+    if (muted.video || !old) return; // the camera is off: the choice applies when it is started
+    avatarNeutral = tracker?.neutral ?? avatarNeutral;
+    tracker?.close();
+    tracker = undefined;
+    old.stop();
+    stream.removeTrack(old);
+    await startAvatarCamera(c, stream, deviceId);
+    return;
+  }
+  if (!old) return;
+  const constraints = kind === 'video' ? { video: deviceConstraint(deviceId, videoConstraints()) } : { audio: deviceConstraint(deviceId) };
+  const next = (await navigator.mediaDevices.getUserMedia(constraints)).getTracks().find((t) => t.kind === kind);
+  if (!next) throw new Error(`no ${kind} track`);
+  if (client !== c) {
+    next.stop();
+    return;
+  }
+  await c.replaceTrack(old, next);
+  // The client swapped the track in the stream it published; ours may be another stream (avatar modes).
+  if (stream.getTracks().includes(old)) {
+    stream.removeTrack(old);
+    stream.addTrack(next);
+  }
+  old.stop();
+  // Our own tile shows our camera (not when it shows our avatar's video).
+  if (kind === 'audio' || callMode === 'camera') tiles.addTrack(c.peerId!, next);
 }
 
 async function toggleAvatarCamera(): Promise<void> {
@@ -462,6 +569,16 @@ leaveButton.addEventListener('click', () => {
   void c?.leave();
 });
 window.addEventListener('pagehide', () => void client?.leave());
+const shortcuts = new Shortcuts(
+  [
+    { key: 'm', label: 'mute or unmute your microphone', run: () => micButton.disabled || micButton.click() },
+    { key: 'v', label: 'stop or start your camera', run: () => camButton.disabled || camButton.hidden || camButton.click() },
+    { key: 'L', label: 'leave the call', run: () => leaveButton.click() },
+  ],
+  $('shortcut-help'),
+  () => !callSection.hidden,
+);
+$<HTMLButtonElement>('help-toggle').addEventListener('click', () => shortcuts.toggleHelp());
 
 /** Per remote tile: decoded video frames and received audio, from getStats(). */
 async function remoteStats(): Promise<unknown> {

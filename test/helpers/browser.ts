@@ -23,6 +23,8 @@ export interface LaunchOptions {
   extraArgs?: string[];
   /** Frame rate of Chromium's synthetic fake camera (it defaults to 20 whatever the page asks). */
   fakeFps?: number;
+  /** How many fake cameras (and microphones, speakers) Chromium lists: fake_device_0, fake_device_1, … (default 1). */
+  fakeDeviceCount?: number;
 }
 
 export async function launchChromium(opts: LaunchOptions = {}): Promise<{ browser: BrowserContext; close: () => Promise<void> }> {
@@ -36,7 +38,7 @@ export async function launchChromium(opts: LaunchOptions = {}): Promise<{ browse
     '--disable-background-networking',
     '--disable-component-update',
     '--disable-sync',
-    `--use-fake-device-for-media-stream=fps=${opts.fakeFps ?? 30}`,
+    `--use-fake-device-for-media-stream=fps=${opts.fakeFps ?? 30}${opts.fakeDeviceCount ? `,device-count=${opts.fakeDeviceCount}` : ''}`,
     '--use-fake-ui-for-media-stream',
     '--allow-loopback-in-peer-connection',
     '--autoplay-policy=no-user-gesture-required',

@@ -10,6 +10,7 @@
  */
 import { z } from 'zod';
 import { generatorKindSchema, generatorOfferSchema } from './generators.ts';
+import { chatMessageSchema, chatTextSchema, type ChatMessage } from './chat.ts';
 
 export const SIGNALING_PROTOCOL_VERSION = 1;
 
@@ -237,6 +238,12 @@ export const requestSchemas = {
    * face, blinks) and everyone is told through `avatar:state` (`paused`).
    */
   setAvatarPaused: z.object({ paused: z.boolean() }).strict(),
+  /**
+   * A chat message to everyone in the room (protocol/src/chat.ts): text only, at most CHAT_MAX_CHARS
+   * characters, rate-limited per peer (RATE_LIMITED 429); needs the canPublishData grant. Answered
+   * with the message as the others receive it (`chat:message`).
+   */
+  sendChatMessage: z.object({ text: chatTextSchema }).strict(),
 } as const;
 
 export type RequestName = keyof typeof requestSchemas;
@@ -248,6 +255,8 @@ export interface JoinResponse {
   peerId: string;
   roomId: string;
   peers: PeerInfo[];
+  /** The room's recent chat messages, oldest first (bounded: the server's CHAT_HISTORY). */
+  chatHistory: ChatMessage[];
 }
 export interface PublishResponse {
   answer: SessionDescription;
@@ -261,6 +270,7 @@ export interface ResponseMap {
   requestKeyFrame: Record<string, never>;
   setAvatarView: { peerId: string; scope: 'personal' | 'default'; view: ViewOffsetDeg | null; shared: boolean };
   setAvatarPaused: { paused: boolean };
+  sendChatMessage: ChatMessage;
 }
 
 /**
@@ -296,6 +306,8 @@ export const notificationSchemas = {
   /** To an avatar's owner only: its worker lowered (or restored) the avatar's size or frame rate. */
   'avatar:quality': z.object({ peerId: id, quality: avatarQualitySchema }),
   'server:error': errorBodySchema,
+  /** Another participant's chat message (the sender gets it as its request's answer). */
+  'chat:message': chatMessageSchema,
   /**
    * A fresh room access token (same room, identity, name and grants), sent before the join's token
    * expires; the client uses it from then on (to join again). `expiresAt`: ms since the epoch.
@@ -335,6 +347,7 @@ export type ServerToClientEvents = {
   'avatar:state': (p: NotificationOf<'avatar:state'>) => void;
   'avatar:quality': (p: NotificationOf<'avatar:quality'>) => void;
   'token:refresh': (p: NotificationOf<'token:refresh'>) => void;
+  'chat:message': (p: NotificationOf<'chat:message'>) => void;
 };
 
 /**

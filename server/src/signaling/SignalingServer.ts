@@ -32,6 +32,7 @@ import type { AccessTokens } from '../auth/AccessTokens.ts';
 import { hasGrant, type AccessTokenClaims, type GrantName } from '../../../protocol/src/accessToken.ts';
 import { offeredSections } from '../sfu/sdp.ts';
 import { verifyWorkerCredential } from '../auth/workerCredentials.ts';
+import { RoomChat } from '../chat/RoomChat.ts';
 
 /** How long a client has to answer a receive-transport offer. */
 /** How long the server waits for a client's answer to consume:offer. */
@@ -52,6 +53,7 @@ type Handler<N extends RequestName> = (socket: Socket, state: SocketState, req: 
 export class SignalingServer {
   readonly #sockets = new Map<string, Socket>(); // peerId → socket
   readonly #roomsWithListeners = new WeakSet<Room>();
+  readonly #chats = new WeakMap<Room, RoomChat>();
   readonly #handlers: { [N in RequestName]: Handler<N> };
 
   constructor(
@@ -112,6 +114,14 @@ export class SignalingServer {
         if (!this.avatars || owner.role !== 'participant' || !this.avatars.service.sessionOf(owner)) throw new AppError('INVALID_STATE', 'only an avatar owner can pause its avatar (you joined without one)');
         this.avatars.service.setPaused(owner, r.paused);
         return { paused: r.paused };
+      },
+      sendChatMessage: async (_s, st, r) => {
+        const sender = this.#requirePeer(st);
+        if (sender.role !== 'participant' || !st.room) throw new AppError('FORBIDDEN', 'only participants can chat');
+        this.#requireGrant(st, 'canPublishData', 'send chat messages');
+        const message = this.#chatOf(st.room).post(sender, r.text);
+        for (const p of st.room.participants) if (p !== sender) this.#sockets.get(p.id)?.emit('chat:message', message);
+        return message;
       },
     };
     for (const io of ios) io.on('connection', (socket) => this.#onConnection(socket));
@@ -257,7 +267,8 @@ export class SignalingServer {
       setImmediate(() => {
         if (peer.consumers.length > 0 || peer.recvTransport.dataConsumers.size > 0) peer.renegotiate();
       });
-      return { peerId: peer.id, roomId: room.id, peers };
+      const chatHistory = peer.role === 'participant' ? this.#chatOf(room).history : [];
+      return { peerId: peer.id, roomId: room.id, peers, chatHistory };
     } finally {
       state.joining = false;
     }
@@ -312,9 +323,19 @@ export class SignalingServer {
       }
     };
     room.on('peerjoined', (peer) => toOthers(peer, 'peer:joined', peer.info()));
-    room.on('peerleft', (peer) => toOthers(peer, 'peer:left', { peerId: peer.id }));
+    room.on('peerleft', (peer) => {
+      this.#chats.get(room)?.forget(peer.id);
+      toOthers(peer, 'peer:left', { peerId: peer.id });
+    });
     room.on('producerstate', (peer, producer) => toOthers(peer, 'producer:state', { peerId: peer.id, producer: producerInfo(producer) }));
     room.on('producerclosed', (peer, producer) => toOthers(peer, 'producer:closed', { peerId: peer.id, producerId: producer.id }));
+  }
+
+  /** The room's chat (made on first use; it goes with the room). */
+  #chatOf(room: Room): RoomChat {
+    let chat = this.#chats.get(room);
+    if (!chat) this.#chats.set(room, (chat = new RoomChat(this.config.chat)));
+    return chat;
   }
 
   close(): void {

@@ -5,6 +5,7 @@
 import { SIGNALING_PROTOCOL_VERSION, notificationSchemas, type ConsumerInfo, type DataConsumerInfo, type MediaKind, type NotificationOf, type PeerInfo, type ProducerInfo, type ResponseMap } from '../../protocol/src/signaling.ts';
 import { SignalingClient } from './SignalingClient.ts';
 import type { GeneratorKind } from '../../protocol/src/generators.ts';
+import type { ChatMessage } from '../../protocol/src/chat.ts';
 
 export interface RemoteTrack {
   consumerId: string;
@@ -40,6 +41,8 @@ export type CallEvents = {
   track: RemoteTrack;
   trackended: RemoteTrack;
   disconnected: { reason: string };
+  /** Another participant's chat message. */
+  chat: ChatMessage;
   /** The server sent a fresh room access token before the join's expires (now in `accessToken`). */
   tokenrefresh: NotificationOf<'token:refresh'>;
 };
@@ -79,6 +82,8 @@ export class CallClient {
   readonly #serverUrl: string | undefined;
   peerId: string | undefined;
   roomId: string | undefined;
+  /** The room's recent chat messages when we joined, oldest first. */
+  chatHistory: ChatMessage[] = [];
   /** performance.now() when join() started; used for time-to-first-frame. */
   joinStartedAt = 0;
 
@@ -174,6 +179,10 @@ export class CallClient {
       const r = notificationSchemas['avatar:quality'].safeParse(p);
       if (r.success) this.#emit('avatarquality', r.data);
     });
+    socket.on('chat:message', (p) => {
+      const r = notificationSchemas['chat:message'].safeParse(p);
+      if (r.success) this.#emit('chat', r.data);
+    });
     socket.on('producer:state', (p) => {
       const r = notificationSchemas['producer:state'].safeParse(p);
       if (r.success) this.#emit('producerstate', r.data);
@@ -215,6 +224,7 @@ export class CallClient {
     }
     this.peerId = joined.peerId;
     this.roomId = joined.roomId;
+    this.chatHistory = joined.chatHistory ?? [];
     this.#accessToken ??= opts.token;
     const tracks = opts.stream ? opts.stream.getTracks().map((track) => ({ track, stream: opts.stream! })) : [];
     if (opts.stream) this.#localStream = opts.stream;
@@ -318,6 +328,12 @@ export class CallClient {
     return this.#signaling.request('setAvatarView', { peerId, scope, view });
   }
 
+  /** Send a chat message to the room; resolves with it as the others receive it (rejects with a SignalingError, e.g. RATE_LIMITED). */
+  sendChatMessage(text: string): Promise<ChatMessage> {
+    if (!this.#signaling || !this.joined) return Promise.reject(new Error('not joined'));
+    return this.#signaling.request('sendChatMessage', { text });
+  }
+
   /** Mute or unmute the local mic/camera; everyone sees the new state. */
   async setMuted(kind: MediaKind, muted: boolean): Promise<void> {
     for (const t of this.#localStream?.getTracks() ?? []) if (t.kind === kind) t.enabled = !muted;
@@ -351,6 +367,7 @@ export class CallClient {
     this.#signaling = undefined;
     this.peerId = undefined;
     this.roomId = undefined;
+    this.chatHistory = [];
     this.#recvQueue = Promise.resolve();
   }
 }

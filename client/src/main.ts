@@ -13,6 +13,7 @@ import { encodeMotionFrame } from '../../protocol/src/motion.ts';
 import type { PeerInfo } from '../../protocol/src/signaling.ts';
 import { PersonalAvatarPanel } from './ui/PersonalAvatarPanel.ts';
 import { personalAvatarStatus, scoreText } from './avatar/personalAvatar.ts';
+import { ChatPanel } from './ui/ChatPanel.ts';
 
 const $ = <T extends HTMLElement>(id: string): T => {
   const el = document.getElementById(id);
@@ -32,6 +33,11 @@ const errorBox = $<HTMLElement>('error');
 const statusEl = $<HTMLElement>('status');
 const roomLabel = $<HTMLElement>('room-label');
 const tiles = new TileGrid($('tiles'));
+const chat = new ChatPanel({
+  panel: $('chat'),
+  toggle: $<HTMLButtonElement>('toggle-chat'),
+  send: (text) => (client ? client.sendChatMessage(text) : Promise.reject(new Error('not in a call'))),
+});
 const avatarOptions = $<HTMLElement>('avatar-options');
 const photoInput = $<HTMLInputElement>('photo');
 const photoPreview = $<HTMLImageElement>('photo-preview');
@@ -266,6 +272,7 @@ async function join(roomId: string, displayName: string): Promise<void> {
     showAvatar(p);
   });
   c.on('peerleft', ({ peerId }) => tiles.remove(peerId));
+  c.on('chat', (m) => chat.receive(m));
   c.on('producerstate', ({ peerId, producer }) => tiles.setMuted(peerId, producer.kind, producer.paused));
   // Our own avatar's state can also arrive before join() returns: keep the latest for our tile.
   let ownAvatarState: PeerInfo['avatar'];
@@ -322,6 +329,7 @@ async function join(roomId: string, displayName: string): Promise<void> {
           }
         : {}),
     });
+    chat.reset(c.peerId, c.chatHistory);
     localStorage.setItem('avatar-sfu.room', roomId);
     localStorage.setItem('avatar-sfu.name', displayName);
     const local = tiles.ensure(c.peerId ?? 'local', displayName, true);
@@ -370,6 +378,7 @@ function endCall(): void {
   camButton.hidden = false;
   camButton.disabled = false;
   tiles.clear();
+  chat.setOpen(false);
   for (const t of localStream?.getTracks() ?? []) t.stop();
   localStream = null;
   client = undefined;

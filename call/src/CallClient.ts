@@ -43,6 +43,8 @@ export type CallEvents = {
   disconnected: { reason: string };
   /** Another participant's chat message. */
   chat: ChatMessage;
+  /** The room's active speaker changed (null: none). */
+  activespeaker: NotificationOf<'room:activespeaker'>;
   /** The server sent a fresh room access token before the join's expires (now in `accessToken`). */
   tokenrefresh: NotificationOf<'token:refresh'>;
 };
@@ -84,6 +86,8 @@ export class CallClient {
   roomId: string | undefined;
   /** The room's recent chat messages when we joined, oldest first. */
   chatHistory: ChatMessage[] = [];
+  /** The room's active speaker (from the join, then `activespeaker` events). */
+  activeSpeakerPeerId: string | null = null;
   /** performance.now() when join() started; used for time-to-first-frame. */
   joinStartedAt = 0;
 
@@ -179,6 +183,12 @@ export class CallClient {
       const r = notificationSchemas['avatar:quality'].safeParse(p);
       if (r.success) this.#emit('avatarquality', r.data);
     });
+    socket.on('room:activespeaker', (p) => {
+      const r = notificationSchemas['room:activespeaker'].safeParse(p);
+      if (!r.success) return;
+      this.activeSpeakerPeerId = r.data.peerId;
+      this.#emit('activespeaker', r.data);
+    });
     socket.on('chat:message', (p) => {
       const r = notificationSchemas['chat:message'].safeParse(p);
       if (r.success) this.#emit('chat', r.data);
@@ -225,6 +235,7 @@ export class CallClient {
     this.peerId = joined.peerId;
     this.roomId = joined.roomId;
     this.chatHistory = joined.chatHistory ?? [];
+    this.activeSpeakerPeerId = joined.activeSpeakerPeerId ?? null;
     this.#accessToken ??= opts.token;
     const tracks = opts.stream ? opts.stream.getTracks().map((track) => ({ track, stream: opts.stream! })) : [];
     if (opts.stream) this.#localStream = opts.stream;
@@ -368,6 +379,7 @@ export class CallClient {
     this.peerId = undefined;
     this.roomId = undefined;
     this.chatHistory = [];
+    this.activeSpeakerPeerId = null;
     this.#recvQueue = Promise.resolve();
   }
 }

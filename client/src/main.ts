@@ -273,6 +273,7 @@ async function join(roomId: string, displayName: string): Promise<void> {
   });
   c.on('peerleft', ({ peerId }) => tiles.remove(peerId));
   c.on('chat', (m) => chat.receive(m));
+  c.on('activespeaker', ({ peerId }) => tiles.setActiveSpeaker(peerId));
   c.on('producerstate', ({ peerId, producer }) => tiles.setMuted(peerId, producer.kind, producer.paused));
   // Our own avatar's state can also arrive before join() returns: keep the latest for our tile.
   let ownAvatarState: PeerInfo['avatar'];
@@ -330,6 +331,7 @@ async function join(roomId: string, displayName: string): Promise<void> {
         : {}),
     });
     chat.reset(c.peerId, c.chatHistory);
+    tiles.setActiveSpeaker(c.activeSpeakerPeerId);
     localStorage.setItem('avatar-sfu.room', roomId);
     localStorage.setItem('avatar-sfu.name', displayName);
     const local = tiles.ensure(c.peerId ?? 'local', displayName, true);
@@ -378,6 +380,7 @@ function endCall(): void {
   camButton.hidden = false;
   camButton.disabled = false;
   tiles.clear();
+  tiles.setActiveSpeaker(null);
   chat.setOpen(false);
   for (const t of localStream?.getTracks() ?? []) t.stop();
   localStream = null;

@@ -257,6 +257,8 @@ export interface JoinResponse {
   peers: PeerInfo[];
   /** The room's recent chat messages, oldest first (bounded: the server's CHAT_HISTORY). */
   chatHistory: ChatMessage[];
+  /** The room's active speaker now (`room:activespeaker` tells changes), or null. */
+  activeSpeakerPeerId: string | null;
 }
 export interface PublishResponse {
   answer: SessionDescription;
@@ -306,6 +308,11 @@ export const notificationSchemas = {
   /** To an avatar's owner only: its worker lowered (or restored) the avatar's size or frame rate. */
   'avatar:quality': z.object({ peerId: id, quality: avatarQualitySchema }),
   'server:error': errorBodySchema,
+  /**
+   * The room's active speaker changed: the participant the SFU hears loudest (RFC 6464 audio levels
+   * of the microphones); null when there is none (e.g. the speaker left).
+   */
+  'room:activespeaker': z.object({ peerId: id.nullable() }).strict(),
   /** Another participant's chat message (the sender gets it as its request's answer). */
   'chat:message': chatMessageSchema,
   /**
@@ -348,6 +355,7 @@ export type ServerToClientEvents = {
   'avatar:quality': (p: NotificationOf<'avatar:quality'>) => void;
   'token:refresh': (p: NotificationOf<'token:refresh'>) => void;
   'chat:message': (p: NotificationOf<'chat:message'>) => void;
+  'room:activespeaker': (p: NotificationOf<'room:activespeaker'>) => void;
 };
 
 /**

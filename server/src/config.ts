@@ -46,6 +46,12 @@ export interface Config {
     pacerBitrateBps: number;
     pacerMaxQueuePackets: number;
   };
+  /** Active-speaker detection (server/src/speaker/ActiveSpeaker.ts, from RFC 6464 audio levels). */
+  activeSpeaker: {
+    intervalMs: number;
+    /** dBov at or below which a microphone is silent. */
+    thresholdDbov: number;
+  };
   /** Room chat (server/src/chat/RoomChat.ts): per-peer rate and the history kept for late joiners. */
   chat: {
     messagesPerSecond: number;
@@ -262,6 +268,10 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       abuseDisconnectThreshold: int(env, 'SIGNALING_ABUSE_DISCONNECT', 500, 1, 1000000),
       pacerBitrateBps: int(env, 'PACER_BITRATE_BPS', 50_000_000, 100_000, 10_000_000_000),
       pacerMaxQueuePackets: int(env, 'PACER_MAX_QUEUE', 2000, 10, 1_000_000),
+    },
+    activeSpeaker: {
+      intervalMs: int(env, 'ACTIVE_SPEAKER_INTERVAL_MS', 300, 50, 10_000),
+      thresholdDbov: int(env, 'ACTIVE_SPEAKER_THRESHOLD_DBOV', -60, -127, 0),
     },
     chat: {
       messagesPerSecond: int(env, 'CHAT_MSGS_PER_S', 2, 1, 1000),

@@ -33,6 +33,8 @@ export interface AvatarTileInfo {
 
 export class TileGrid {
   readonly #tiles = new Map<string, Tile>();
+  /** The room's active speaker (its tile has the class `active-speaker`), also for tiles made later. */
+  #activeSpeaker: string | null = null;
 
   constructor(private readonly container: HTMLElement) {}
 
@@ -48,6 +50,7 @@ export class TileGrid {
     const el = document.createElement('div');
     el.className = local ? 'tile local' : 'tile';
     el.dataset['peerId'] = peerId;
+    if (peerId === this.#activeSpeaker) el.classList.add('active-speaker');
     const video = document.createElement('video');
     video.autoplay = true;
     video.playsInline = true;
@@ -145,6 +148,12 @@ export class TileGrid {
     }
     tile.el.dataset['avatarQuality'] = String(quality.level);
     line.textContent = `avatar reduced to ${quality.size}px at ${Math.round(quality.fps * 10) / 10} fps (the renderer is overloaded)`;
+  }
+
+  /** Highlight the active speaker's tile (class `active-speaker`) and no other; null: none. */
+  setActiveSpeaker(peerId: string | null): void {
+    this.#activeSpeaker = peerId;
+    for (const [id, tile] of this.#tiles) tile.el.classList.toggle('active-speaker', id === peerId);
   }
 
   /** The element of a peer's tile (for attaching controls). */

@@ -57,6 +57,15 @@ export class Producer extends EnhancedEventEmitter<ProducerEvents> {
     return this.#paused;
   }
 
+  /**
+   * The id the publisher negotiated for a one-byte/two-byte RTP header extension on this producer's
+   * media section (e.g. RFC 6464 audio level), or undefined when it was not negotiated.
+   */
+  headerExtensionId(uri: string): number | undefined {
+    const ext = (this.#transceiver as { headerExtensions?: { uri: string; id: number }[] }).headerExtensions?.find((e) => e.uri === uri);
+    return ext?.id;
+  }
+
   get ssrc(): number | undefined {
     return this.#ssrc ?? this.#track.ssrc;
   }

@@ -33,6 +33,7 @@ import { hasGrant, type AccessTokenClaims, type GrantName } from '../../../proto
 import { offeredSections } from '../sfu/sdp.ts';
 import { verifyWorkerCredential } from '../auth/workerCredentials.ts';
 import { RoomChat } from '../chat/RoomChat.ts';
+import { ActiveSpeaker } from '../speaker/ActiveSpeaker.ts';
 
 /** How long a client has to answer a receive-transport offer. */
 /** How long the server waits for a client's answer to consume:offer. */
@@ -54,6 +55,7 @@ export class SignalingServer {
   readonly #sockets = new Map<string, Socket>(); // peerId → socket
   readonly #roomsWithListeners = new WeakSet<Room>();
   readonly #chats = new WeakMap<Room, RoomChat>();
+  readonly #speakers = new WeakMap<Room, ActiveSpeaker>();
   readonly #handlers: { [N in RequestName]: Handler<N> };
 
   constructor(
@@ -240,7 +242,7 @@ export class SignalingServer {
         this.avatars.service.bindAvatarPeer(session, peer);
       } else {
         room = await this.rooms.getOrCreate(req.roomId);
-        this.#listenToRoom(room);
+        await this.#listenToRoom(room);
         peer = await room.join(displayName, { subscribe: claims ? hasGrant(claims, 'canSubscribe') : true });
         if (req.avatar) this.avatars!.service.startSession(room, peer, req.avatar.identityId, req.avatar.driver, req.avatar.generator);
       }
@@ -268,7 +270,7 @@ export class SignalingServer {
         if (peer.consumers.length > 0 || peer.recvTransport.dataConsumers.size > 0) peer.renegotiate();
       });
       const chatHistory = peer.role === 'participant' ? this.#chatOf(room).history : [];
-      return { peerId: peer.id, roomId: room.id, peers, chatHistory };
+      return { peerId: peer.id, roomId: room.id, peers, chatHistory, activeSpeakerPeerId: this.#speakers.get(room)?.peerId ?? null };
     } finally {
       state.joining = false;
     }
@@ -313,7 +315,7 @@ export class SignalingServer {
     peer.close();
   }
 
-  #listenToRoom(room: Room): void {
+  async #listenToRoom(room: Room): Promise<void> {
     if (this.#roomsWithListeners.has(room)) return;
     this.#roomsWithListeners.add(room);
     const toOthers = <E extends keyof ServerToClientEvents>(except: Peer, event: E, payload: Parameters<ServerToClientEvents[E]>[0]): void => {
@@ -329,6 +331,12 @@ export class SignalingServer {
     });
     room.on('producerstate', (peer, producer) => toOthers(peer, 'producer:state', { peerId: peer.id, producer: producerInfo(producer) }));
     room.on('producerclosed', (peer, producer) => toOthers(peer, 'producer:closed', { peerId: peer.id, producerId: producer.id }));
+    const speaker = await ActiveSpeaker.create(room, { intervalMs: this.config.activeSpeaker.intervalMs, threshold: this.config.activeSpeaker.thresholdDbov });
+    if (room.closed) return speaker.close();
+    this.#speakers.set(room, speaker);
+    speaker.on('change', (peerId) => {
+      for (const p of room.participants) this.#sockets.get(p.id)?.emit('room:activespeaker', { peerId });
+    });
   }
 
   /** The room's chat (made on first use; it goes with the room). */

@@ -13,6 +13,8 @@ export interface RemoteTrack {
   kind: MediaKind;
   mid: string;
   track: MediaStreamTrack;
+  /** "screen" for a screen share (shown as its own tile); absent: the peer's camera/microphone. */
+  source?: 'camera' | 'microphone' | 'screen';
 }
 
 /** A track to publish; `viewKey` is for avatar workers (which rendering of the avatar it carries). */
@@ -20,6 +22,8 @@ export interface LocalTrack {
   track: MediaStreamTrack;
   stream: MediaStream;
   viewKey?: string;
+  /** "screen": an additional video producer marked as a screen share. */
+  source?: 'screen';
 }
 
 export interface RemoteData {
@@ -249,10 +253,10 @@ export class CallClient {
       const signaling = this.#signaling;
       if (!signaling) throw new Error('not connected');
       const pc = (this.#sendPc ??= new this.#Pc({ bundlePolicy: 'max-bundle' }));
-      const added: { transceiver: RTCRtpTransceiver; viewKey?: string }[] = [];
+      const added: { transceiver: RTCRtpTransceiver; viewKey?: string; source?: 'screen' }[] = [];
       for (const t of tracks) {
         const transceiver = pc.addTransceiver(t.track, { direction: 'sendonly', streams: [t.stream] });
-        added.push({ transceiver, ...(t.viewKey ? { viewKey: t.viewKey } : {}) });
+        added.push({ transceiver, ...(t.viewKey ? { viewKey: t.viewKey } : {}), ...(t.source ? { source: t.source } : {}) });
       }
       for (const dc of dataChannels) {
         const channel = pc.createDataChannel(dc.label, dc.init);
@@ -265,15 +269,51 @@ export class CallClient {
       if (!local) throw new Error('no local description');
       const trackViews: Record<string, string> = {};
       for (const a of added) if (a.viewKey && a.transceiver.mid) trackViews[a.transceiver.mid] = a.viewKey;
-      const { answer } = await signaling.request('publish', {
+      const trackSources: Record<string, 'screen'> = {};
+      for (const a of added) if (a.source && a.transceiver.mid) trackSources[a.transceiver.mid] = a.source;
+      const known = new Set(this.#producers.map((p) => p.producerId));
+      const { answer, producers } = await signaling.request('publish', {
         offer: { type: 'offer', sdp: local.sdp },
         ...(Object.keys(trackViews).length > 0 ? { trackViews } : {}),
+        ...(Object.keys(trackSources).length > 0 ? { trackSources } : {}),
       });
+      this.#producers = producers;
+      this.#newProducers = producers.filter((p) => !known.has(p.producerId));
       await pc.setRemoteDescription(answer);
     };
     const next = this.#sendQueue.then(run);
     this.#sendQueue = next.catch(() => undefined);
     return next;
+  }
+
+  /**
+   * Share a screen (a getDisplayMedia track) as an additional video producer marked "screen";
+   * resolves with its producer id. The track ending (the browser's own "stop sharing") stops it.
+   */
+  async startScreenShare(track: MediaStreamTrack): Promise<string> {
+    if (!this.joined) throw new Error('not joined');
+    if (this.#screen) throw new Error('already sharing a screen');
+    await this.publish([{ track, stream: new MediaStream([track]), source: 'screen' }]);
+    const producer = this.#newProducers.find((p) => p.source === 'screen');
+    if (!producer) throw new Error('the server did not create the screen-share producer');
+    this.#screen = { track, producerId: producer.producerId };
+    track.addEventListener('ended', () => void this.stopScreenShare());
+    return producer.producerId;
+  }
+
+  get screenShareProducerId(): string | undefined {
+    return this.#screen?.producerId;
+  }
+
+  /** Stop the screen share (idempotent): the server closes its producer, so everyone's tile goes. */
+  async stopScreenShare(): Promise<void> {
+    const screen = this.#screen;
+    if (!screen) return;
+    this.#screen = undefined;
+    screen.track.stop();
+    if (!this.#signaling || !this.joined) return;
+    await this.#signaling.request('closeProducer', { producerId: screen.producerId }).catch(() => undefined);
+    await this.unpublish(screen.track).catch(() => undefined);
   }
 
   /** Stop sending a published track (e.g. a personal view nobody watches any more). */
@@ -297,6 +337,11 @@ export class CallClient {
   }
 
   #remoteDataInfo = new Map<string, DataConsumerInfo>();
+  /** Our producers, from the last publish answer. */
+  #producers: ProducerInfo[] = [];
+  /** Those the last publish created. */
+  #newProducers: ProducerInfo[] = [];
+  #screen: { track: MediaStreamTrack; producerId: string } | undefined;
 
   async #onConsumeOffer(offer: RTCSessionDescriptionInit, consumers: ConsumerInfo[], dataConsumers: DataConsumerInfo[] = []): Promise<{ type: 'answer'; sdp: string }> {
     const pc = this.#recvPc;
@@ -313,7 +358,7 @@ export class CallClient {
       if (this.#remote.has(c.consumerId)) continue;
       const transceiver = byMid.get(c.mid);
       if (!transceiver) continue;
-      const remote: RemoteTrack = { consumerId: c.consumerId, peerId: c.peerId, kind: c.kind, mid: c.mid, track: transceiver.receiver.track };
+      const remote: RemoteTrack = { consumerId: c.consumerId, peerId: c.peerId, kind: c.kind, mid: c.mid, track: transceiver.receiver.track, ...(c.source ? { source: c.source } : {}) };
       this.#remote.set(c.consumerId, remote);
       this.#emit('track', remote);
     }
@@ -380,6 +425,10 @@ export class CallClient {
     this.roomId = undefined;
     this.chatHistory = [];
     this.activeSpeakerPeerId = null;
+    this.#screen?.track.stop();
+    this.#screen = undefined;
+    this.#producers = [];
+    this.#newProducers = [];
     this.#recvQueue = Promise.resolve();
   }
 }

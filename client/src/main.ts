@@ -14,6 +14,7 @@ import type { PeerInfo } from '../../protocol/src/signaling.ts';
 import { PersonalAvatarPanel } from './ui/PersonalAvatarPanel.ts';
 import { personalAvatarStatus, scoreText } from './avatar/personalAvatar.ts';
 import { ChatPanel } from './ui/ChatPanel.ts';
+import { ScreenShareControl } from './ui/ScreenShareControl.ts';
 
 const $ = <T extends HTMLElement>(id: string): T => {
   const el = document.getElementById(id);
@@ -33,6 +34,17 @@ const errorBox = $<HTMLElement>('error');
 const statusEl = $<HTMLElement>('status');
 const roomLabel = $<HTMLElement>('room-label');
 const tiles = new TileGrid($('tiles'));
+const screenShare = new ScreenShareControl({
+  button: $<HTMLButtonElement>('share-screen'),
+  client: () => client,
+  onChange: (track) => {
+    const c = client;
+    if (!c?.peerId) return;
+    if (track) tiles.addScreen(c.peerId, nameInput.value, track, true);
+    else tiles.removeScreen(c.peerId);
+  },
+  onError: (m) => showError(m),
+});
 const chat = new ChatPanel({
   panel: $('chat'),
   toggle: $<HTMLButtonElement>('toggle-chat'),
@@ -271,10 +283,15 @@ async function join(roomId: string, displayName: string): Promise<void> {
     for (const prod of p.producers) tiles.setMuted(p.peerId, prod.kind, prod.paused);
     showAvatar(p);
   });
-  c.on('peerleft', ({ peerId }) => tiles.remove(peerId));
+  c.on('peerleft', ({ peerId }) => {
+    tiles.remove(peerId);
+    tiles.removeScreen(peerId);
+  });
   c.on('chat', (m) => chat.receive(m));
   c.on('activespeaker', ({ peerId }) => tiles.setActiveSpeaker(peerId));
-  c.on('producerstate', ({ peerId, producer }) => tiles.setMuted(peerId, producer.kind, producer.paused));
+  c.on('producerstate', ({ peerId, producer }) => {
+    if (producer.source !== 'screen') tiles.setMuted(peerId, producer.kind, producer.paused);
+  });
   // Our own avatar's state can also arrive before join() returns: keep the latest for our tile.
   let ownAvatarState: PeerInfo['avatar'];
   c.on('avatarstate', ({ peerId, avatar }) => {
@@ -295,9 +312,17 @@ async function join(roomId: string, displayName: string): Promise<void> {
       }
       return;
     }
+    if (t.source === 'screen') {
+      const name = tiles.stats().find((s) => s.peerId === t.peerId)?.displayName ?? '';
+      tiles.addScreen(t.peerId, name, t.track);
+      return;
+    }
     tiles.addTrack(t.peerId, t.track);
   });
-  c.on('trackended', (t) => tiles.removeTrack(t.peerId, t.track));
+  c.on('trackended', (t) => {
+    if (t.source === 'screen') tiles.removeScreen(t.peerId);
+    else tiles.removeTrack(t.peerId, t.track);
+  });
   c.on('tokenrefresh', ({ token: fresh }) => (tokenInput.value = fresh));
   c.on('disconnected', ({ reason }) => {
     showError(`Lost the connection to the server (${reason}). Join again when it is back.`);
@@ -381,6 +406,7 @@ function endCall(): void {
   camButton.disabled = false;
   tiles.clear();
   tiles.setActiveSpeaker(null);
+  screenShare.reset();
   chat.setOpen(false);
   for (const t of localStream?.getTracks() ?? []) t.stop();
   localStream = null;

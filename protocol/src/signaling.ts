@@ -29,10 +29,16 @@ const sdpSchema = z.object({
 });
 export type SessionDescription = z.infer<typeof sdpSchema>;
 
+/** What a producer carries: a camera or microphone (the default) or a screen share (an additional video producer). */
+export const producerSourceSchema = z.enum(['camera', 'microphone', 'screen']);
+export type ProducerSource = z.infer<typeof producerSourceSchema>;
+
 export const producerInfoSchema = z.object({
   producerId: id,
   kind: mediaKindSchema,
   paused: z.boolean(),
+  /** Set for screen shares ("screen"); absent: the peer's camera or microphone. */
+  source: producerSourceSchema.optional(),
 });
 export type ProducerInfo = z.infer<typeof producerInfoSchema>;
 
@@ -96,6 +102,8 @@ export const consumerInfoSchema = z.object({
   peerId: id,
   kind: mediaKindSchema,
   mid: z.string().min(1).max(16),
+  /** The producer's source when it is not the peer's camera/microphone (a screen share: "screen"). */
+  source: producerSourceSchema.optional(),
 });
 export type ConsumerInfo = z.infer<typeof consumerInfoSchema>;
 
@@ -223,7 +231,11 @@ export const requestSchemas = {
     offer: sdpSchema.extend({ type: z.literal('offer') }),
     /** Avatar workers: which media section (mid) renders which view ("default" or a personal view key). */
     trackViews: z.record(z.string().max(16), z.string().max(64)).optional(),
+    /** Which media sections (mids) carry a screen share: their producers are marked `source: "screen"`. */
+    trackSources: z.record(z.string().max(16), z.literal('screen')).optional(),
   }).strict(),
+  /** Close one of the caller's own producers (e.g. stop a screen share): everyone's consumers of it close. */
+  closeProducer: z.object({ producerId: id }).strict(),
   /** Mute/unmute one of the caller's producers; others are told through `producer:state`. */
   setProducerPaused: z.object({ kind: mediaKindSchema, paused: z.boolean() }).strict(),
   /** Ask the server to request a keyframe for a consumer (e.g. the decoder stalled). */
@@ -269,6 +281,7 @@ export interface ResponseMap {
   leave: Record<string, never>;
   publish: PublishResponse;
   setProducerPaused: ProducerInfo;
+  closeProducer: Record<string, never>;
   requestKeyFrame: Record<string, never>;
   setAvatarView: { peerId: string; scope: 'personal' | 'default'; view: ViewOffsetDeg | null; shared: boolean };
   setAvatarPaused: { paused: boolean };

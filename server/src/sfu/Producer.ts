@@ -23,9 +23,9 @@ export class Producer extends EnhancedEventEmitter<ProducerEvents> {
   readonly mid: string | null;
   /**
    * Data attached by whoever composes the transport: `slot`, the opaque presentation slot the
-   * publisher labelled this producer with (see Room.present).
+   * publisher labelled this producer with (see Room.present); `source`, "screen" for a screen share.
    */
-  readonly appData: { slot?: string } = {};
+  readonly appData: { slot?: string; source?: 'screen' } = {};
   readonly #track: MediaStreamTrack;
   readonly #transceiver: RTCRtpTransceiver;
   readonly #listeners = new Set<RtpListener>();

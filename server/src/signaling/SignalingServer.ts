@@ -88,7 +88,13 @@ export class SignalingServer {
         if (sections.media > 0) this.#requireGrant(st, 'canPublish', 'publish a camera or microphone');
         if (sections.data > 0) this.#requireGrant(st, 'canPublishData', 'publish data channels');
         // Track view keys label an avatar peer's renderings: they are its producers' presentation slots.
-        return peer.publish(r.offer, peer.role === 'delegate' ? r.trackViews : undefined);
+        return peer.publish(r.offer, peer.role === 'delegate' ? r.trackViews : undefined, r.trackSources);
+      },
+      closeProducer: async (_s, st, r) => {
+        const peer = this.#requirePeer(st);
+        this.#requireGrant(st, 'canPublish', 'close a producer');
+        peer.closeProducer(r.producerId);
+        return {};
       },
       setProducerPaused: async (_s, st, r) => {
         const peer = this.#requirePeer(st);

@@ -8,7 +8,9 @@ import { RtpHeader, RtpPacket } from 'werift';
 import { Producer } from '../../server/src/sfu/Producer.ts';
 import { AUDIO_LEVEL_URI, AudioLevelObserver, type AudioVolume } from '../../server/src/sfu/AudioLevelObserver.ts';
 import { InvalidStateError } from '../../server/src/errors.ts';
-import { sleep } from '../helpers/wait.ts';
+import { sleep, waitFor } from '../helpers/wait.ts';
+import { EventEmitter } from 'node:events';
+import { ActiveSpeaker } from '../../server/src/speaker/ActiveSpeaker.ts';
 
 const EXT_ID = 3;
 
@@ -143,3 +145,66 @@ async function waitNonSilence(observer: AudioLevelObserver): Promise<AudioVolume
     }
   }
 }
+
+describe('ActiveSpeaker', () => {
+  /** A room-like emitter with participants whose audio producers are fake ones. */
+  function fakeRoom(): { room: never; join(id: string): ReturnType<typeof fakeProducer>; leave(id: string): void; emitter: EventEmitter } {
+    const emitter = new EventEmitter();
+    const peers = new Map<string, { id: string; role: 'participant'; closed: boolean; producers: Producer[] }>();
+    const room = Object.assign(emitter, { get participants() { return [...peers.values()]; } });
+    return {
+      room: room as never,
+      emitter,
+      join(id) {
+        const p = fakeProducer();
+        const peer = { id, role: 'participant' as const, closed: false, producers: [p.producer] };
+        peers.set(id, peer);
+        emitter.emit('producer', peer, p.producer);
+        return p;
+      },
+      leave(id) {
+        const peer = peers.get(id)!;
+        peer.closed = true;
+        peers.delete(id);
+        emitter.emit('peerleft', peer);
+      },
+    };
+  }
+
+  test('the one speaking becomes the speaker; another takes over only after being loudest in holdReports reports; mute and leave clear it', async () => {
+    const r = fakeRoom();
+    const speaker = await ActiveSpeaker.create(r.room, { intervalMs: 40, threshold: -60, holdReports: 3 });
+    const changes: (string | null)[] = [];
+    speaker.on('change', (id) => changes.push(id));
+    const ada = r.join('ada');
+    const bob = r.join('bob');
+    const levels = { ada: -127, bob: -127 };
+    const feed = setInterval(() => {
+      ada.send(levels.ada);
+      bob.send(levels.bob);
+    }, 8);
+    try {
+      levels.ada = -20;
+      await waitFor(() => speaker.peerId === 'ada' || undefined, { timeoutMs: 1000, what: 'ada speaking' });
+      levels.ada = -127;
+      await sleep(200);
+      assert.equal(speaker.peerId, 'ada', 'in silence the last speaker stays');
+      levels.ada = -30;
+      levels.bob = -15;
+      const t0 = performance.now();
+      await waitFor(() => speaker.peerId === 'bob' || undefined, { timeoutMs: 2000, what: 'bob taking over' });
+      assert.ok(performance.now() - t0 >= 2 * 40, 'bob had to be loudest for several reports while ada still spoke');
+      bob.producer.pause();
+      await waitFor(() => speaker.peerId !== 'bob' || undefined, { timeoutMs: 1000, what: 'bob muted' });
+      assert.ok(changes.includes(null), 'muting the speaker cleared it');
+      await waitFor(() => speaker.peerId === 'ada' || undefined, { timeoutMs: 1000, what: 'ada again' });
+      r.leave('ada');
+      assert.equal(speaker.peerId, null, 'the speaker left');
+    } finally {
+      clearInterval(feed);
+      speaker.close();
+      speaker.close();
+    }
+    assert.deepEqual(changes.slice(0, 2), ['ada', 'bob']);
+  });
+});

@@ -280,7 +280,7 @@ async function join(roomId: string, displayName: string): Promise<void> {
   client = c;
   c.on('peerjoined', (p) => {
     tiles.ensure(p.peerId, p.displayName);
-    for (const prod of p.producers) tiles.setMuted(p.peerId, prod.kind, prod.paused);
+    for (const prod of p.producers) if (prod.source !== 'screen') tiles.setMuted(p.peerId, prod.kind, prod.paused);
     showAvatar(p);
   });
   c.on('peerleft', ({ peerId }) => {
@@ -366,7 +366,7 @@ async function join(roomId: string, displayName: string): Promise<void> {
     if (identityId) showAvatar({ peerId: c.peerId!, displayName, producers: [], avatar: ownAvatarState ?? { driver: mode === 'voice' ? 'voice' : 'keypoint', state: 'starting', defaultView: { yaw: 0, pitch: 0, roll: 0 } } });
     for (const p of peers) {
       tiles.ensure(p.peerId, p.displayName);
-      for (const prod of p.producers) tiles.setMuted(p.peerId, prod.kind, prod.paused);
+      for (const prod of p.producers) if (prod.source !== 'screen') tiles.setMuted(p.peerId, prod.kind, prod.paused);
       showAvatar(p);
     }
     form.hidden = true;

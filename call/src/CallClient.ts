@@ -5,6 +5,7 @@
 import { SIGNALING_PROTOCOL_VERSION, notificationSchemas, type ConsumerInfo, type DataConsumerInfo, type MediaKind, type NotificationOf, type PeerInfo, type ProducerInfo, type ResponseMap } from '../../protocol/src/signaling.ts';
 import { SignalingClient } from './SignalingClient.ts';
 import type { GeneratorKind } from '../../protocol/src/generators.ts';
+import type { ChatMessage } from '../../protocol/src/chat.ts';
 
 export interface RemoteTrack {
   consumerId: string;
@@ -12,6 +13,8 @@ export interface RemoteTrack {
   kind: MediaKind;
   mid: string;
   track: MediaStreamTrack;
+  /** "screen" for a screen share (shown as its own tile); absent: the peer's camera/microphone. */
+  source?: 'camera' | 'microphone' | 'screen';
 }
 
 /** A track to publish; `viewKey` is for avatar workers (which rendering of the avatar it carries). */
@@ -19,6 +22,8 @@ export interface LocalTrack {
   track: MediaStreamTrack;
   stream: MediaStream;
   viewKey?: string;
+  /** "screen": an additional video producer marked as a screen share. */
+  source?: 'screen';
 }
 
 export interface RemoteData {
@@ -40,6 +45,10 @@ export type CallEvents = {
   track: RemoteTrack;
   trackended: RemoteTrack;
   disconnected: { reason: string };
+  /** Another participant's chat message. */
+  chat: ChatMessage;
+  /** The room's active speaker changed (null: none). */
+  activespeaker: NotificationOf<'room:activespeaker'>;
   /** The server sent a fresh room access token before the join's expires (now in `accessToken`). */
   tokenrefresh: NotificationOf<'token:refresh'>;
 };
@@ -79,6 +88,10 @@ export class CallClient {
   readonly #serverUrl: string | undefined;
   peerId: string | undefined;
   roomId: string | undefined;
+  /** The room's recent chat messages when we joined, oldest first. */
+  chatHistory: ChatMessage[] = [];
+  /** The room's active speaker (from the join, then `activespeaker` events). */
+  activeSpeakerPeerId: string | null = null;
   /** performance.now() when join() started; used for time-to-first-frame. */
   joinStartedAt = 0;
 
@@ -174,6 +187,16 @@ export class CallClient {
       const r = notificationSchemas['avatar:quality'].safeParse(p);
       if (r.success) this.#emit('avatarquality', r.data);
     });
+    socket.on('room:activespeaker', (p) => {
+      const r = notificationSchemas['room:activespeaker'].safeParse(p);
+      if (!r.success) return;
+      this.activeSpeakerPeerId = r.data.peerId;
+      this.#emit('activespeaker', r.data);
+    });
+    socket.on('chat:message', (p) => {
+      const r = notificationSchemas['chat:message'].safeParse(p);
+      if (r.success) this.#emit('chat', r.data);
+    });
     socket.on('producer:state', (p) => {
       const r = notificationSchemas['producer:state'].safeParse(p);
       if (r.success) this.#emit('producerstate', r.data);
@@ -215,6 +238,8 @@ export class CallClient {
     }
     this.peerId = joined.peerId;
     this.roomId = joined.roomId;
+    this.chatHistory = joined.chatHistory ?? [];
+    this.activeSpeakerPeerId = joined.activeSpeakerPeerId ?? null;
     this.#accessToken ??= opts.token;
     const tracks = opts.stream ? opts.stream.getTracks().map((track) => ({ track, stream: opts.stream! })) : [];
     if (opts.stream) this.#localStream = opts.stream;
@@ -228,10 +253,10 @@ export class CallClient {
       const signaling = this.#signaling;
       if (!signaling) throw new Error('not connected');
       const pc = (this.#sendPc ??= new this.#Pc({ bundlePolicy: 'max-bundle' }));
-      const added: { transceiver: RTCRtpTransceiver; viewKey?: string }[] = [];
+      const added: { transceiver: RTCRtpTransceiver; viewKey?: string; source?: 'screen' }[] = [];
       for (const t of tracks) {
         const transceiver = pc.addTransceiver(t.track, { direction: 'sendonly', streams: [t.stream] });
-        added.push({ transceiver, ...(t.viewKey ? { viewKey: t.viewKey } : {}) });
+        added.push({ transceiver, ...(t.viewKey ? { viewKey: t.viewKey } : {}), ...(t.source ? { source: t.source } : {}) });
       }
       for (const dc of dataChannels) {
         const channel = pc.createDataChannel(dc.label, dc.init);
@@ -244,10 +269,16 @@ export class CallClient {
       if (!local) throw new Error('no local description');
       const trackViews: Record<string, string> = {};
       for (const a of added) if (a.viewKey && a.transceiver.mid) trackViews[a.transceiver.mid] = a.viewKey;
-      const { answer } = await signaling.request('publish', {
+      const trackSources: Record<string, 'screen'> = {};
+      for (const a of added) if (a.source && a.transceiver.mid) trackSources[a.transceiver.mid] = a.source;
+      const known = new Set(this.#producers.map((p) => p.producerId));
+      const { answer, producers } = await signaling.request('publish', {
         offer: { type: 'offer', sdp: local.sdp },
         ...(Object.keys(trackViews).length > 0 ? { trackViews } : {}),
+        ...(Object.keys(trackSources).length > 0 ? { trackSources } : {}),
       });
+      this.#producers = producers;
+      this.#newProducers = producers.filter((p) => !known.has(p.producerId));
       await pc.setRemoteDescription(answer);
     };
     const next = this.#sendQueue.then(run);
@@ -273,6 +304,36 @@ export class CallClient {
     }
   }
 
+  /**
+   * Share a screen (a getDisplayMedia track) as an additional video producer marked "screen";
+   * resolves with its producer id. The track ending (the browser's own "stop sharing") stops it.
+   */
+  async startScreenShare(track: MediaStreamTrack): Promise<string> {
+    if (!this.joined) throw new Error('not joined');
+    if (this.#screen) throw new Error('already sharing a screen');
+    await this.publish([{ track, stream: new MediaStream([track]), source: 'screen' }]);
+    const producer = this.#newProducers.find((p) => p.source === 'screen');
+    if (!producer) throw new Error('the server did not create the screen-share producer');
+    this.#screen = { track, producerId: producer.producerId };
+    track.addEventListener('ended', () => void this.stopScreenShare());
+    return producer.producerId;
+  }
+
+  get screenShareProducerId(): string | undefined {
+    return this.#screen?.producerId;
+  }
+
+  /** Stop the screen share (idempotent): the server closes its producer, so everyone's tile goes. */
+  async stopScreenShare(): Promise<void> {
+    const screen = this.#screen;
+    if (!screen) return;
+    this.#screen = undefined;
+    screen.track.stop();
+    if (!this.#signaling || !this.joined) return;
+    await this.#signaling.request('closeProducer', { producerId: screen.producerId }).catch(() => undefined);
+    await this.unpublish(screen.track).catch(() => undefined);
+  }
+
   /** Stop sending a published track (e.g. a personal view nobody watches any more). */
   async unpublish(track: MediaStreamTrack): Promise<void> {
     const pc = this.#sendPc;
@@ -294,6 +355,11 @@ export class CallClient {
   }
 
   #remoteDataInfo = new Map<string, DataConsumerInfo>();
+  /** Our producers, from the last publish answer. */
+  #producers: ProducerInfo[] = [];
+  /** Those the last publish created. */
+  #newProducers: ProducerInfo[] = [];
+  #screen: { track: MediaStreamTrack; producerId: string } | undefined;
 
   async #onConsumeOffer(offer: RTCSessionDescriptionInit, consumers: ConsumerInfo[], dataConsumers: DataConsumerInfo[] = []): Promise<{ type: 'answer'; sdp: string }> {
     const pc = this.#recvPc;
@@ -310,7 +376,7 @@ export class CallClient {
       if (this.#remote.has(c.consumerId)) continue;
       const transceiver = byMid.get(c.mid);
       if (!transceiver) continue;
-      const remote: RemoteTrack = { consumerId: c.consumerId, peerId: c.peerId, kind: c.kind, mid: c.mid, track: transceiver.receiver.track };
+      const remote: RemoteTrack = { consumerId: c.consumerId, peerId: c.peerId, kind: c.kind, mid: c.mid, track: transceiver.receiver.track, ...(c.source ? { source: c.source } : {}) };
       this.#remote.set(c.consumerId, remote);
       this.#emit('track', remote);
     }
@@ -334,6 +400,12 @@ export class CallClient {
   setAvatarView(peerId: string, scope: 'personal' | 'default', view: { yaw: number; pitch: number; roll: number } | null): Promise<ResponseMap['setAvatarView']> {
     if (!this.#signaling || !this.joined) return Promise.reject(new Error('not joined'));
     return this.#signaling.request('setAvatarView', { peerId, scope, view });
+  }
+
+  /** Send a chat message to the room; resolves with it as the others receive it (rejects with a SignalingError, e.g. RATE_LIMITED). */
+  sendChatMessage(text: string): Promise<ChatMessage> {
+    if (!this.#signaling || !this.joined) return Promise.reject(new Error('not joined'));
+    return this.#signaling.request('sendChatMessage', { text });
   }
 
   /** Mute or unmute the local mic/camera; everyone sees the new state. */
@@ -369,6 +441,12 @@ export class CallClient {
     this.#signaling = undefined;
     this.peerId = undefined;
     this.roomId = undefined;
+    this.chatHistory = [];
+    this.activeSpeakerPeerId = null;
+    this.#screen?.track.stop();
+    this.#screen = undefined;
+    this.#producers = [];
+    this.#newProducers = [];
     this.#recvQueue = Promise.resolve();
   }
 }

@@ -22,6 +22,8 @@ import { Layout } from './ui/Layout.ts';
 import { ParticipantList } from './ui/ParticipantList.ts';
 import { QualityMonitor } from './ui/QualityMonitor.ts';
 import { Shortcuts } from './ui/Shortcuts.ts';
+import { ChatPanel } from './ui/ChatPanel.ts';
+import { ScreenShareControl } from './ui/ScreenShareControl.ts';
 
 const $ = <T extends HTMLElement>(id: string): T => {
   const el = document.getElementById(id);
@@ -63,6 +65,22 @@ const participantsPanel = $<HTMLElement>('participants');
 participantsButton.addEventListener('click', () => {
   participantsPanel.hidden = !participantsPanel.hidden;
   participantsButton.setAttribute('aria-expanded', String(!participantsPanel.hidden));
+});
+const screenShare = new ScreenShareControl({
+  button: $<HTMLButtonElement>('share-screen'),
+  client: () => client,
+  onChange: (track) => {
+    const c = client;
+    if (!c?.peerId) return;
+    if (track) tiles.addScreen(c.peerId, nameInput.value, track, true);
+    else tiles.removeScreen(c.peerId);
+  },
+  onError: (m) => showError(m),
+});
+const chat = new ChatPanel({
+  panel: $('chat'),
+  toggle: $<HTMLButtonElement>('toggle-chat'),
+  send: (text) => (client ? client.sendChatMessage(text) : Promise.reject(new Error('not in a call'))),
 });
 const avatarOptions = $<HTMLElement>('avatar-options');
 const photoInput = $<HTMLInputElement>('photo');
@@ -318,11 +336,18 @@ async function join(roomId: string, displayName: string): Promise<void> {
   client = c;
   c.on('peerjoined', (p) => {
     tiles.ensure(p.peerId, p.displayName);
-    for (const prod of p.producers) tiles.setMuted(p.peerId, prod.kind, prod.paused);
+    for (const prod of p.producers) if (prod.source !== 'screen') tiles.setMuted(p.peerId, prod.kind, prod.paused);
     showAvatar(p);
   });
-  c.on('peerleft', ({ peerId }) => tiles.remove(peerId));
-  c.on('producerstate', ({ peerId, producer }) => tiles.setMuted(peerId, producer.kind, producer.paused));
+  c.on('peerleft', ({ peerId }) => {
+    tiles.remove(peerId);
+    tiles.removeScreen(peerId);
+  });
+  c.on('chat', (m) => chat.receive(m));
+  c.on('activespeaker', ({ peerId }) => tiles.setActiveSpeaker(peerId));
+  c.on('producerstate', ({ peerId, producer }) => {
+    if (producer.source !== 'screen') tiles.setMuted(peerId, producer.kind, producer.paused);
+  });
   // Our own avatar's state can also arrive before join() returns: keep the latest for our tile.
   let ownAvatarState: PeerInfo['avatar'];
   c.on('avatarstate', ({ peerId, avatar }) => {
@@ -343,9 +368,17 @@ async function join(roomId: string, displayName: string): Promise<void> {
       }
       return;
     }
+    if (t.source === 'screen') {
+      const name = tiles.stats().find((s) => s.peerId === t.peerId)?.displayName ?? '';
+      tiles.addScreen(t.peerId, name, t.track);
+      return;
+    }
     tiles.addTrack(t.peerId, t.track);
   });
-  c.on('trackended', (t) => tiles.removeTrack(t.peerId, t.track));
+  c.on('trackended', (t) => {
+    if (t.source === 'screen') tiles.removeScreen(t.peerId);
+    else tiles.removeTrack(t.peerId, t.track);
+  });
   c.on('tokenrefresh', ({ token: fresh }) => (tokenInput.value = fresh));
   c.on('disconnected', ({ reason }) => {
     showError(`Lost the connection to the server (${reason}). Join again when it is back.`);
@@ -378,6 +411,8 @@ async function join(roomId: string, displayName: string): Promise<void> {
           }
         : {}),
     });
+    chat.reset(c.peerId, c.chatHistory);
+    tiles.setActiveSpeaker(c.activeSpeakerPeerId);
     localStorage.setItem('avatar-sfu.room', roomId);
     localStorage.setItem('avatar-sfu.name', displayName);
     const local = tiles.ensure(c.peerId ?? 'local', displayName, true);
@@ -387,7 +422,7 @@ async function join(roomId: string, displayName: string): Promise<void> {
     if (identityId) showAvatar({ peerId: c.peerId!, displayName, producers: [], avatar: ownAvatarState ?? { driver: mode === 'voice' ? 'voice' : 'keypoint', state: 'starting', defaultView: { yaw: 0, pitch: 0, roll: 0 } } });
     for (const p of peers) {
       tiles.ensure(p.peerId, p.displayName);
-      for (const prod of p.producers) tiles.setMuted(p.peerId, prod.kind, prod.paused);
+      for (const prod of p.producers) if (prod.source !== 'screen') tiles.setMuted(p.peerId, prod.kind, prod.paused);
       showAvatar(p);
     }
     form.hidden = true;
@@ -434,6 +469,9 @@ function endCall(): void {
   inCallDevices.hide();
   qualityMonitor.stop();
   tiles.clear();
+  tiles.setActiveSpeaker(null);
+  screenShare.reset();
+  chat.setOpen(false);
   for (const t of localStream?.getTracks() ?? []) t.stop();
   localStream = null;
   client = undefined;

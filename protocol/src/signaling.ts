@@ -10,6 +10,7 @@
  */
 import { z } from 'zod';
 import { generatorKindSchema, generatorOfferSchema } from './generators.ts';
+import { chatMessageSchema, chatTextSchema, type ChatMessage } from './chat.ts';
 
 export const SIGNALING_PROTOCOL_VERSION = 1;
 
@@ -28,10 +29,16 @@ const sdpSchema = z.object({
 });
 export type SessionDescription = z.infer<typeof sdpSchema>;
 
+/** What a producer carries: a camera or microphone (the default) or a screen share (an additional video producer). */
+export const producerSourceSchema = z.enum(['camera', 'microphone', 'screen']);
+export type ProducerSource = z.infer<typeof producerSourceSchema>;
+
 export const producerInfoSchema = z.object({
   producerId: id,
   kind: mediaKindSchema,
   paused: z.boolean(),
+  /** Set for screen shares ("screen"); absent: the peer's camera or microphone. */
+  source: producerSourceSchema.optional(),
 });
 export type ProducerInfo = z.infer<typeof producerInfoSchema>;
 
@@ -95,6 +102,8 @@ export const consumerInfoSchema = z.object({
   peerId: id,
   kind: mediaKindSchema,
   mid: z.string().min(1).max(16),
+  /** The producer's source when it is not the peer's camera/microphone (a screen share: "screen"). */
+  source: producerSourceSchema.optional(),
 });
 export type ConsumerInfo = z.infer<typeof consumerInfoSchema>;
 
@@ -222,7 +231,11 @@ export const requestSchemas = {
     offer: sdpSchema.extend({ type: z.literal('offer') }),
     /** Avatar workers: which media section (mid) renders which view ("default" or a personal view key). */
     trackViews: z.record(z.string().max(16), z.string().max(64)).optional(),
+    /** Which media sections (mids) carry a screen share: their producers are marked `source: "screen"`. */
+    trackSources: z.record(z.string().max(16), z.literal('screen')).optional(),
   }).strict(),
+  /** Close one of the caller's own producers (e.g. stop a screen share): everyone's consumers of it close. */
+  closeProducer: z.object({ producerId: id }).strict(),
   /** Mute/unmute one of the caller's producers; others are told through `producer:state`. */
   setProducerPaused: z.object({ kind: mediaKindSchema, paused: z.boolean() }).strict(),
   /** Ask the server to request a keyframe for a consumer (e.g. the decoder stalled). */
@@ -237,6 +250,12 @@ export const requestSchemas = {
    * face, blinks) and everyone is told through `avatar:state` (`paused`).
    */
   setAvatarPaused: z.object({ paused: z.boolean() }).strict(),
+  /**
+   * A chat message to everyone in the room (protocol/src/chat.ts): text only, at most CHAT_MAX_CHARS
+   * characters, rate-limited per peer (RATE_LIMITED 429); needs the canPublishData grant. Answered
+   * with the message as the others receive it (`chat:message`).
+   */
+  sendChatMessage: z.object({ text: chatTextSchema }).strict(),
 } as const;
 
 export type RequestName = keyof typeof requestSchemas;
@@ -248,6 +267,10 @@ export interface JoinResponse {
   peerId: string;
   roomId: string;
   peers: PeerInfo[];
+  /** The room's recent chat messages, oldest first (bounded: the server's CHAT_HISTORY). */
+  chatHistory: ChatMessage[];
+  /** The room's active speaker now (`room:activespeaker` tells changes), or null. */
+  activeSpeakerPeerId: string | null;
 }
 export interface PublishResponse {
   answer: SessionDescription;
@@ -258,9 +281,11 @@ export interface ResponseMap {
   leave: Record<string, never>;
   publish: PublishResponse;
   setProducerPaused: ProducerInfo;
+  closeProducer: Record<string, never>;
   requestKeyFrame: Record<string, never>;
   setAvatarView: { peerId: string; scope: 'personal' | 'default'; view: ViewOffsetDeg | null; shared: boolean };
   setAvatarPaused: { paused: boolean };
+  sendChatMessage: ChatMessage;
 }
 
 /**
@@ -296,6 +321,13 @@ export const notificationSchemas = {
   /** To an avatar's owner only: its worker lowered (or restored) the avatar's size or frame rate. */
   'avatar:quality': z.object({ peerId: id, quality: avatarQualitySchema }),
   'server:error': errorBodySchema,
+  /**
+   * The room's active speaker changed: the participant the SFU hears loudest (RFC 6464 audio levels
+   * of the microphones); null when there is none (e.g. the speaker left).
+   */
+  'room:activespeaker': z.object({ peerId: id.nullable() }).strict(),
+  /** Another participant's chat message (the sender gets it as its request's answer). */
+  'chat:message': chatMessageSchema,
   /**
    * A fresh room access token (same room, identity, name and grants), sent before the join's token
    * expires; the client uses it from then on (to join again). `expiresAt`: ms since the epoch.
@@ -335,6 +367,8 @@ export type ServerToClientEvents = {
   'avatar:state': (p: NotificationOf<'avatar:state'>) => void;
   'avatar:quality': (p: NotificationOf<'avatar:quality'>) => void;
   'token:refresh': (p: NotificationOf<'token:refresh'>) => void;
+  'chat:message': (p: NotificationOf<'chat:message'>) => void;
+  'room:activespeaker': (p: NotificationOf<'room:activespeaker'>) => void;
 };
 
 /**

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_GENERATOR, GENERATOR_KINDS, type GeneratorKind } from '../../protocol/src/generators.ts';
+import { CHAT_DEFAULT_HISTORY } from '../../protocol/src/chat.ts';
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -44,6 +45,18 @@ export interface Config {
     /** Pacer: bytes per second per receive transport, and the queue bound (packets) before dropping. */
     pacerBitrateBps: number;
     pacerMaxQueuePackets: number;
+  };
+  /** Active-speaker detection (server/src/speaker/ActiveSpeaker.ts, from RFC 6464 audio levels). */
+  activeSpeaker: {
+    intervalMs: number;
+    /** dBov at or below which a microphone is silent. */
+    thresholdDbov: number;
+  };
+  /** Room chat (server/src/chat/RoomChat.ts): per-peer rate and the history kept for late joiners. */
+  chat: {
+    messagesPerSecond: number;
+    burst: number;
+    historySize: number;
   };
   /** Avatar worker processes (renderers) and avatar sessions. */
   workers: {
@@ -255,6 +268,15 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       abuseDisconnectThreshold: int(env, 'SIGNALING_ABUSE_DISCONNECT', 500, 1, 1000000),
       pacerBitrateBps: int(env, 'PACER_BITRATE_BPS', 50_000_000, 100_000, 10_000_000_000),
       pacerMaxQueuePackets: int(env, 'PACER_MAX_QUEUE', 2000, 10, 1_000_000),
+    },
+    activeSpeaker: {
+      intervalMs: int(env, 'ACTIVE_SPEAKER_INTERVAL_MS', 300, 50, 10_000),
+      thresholdDbov: int(env, 'ACTIVE_SPEAKER_THRESHOLD_DBOV', -60, -127, 0),
+    },
+    chat: {
+      messagesPerSecond: int(env, 'CHAT_MSGS_PER_S', 2, 1, 1000),
+      burst: int(env, 'CHAT_BURST', 8, 1, 10_000),
+      historySize: int(env, 'CHAT_HISTORY', CHAT_DEFAULT_HISTORY, 0, 1000),
     },
     workers: {
       count: int(env, 'AVATAR_WORKERS', 2, 0, 64),

@@ -24,6 +24,8 @@ const valid: { [N in RequestName]: unknown } = {
   requestKeyFrame: { consumerId: 'abc_DEF-123' },
   setAvatarView: { peerId: 'peer-1', scope: 'personal', view: { yaw: 10, pitch: -5, roll: 0 } },
   setAvatarPaused: { paused: true },
+  closeProducer: { producerId: 'abc_DEF-123' },
+  sendChatMessage: { text: 'hello <b>all</b>' },
 };
 
 function assertRefused(name: RequestName, payload: unknown, messagePart?: string | RegExp): string {

@@ -152,6 +152,15 @@ describe('signaling gate', () => {
     c.close();
   });
 
+  test('closeProducer is refused with NOT_JOINED before join, and with NOT_FOUND 404 for a producer the caller does not have', async () => {
+    const c = await connect();
+    assertError(await c.request('closeProducer', { producerId: 'nope' }), 'NOT_JOINED', 409);
+    await c.join('close-producer-room', 'Ada');
+    assertError(await c.request('closeProducer', { producerId: 'not-mine' }), 'NOT_FOUND', 404);
+    assertError(await c.request('closeProducer', { producerId: '' }), 'BAD_REQUEST', 400);
+    c.close();
+  });
+
   test('a request after leave() is refused with NOT_JOINED, and the socket can join again', async () => {
     const c = await connect();
     const first = await c.join('again', 'ada');

@@ -33,6 +33,10 @@ export interface AvatarTileInfo {
 
 export class TileGrid {
   readonly #tiles = new Map<string, Tile>();
+  /** The room's active speaker (its tile has the class `active-speaker`), also for tiles made later. */
+  #activeSpeaker: string | null = null;
+  /** Screen-share tiles by peer id. */
+  readonly #screens = new Map<string, HTMLElement>();
 
   constructor(private readonly container: HTMLElement) {}
 
@@ -48,6 +52,7 @@ export class TileGrid {
     const el = document.createElement('div');
     el.className = local ? 'tile local' : 'tile';
     el.dataset['peerId'] = peerId;
+    if (peerId === this.#activeSpeaker) el.classList.add('active-speaker');
     const video = document.createElement('video');
     video.autoplay = true;
     video.playsInline = true;
@@ -147,6 +152,47 @@ export class TileGrid {
     line.textContent = `avatar reduced to ${quality.size}px at ${Math.round(quality.fps * 10) / 10} fps (the renderer is overloaded)`;
   }
 
+  /** Highlight the active speaker's tile (class `active-speaker`) and no other; null: none. */
+  setActiveSpeaker(peerId: string | null): void {
+    this.#activeSpeaker = peerId;
+    for (const [id, tile] of this.#tiles) tile.el.classList.toggle('active-speaker', id === peerId);
+  }
+
+  /**
+   * A peer's screen share: its own tile (`data-peer-id` = the peer, `data-source="screen"`), shown
+   * large (first, spanning the grid), beside the peer's camera/avatar tile.
+   */
+  addScreen(peerId: string, displayName: string, track: MediaStreamTrack, local = false): HTMLElement {
+    this.removeScreen(peerId);
+    const el = document.createElement('div');
+    el.className = local ? 'tile screen local-screen' : 'tile screen';
+    el.dataset['peerId'] = peerId;
+    el.dataset['source'] = 'screen';
+    const video = document.createElement('video');
+    video.autoplay = true;
+    video.playsInline = true;
+    video.muted = true;
+    video.srcObject = new MediaStream([track]);
+    const nameEl = document.createElement('div');
+    nameEl.className = 'name';
+    nameEl.textContent = `${displayName || 'Someone'}'s screen${local ? ' (you are sharing)' : ''}`;
+    el.append(video, nameEl);
+    video.addEventListener('loadeddata', () => el.classList.add('has-video'));
+    this.container.prepend(el);
+    this.#screens.set(peerId, el);
+    video.play().catch(() => undefined);
+    return el;
+  }
+
+  removeScreen(peerId: string): void {
+    const el = this.#screens.get(peerId);
+    if (!el) return;
+    const video = el.querySelector('video');
+    if (video) video.srcObject = null;
+    el.remove();
+    this.#screens.delete(peerId);
+  }
+
   /** The element of a peer's tile (for attaching controls). */
   element(peerId: string): HTMLElement | undefined {
     return this.#tiles.get(peerId)?.el;
@@ -180,6 +226,7 @@ export class TileGrid {
 
   clear(): void {
     for (const id of [...this.#tiles.keys()]) this.remove(id);
+    for (const id of [...this.#screens.keys()]) this.removeScreen(id);
   }
 
   stats(): TileStats[] {

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { EnhancedEventEmitter } from '../util/EnhancedEventEmitter.ts';
-import { InvalidStateError } from '../errors.ts';
+import { AppError, InvalidStateError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { WebRtcTransport, type OfferSignal, type WebRtcTransportOptions } from '../sfu/WebRtcTransport.ts';
 import type { Producer } from '../sfu/Producer.ts';
@@ -118,19 +118,28 @@ export class Peer extends EnhancedEventEmitter<PeerEvents> {
    * Apply the client's offer on the send transport (with its codec parameters, e.g. audio ptime).
    * `slotsByMid` labels the producers of those media sections with an opaque slot key (Room.present).
    */
-  async publish(offer: SessionDescription, slotsByMid?: Record<string, string>): Promise<{ answer: SessionDescription; producers: ProducerInfo[] }> {
+  async publish(offer: SessionDescription, slotsByMid?: Record<string, string>, sourcesByMid?: Record<string, 'screen'>): Promise<{ answer: SessionDescription; producers: ProducerInfo[] }> {
     this.#assertOpen();
-    const answer = await this.sendTransport.processOffer(offer, slotsByMid);
+    const answer = await this.sendTransport.processOffer(offer, slotsByMid, sourcesByMid);
     return { answer, producers: this.producers.map(producerInfo) };
   }
 
   setProducerPaused(kind: MediaKind, paused: boolean): ProducerInfo {
     this.#assertOpen();
-    const producer = this.producers.find((p) => p.kind === kind);
+    // The camera or microphone, not an additional source such as a screen share.
+    const producer = this.producers.find((p) => p.kind === kind && !p.appData.source);
     if (!producer) throw new InvalidStateError(`no ${kind} producer published`);
     if (paused) producer.pause();
     else producer.resume();
     return producerInfo(producer);
+  }
+
+  /** Close one of this peer's producers (its consumers close with it). Unknown id: AppError NOT_FOUND. */
+  closeProducer(producerId: string): void {
+    this.#assertOpen();
+    const producer = this.sendTransport.producers.get(producerId);
+    if (!producer) throw new AppError('NOT_FOUND', `you have no producer ${producerId}`);
+    producer.close();
   }
 
   /**
@@ -192,5 +201,5 @@ export class Peer extends EnhancedEventEmitter<PeerEvents> {
 }
 
 export function producerInfo(p: Producer): ProducerInfo {
-  return { producerId: p.id, kind: p.kind, paused: p.paused };
+  return { producerId: p.id, kind: p.kind, paused: p.paused, ...(p.appData.source ? { source: p.appData.source } : {}) };
 }

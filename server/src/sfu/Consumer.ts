@@ -100,7 +100,8 @@ export class Consumer extends EnhancedEventEmitter<ConsumerEvents> {
   }
 
   info(): ConsumerInfo {
-    return { consumerId: this.id, producerId: this.producer.id, peerId: this.producerPeerId, kind: this.kind, mid: this.mid ?? '' };
+    const source = this.producer.appData.source;
+    return { consumerId: this.id, producerId: this.producer.id, peerId: this.producerPeerId, kind: this.kind, mid: this.mid ?? '', ...(source ? { source } : {}) };
   }
 
   requestKeyFrame(reason: 'pli' | 'fir' | 'new-consumer' | 'client' | 'switch'): void {

@@ -23,9 +23,9 @@ export class Producer extends EnhancedEventEmitter<ProducerEvents> {
   readonly mid: string | null;
   /**
    * Data attached by whoever composes the transport: `slot`, the opaque presentation slot the
-   * publisher labelled this producer with (see Room.present).
+   * publisher labelled this producer with (see Room.present); `source`, "screen" for a screen share.
    */
-  readonly appData: { slot?: string } = {};
+  readonly appData: { slot?: string; source?: 'screen' } = {};
   readonly #track: MediaStreamTrack;
   readonly #transceiver: RTCRtpTransceiver;
   readonly #listeners = new Set<RtpListener>();
@@ -55,6 +55,15 @@ export class Producer extends EnhancedEventEmitter<ProducerEvents> {
 
   get paused(): boolean {
     return this.#paused;
+  }
+
+  /**
+   * The id the publisher negotiated for a one-byte/two-byte RTP header extension on this producer's
+   * media section (e.g. RFC 6464 audio level), or undefined when it was not negotiated.
+   */
+  headerExtensionId(uri: string): number | undefined {
+    const ext = (this.#transceiver as { headerExtensions?: { uri: string; id: number }[] }).headerExtensions?.find((e) => e.uri === uri);
+    return ext?.id;
   }
 
   get ssrc(): number | undefined {

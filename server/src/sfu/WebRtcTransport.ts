@@ -83,6 +83,7 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
   readonly #socketBufferBytes: number;
   #audioPtimeMs: number | undefined;
   #slotsByMid: Record<string, string> = {};
+  #sourcesByMid: Record<string, 'screen'> = {};
   #closed = false;
   #negotiating: Promise<void> | undefined;
   #negotiationPending = false;
@@ -159,13 +160,15 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
 
   /**
    * Send transport: apply the peer's offer, return the answer. New tracks become producers; those of
-   * the media sections (mids) in `slotsByMid` carry that opaque slot key (Producer.appData.slot).
+   * the media sections (mids) in `slotsByMid` carry that opaque slot key (Producer.appData.slot),
+   * the video sections in `sourcesByMid` that source (Producer.appData.source, e.g. "screen").
    */
-  async processOffer(offer: SessionDescription, slotsByMid: Record<string, string> = {}): Promise<SessionDescription> {
+  async processOffer(offer: SessionDescription, slotsByMid: Record<string, string> = {}, sourcesByMid: Record<string, 'screen'> = {}): Promise<SessionDescription> {
     this.#assertOpen();
     if (this.direction !== 'send') throw new InvalidStateError('processOffer() on a recv transport');
     if (offer.type !== 'offer') throw new TypeError('expected an offer');
     this.#slotsByMid = slotsByMid;
+    this.#sourcesByMid = sourcesByMid;
     await this.#pc.setRemoteDescription({ type: 'offer', sdp: withBundleOnlyPorts(offer.sdp) });
     const answer = await this.#pc.createAnswer();
     await this.#pc.setLocalDescription(answer);
@@ -295,6 +298,8 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
     const producer = new Producer(track, transceiver);
     const slot = transceiver.mid ? this.#slotsByMid[transceiver.mid] : undefined;
     if (slot) producer.appData.slot = slot;
+    const source = transceiver.mid ? this.#sourcesByMid[transceiver.mid] : undefined;
+    if (source === 'screen' && producer.kind === 'video') producer.appData.source = source;
     this.#producers.set(producer.id, producer);
     this.#metrics.producers.inc({ kind: producer.kind });
     producer.on('close', () => {

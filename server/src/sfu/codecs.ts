@@ -1,5 +1,5 @@
 /** Codecs and RTP header extensions the SFU negotiates with every peer (forwarding needs one codec per kind). */
-import { RTCRtpCodecParameters, useAbsSendTime, useFIR, useNACK, usePLI, useREMB, useSdesMid, type PeerConfig } from 'werift';
+import { RTCRtpCodecParameters, useAbsSendTime, useAudioLevelIndication, useFIR, useNACK, usePLI, useREMB, useSdesMid, type PeerConfig } from 'werift';
 
 export function sfuCodecs(): PeerConfig['codecs'] {
   return {
@@ -13,5 +13,7 @@ export function sfuCodecs(): PeerConfig['codecs'] {
 }
 
 export function sfuHeaderExtensions(): PeerConfig['headerExtensions'] {
-  return { audio: [useSdesMid()], video: [useSdesMid(), useAbsSendTime()] };
+  // RFC 6464 audio level: the publisher states each audio packet's level, so the SFU knows who speaks
+  // without decoding (AudioLevelObserver). Consumers strip producers' extensions before forwarding.
+  return { audio: [useSdesMid(), useAudioLevelIndication()], video: [useSdesMid(), useAbsSendTime()] };
 }

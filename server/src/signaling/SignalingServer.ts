@@ -32,6 +32,8 @@ import type { AccessTokens } from '../auth/AccessTokens.ts';
 import { hasGrant, type AccessTokenClaims, type GrantName } from '../../../protocol/src/accessToken.ts';
 import { offeredSections } from '../sfu/sdp.ts';
 import { verifyWorkerCredential } from '../auth/workerCredentials.ts';
+import { RoomChat } from '../chat/RoomChat.ts';
+import { ActiveSpeaker } from '../speaker/ActiveSpeaker.ts';
 
 /** How long a client has to answer a receive-transport offer. */
 /** How long the server waits for a client's answer to consume:offer. */
@@ -52,6 +54,8 @@ type Handler<N extends RequestName> = (socket: Socket, state: SocketState, req: 
 export class SignalingServer {
   readonly #sockets = new Map<string, Socket>(); // peerId → socket
   readonly #roomsWithListeners = new WeakSet<Room>();
+  readonly #chats = new WeakMap<Room, RoomChat>();
+  readonly #speakers = new WeakMap<Room, ActiveSpeaker>();
   readonly #handlers: { [N in RequestName]: Handler<N> };
 
   constructor(
@@ -84,7 +88,13 @@ export class SignalingServer {
         if (sections.media > 0) this.#requireGrant(st, 'canPublish', 'publish a camera or microphone');
         if (sections.data > 0) this.#requireGrant(st, 'canPublishData', 'publish data channels');
         // Track view keys label an avatar peer's renderings: they are its producers' presentation slots.
-        return peer.publish(r.offer, peer.role === 'delegate' ? r.trackViews : undefined);
+        return peer.publish(r.offer, peer.role === 'delegate' ? r.trackViews : undefined, r.trackSources);
+      },
+      closeProducer: async (_s, st, r) => {
+        const peer = this.#requirePeer(st);
+        this.#requireGrant(st, 'canPublish', 'close a producer');
+        peer.closeProducer(r.producerId);
+        return {};
       },
       setProducerPaused: async (_s, st, r) => {
         const peer = this.#requirePeer(st);
@@ -112,6 +122,14 @@ export class SignalingServer {
         if (!this.avatars || owner.role !== 'participant' || !this.avatars.service.sessionOf(owner)) throw new AppError('INVALID_STATE', 'only an avatar owner can pause its avatar (you joined without one)');
         this.avatars.service.setPaused(owner, r.paused);
         return { paused: r.paused };
+      },
+      sendChatMessage: async (_s, st, r) => {
+        const sender = this.#requirePeer(st);
+        if (sender.role !== 'participant' || !st.room) throw new AppError('FORBIDDEN', 'only participants can chat');
+        this.#requireGrant(st, 'canPublishData', 'send chat messages');
+        const message = this.#chatOf(st.room).post(sender, r.text);
+        for (const p of st.room.participants) if (p !== sender) this.#sockets.get(p.id)?.emit('chat:message', message);
+        return message;
       },
     };
     for (const io of ios) io.on('connection', (socket) => this.#onConnection(socket));
@@ -230,7 +248,7 @@ export class SignalingServer {
         this.avatars.service.bindAvatarPeer(session, peer);
       } else {
         room = await this.rooms.getOrCreate(req.roomId);
-        this.#listenToRoom(room);
+        await this.#listenToRoom(room);
         peer = await room.join(displayName, { subscribe: claims ? hasGrant(claims, 'canSubscribe') : true });
         if (req.avatar) this.avatars!.service.startSession(room, peer, req.avatar.identityId, req.avatar.driver, req.avatar.generator);
       }
@@ -257,7 +275,8 @@ export class SignalingServer {
       setImmediate(() => {
         if (peer.consumers.length > 0 || peer.recvTransport.dataConsumers.size > 0) peer.renegotiate();
       });
-      return { peerId: peer.id, roomId: room.id, peers };
+      const chatHistory = peer.role === 'participant' ? this.#chatOf(room).history : [];
+      return { peerId: peer.id, roomId: room.id, peers, chatHistory, activeSpeakerPeerId: this.#speakers.get(room)?.peerId ?? null };
     } finally {
       state.joining = false;
     }
@@ -302,7 +321,7 @@ export class SignalingServer {
     peer.close();
   }
 
-  #listenToRoom(room: Room): void {
+  async #listenToRoom(room: Room): Promise<void> {
     if (this.#roomsWithListeners.has(room)) return;
     this.#roomsWithListeners.add(room);
     const toOthers = <E extends keyof ServerToClientEvents>(except: Peer, event: E, payload: Parameters<ServerToClientEvents[E]>[0]): void => {
@@ -312,9 +331,25 @@ export class SignalingServer {
       }
     };
     room.on('peerjoined', (peer) => toOthers(peer, 'peer:joined', peer.info()));
-    room.on('peerleft', (peer) => toOthers(peer, 'peer:left', { peerId: peer.id }));
+    room.on('peerleft', (peer) => {
+      this.#chats.get(room)?.forget(peer.id);
+      toOthers(peer, 'peer:left', { peerId: peer.id });
+    });
     room.on('producerstate', (peer, producer) => toOthers(peer, 'producer:state', { peerId: peer.id, producer: producerInfo(producer) }));
     room.on('producerclosed', (peer, producer) => toOthers(peer, 'producer:closed', { peerId: peer.id, producerId: producer.id }));
+    const speaker = await ActiveSpeaker.create(room, { intervalMs: this.config.activeSpeaker.intervalMs, threshold: this.config.activeSpeaker.thresholdDbov });
+    if (room.closed) return speaker.close();
+    this.#speakers.set(room, speaker);
+    speaker.on('change', (peerId) => {
+      for (const p of room.participants) this.#sockets.get(p.id)?.emit('room:activespeaker', { peerId });
+    });
+  }
+
+  /** The room's chat (made on first use; it goes with the room). */
+  #chatOf(room: Room): RoomChat {
+    let chat = this.#chats.get(room);
+    if (!chat) this.#chats.set(room, (chat = new RoomChat(this.config.chat)));
+    return chat;
   }
 
   close(): void {

@@ -32,6 +32,11 @@ export interface Config {
      * voice (10: less mic-to-lips latency; 20: the WebRTC default, half the packets).
      */
     voiceAudioPtimeMs: 10 | 20 | 40 | 60;
+    /**
+     * A connected transport that receives nothing (no RTP, RTCP, DTLS/SCTP or STUN consent) for this
+     * long is declared dead (mediasoup's iceConsentTimeout); 0 disables the check.
+     */
+    iceConsentTimeoutMs: number;
   };
   limits: {
     maxPeersPerRoom: number;
@@ -44,6 +49,11 @@ export interface Config {
     /** Pacer: bytes per second per receive transport, and the queue bound (packets) before dropping. */
     pacerBitrateBps: number;
     pacerMaxQueuePackets: number;
+    /**
+     * How long a participant whose signaling socket dropped, or whose transports died, stays in its
+     * room as "reconnecting" and can resume with its resume key; 0: it leaves at once.
+     */
+    reconnectGraceMs: number;
   };
   /** Avatar worker processes (renderers) and avatar sessions. */
   workers: {
@@ -246,6 +256,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       portRange,
       socketBufferBytes: int(env, 'RTC_SOCKET_BUFFER_BYTES', 4 * 1024 * 1024, 0, 256 * 1024 * 1024),
       voiceAudioPtimeMs: oneOf(env, 'RTC_VOICE_PTIME_MS', [10, 20, 40, 60] as const, 10),
+      iceConsentTimeoutMs: int(env, 'RTC_ICE_CONSENT_TIMEOUT_MS', 30_000, 0, 3_600_000),
     },
     limits: {
       maxPeersPerRoom: int(env, 'MAX_PEERS_PER_ROOM', 16, 1, 1000),
@@ -255,6 +266,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       abuseDisconnectThreshold: int(env, 'SIGNALING_ABUSE_DISCONNECT', 500, 1, 1000000),
       pacerBitrateBps: int(env, 'PACER_BITRATE_BPS', 50_000_000, 100_000, 10_000_000_000),
       pacerMaxQueuePackets: int(env, 'PACER_MAX_QUEUE', 2000, 10, 1_000_000),
+      reconnectGraceMs: int(env, 'RECONNECT_GRACE_MS', 20_000, 0, 3_600_000),
     },
     workers: {
       count: int(env, 'AVATAR_WORKERS', 2, 0, 64),

@@ -145,15 +145,11 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
     peer.on('producerstate', (producer) => this.safeEmit('producerstate', peer, producer));
     peer.on('dataproducer', (dp) => this.safeEmit('dataproducer', peer, dp));
     peer.on('close', () => this.#onPeerClosed(peer));
+    peer.on('transportsrestarted', () => {
+      if (peer.role === 'participant' && !this.#closed) this.#routeTo(peer);
+    });
     if (role === 'participant') {
-      for (const other of this.participants) {
-        if (other === peer) continue;
-        for (const producer of other.producers) this.#forward(peer, other, producer);
-      }
-      for (const [peerId, byKind] of this.#presentations) {
-        const presented = this.#peers.get(peerId);
-        if (presented) for (const kind of byKind.keys()) this.#routePresentation(presented, kind, [peer]);
-      }
+      this.#routeTo(peer);
       this.#logger.info({ peerId: peer.id, displayName, participants: this.participants.length }, 'peer joined');
       this.safeEmit('peerjoined', peer);
     } else {
@@ -161,6 +157,18 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
       this.safeEmit('delegatejoined', peer);
     }
     return peer;
+  }
+
+  /** A (new, or restarted) participant receives what every other participant publishes and every presentation. */
+  #routeTo(peer: Peer): void {
+    for (const other of this.participants) {
+      if (other === peer) continue;
+      for (const producer of other.producers) this.#forward(peer, other, producer);
+    }
+    for (const [peerId, byKind] of this.#presentations) {
+      const presented = this.#peers.get(peerId);
+      if (presented) for (const kind of byKind.keys()) this.#routePresentation(presented, kind, [peer]);
+    }
   }
 
   /**

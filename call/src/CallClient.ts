@@ -110,6 +110,7 @@ export class CallClient {
   #state: ConnectionState = 'offline';
   #leaving = false;
   #recovering: Promise<void> | undefined;
+  #recoverGen = 0;
   #iceTimers = new Map<RTCPeerConnection, ReturnType<typeof setTimeout>>();
   readonly #Pc: typeof RTCPeerConnection;
   readonly #serverUrl: string | undefined;
@@ -329,17 +330,20 @@ export class CallClient {
    * transports). Either way the media connections are new and everything is published again.
    */
   #recover(kind: 'resume' | 'restart'): void {
-    if (this.#recovering) {
-      if (kind === 'resume') void this.#recovering.then(() => this.#recover('resume'));
-      return;
-    }
+    // A restart waits for the one running; a resume (new socket) supersedes whatever runs (it may hang on the old socket).
+    if (this.#recovering && kind === 'restart') return;
+    const gen = ++this.#recoverGen;
     this.#setState('reconnecting', kind === 'resume' ? 'signaling reconnected' : 'media connection lost');
-    this.#recovering = this.#runRecover(kind).then(
+    const run = this.#runRecover(kind, gen);
+    this.#recovering = run;
+    run.then(
       () => {
+        if (gen !== this.#recoverGen) return;
         this.#recovering = undefined;
         if (!this.#leaving) this.#setState('connected');
       },
       (err: unknown) => {
+        if (gen !== this.#recoverGen) return;
         this.#recovering = undefined;
         if (this.#leaving) return;
         console.error('reconnect failed', err);
@@ -353,7 +357,7 @@ export class CallClient {
     );
   }
 
-  async #runRecover(kind: 'resume' | 'restart'): Promise<void> {
+  async #runRecover(kind: 'resume' | 'restart', gen: number): Promise<void> {
     const opts = this.#joinOptions;
     const signaling = this.#signaling;
     if (!opts || !signaling || !this.peerId) return;
@@ -370,6 +374,7 @@ export class CallClient {
     } else {
       await signaling.request('restartTransports', {});
     }
+    if (gen !== this.#recoverGen || this.#leaving) return;
     this.#resetMedia();
     if (rejoined) this.#emit('rejoined', { peerId: rejoined.peerId, peers: rejoined.peers });
     if (this.#published.length > 0 || this.#publishedData.length > 0) await this.#publishNow(this.#published, this.#publishedData);

@@ -37,6 +37,12 @@ export interface Config {
      * long is declared dead (mediasoup's iceConsentTimeout); 0 disables the check.
      */
     iceConsentTimeoutMs: number;
+    /**
+     * A connected transport silent this long is reported inactive (its peer looks "reconnecting" to
+     * the others until packets arrive again); 0 disables. Browsers send RTCP about every second and
+     * STUN consent every 2.5 s.
+     */
+    iceInactiveMs: number;
   };
   limits: {
     maxPeersPerRoom: number;
@@ -257,6 +263,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       socketBufferBytes: int(env, 'RTC_SOCKET_BUFFER_BYTES', 4 * 1024 * 1024, 0, 256 * 1024 * 1024),
       voiceAudioPtimeMs: oneOf(env, 'RTC_VOICE_PTIME_MS', [10, 20, 40, 60] as const, 10),
       iceConsentTimeoutMs: int(env, 'RTC_ICE_CONSENT_TIMEOUT_MS', 30_000, 0, 3_600_000),
+      iceInactiveMs: int(env, 'RTC_ICE_INACTIVE_MS', 4000, 0, 3_600_000),
     },
     limits: {
       maxPeersPerRoom: int(env, 'MAX_PEERS_PER_ROOM', 16, 1, 1000),

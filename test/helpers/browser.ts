@@ -23,6 +23,8 @@ export interface LaunchOptions {
   extraArgs?: string[];
   /** Frame rate of Chromium's synthetic fake camera (it defaults to 20 whatever the page asks). */
   fakeFps?: number;
+  /** Run another executable than Debian's Chromium (e.g. a wrapper that starts it in a network namespace). */
+  executablePath?: string;
 }
 
 export async function launchChromium(opts: LaunchOptions = {}): Promise<{ browser: BrowserContext; close: () => Promise<void> }> {
@@ -50,7 +52,7 @@ export async function launchChromium(opts: LaunchOptions = {}): Promise<{ browse
   if (opts.fakeAudio) args.push(`--use-file-for-fake-audio-capture=${opts.fakeAudio}`);
   args.push(...(opts.extraArgs ?? []));
   const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: chromiumPath(),
+    executablePath: opts.executablePath ?? chromiumPath(),
     headless: true,
     args,
     ignoreDefaultArgs: ['--mute-audio'],

@@ -23,6 +23,10 @@ export type PeerEvents = {
   dataproducer: [DataProducer];
   /** One of its transports died (ICE/DTLS failed, or silent past the consent timeout); see restartTransports(). */
   transportfailed: [transport: WebRtcTransport, reason: 'connectionfailed' | 'icetimeout'];
+  /** One of its transports went silent for rtc.iceInactiveMs (false), or receives again (true). */
+  transportactivity: [transport: WebRtcTransport, active: boolean];
+  /** restartTransports() is about to close both transports (their producers close next). */
+  transportsrestarting: [];
   /** restartTransports() replaced both transports: the peer publishes again and is routed afresh. */
   transportsrestarted: [];
 };
@@ -88,6 +92,7 @@ export class Peer extends EnhancedEventEmitter<PeerEvents> {
     for (const t of [send, recv]) {
       t.on('connectionfailed', () => this.safeEmit('transportfailed', t, 'connectionfailed'));
       t.on('icetimeout', () => this.safeEmit('transportfailed', t, 'icetimeout'));
+      t.on('activity', (active) => this.safeEmit('transportactivity', t, active));
     }
   }
 
@@ -113,6 +118,7 @@ export class Peer extends EnhancedEventEmitter<PeerEvents> {
       recv.close();
       throw new InvalidStateError('peer closed');
     }
+    this.safeEmit('transportsrestarting');
     const oldSend = this.#send;
     const oldRecv = this.#recv;
     this.#send = send;

@@ -145,6 +145,15 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
     peer.on('producerstate', (producer) => this.safeEmit('producerstate', peer, producer));
     peer.on('dataproducer', (dp) => this.safeEmit('dataproducer', peer, dp));
     peer.on('close', () => this.#onPeerClosed(peer));
+    // A participant on new transports publishes again: the others keep their consumers of it (frozen
+    // meanwhile) and get its new producers switched in, with no renegotiation and the same tracks.
+    peer.on('transportsrestarting', () => {
+      if (peer.role !== 'participant') return;
+      for (const viewer of this.participants) {
+        if (viewer === peer) continue;
+        for (const c of viewer.consumers) if (c.producerPeerId === peer.id) c.keepOnProducerClose = true;
+      }
+    });
     peer.on('transportsrestarted', () => {
       if (peer.role === 'participant' && !this.#closed) this.#routeTo(peer);
     });
@@ -232,7 +241,16 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
     if (!viewer.subscribes) return;
     const presentation = this.#presentations.get(peer.id)?.get(producer.kind);
     const instead = presentation && this.#sourceFor(viewer, peer, presentation);
-    if (instead) this.#present(viewer, peer, instead, presentation.syncGroup);
+    if (instead) {
+      this.#present(viewer, peer, instead, presentation.syncGroup);
+      return;
+    }
+    // The consumer the viewer kept while the peer restarted its transports takes the new producer.
+    const kept = viewer.consumers.find((c) => c.producerPeerId === peer.id && c.kind === producer.kind && !c.closed && c.producer.closed && c.keepOnProducerClose);
+    if (kept) {
+      kept.switchProducer(producer);
+      kept.keepOnProducerClose = false;
+    }
     else viewer.consume(producer, peer.id);
   }
 

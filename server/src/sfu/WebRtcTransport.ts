@@ -32,6 +32,8 @@ export type WebRtcTransportEvents = {
   connectionfailed: [];
   /** Connected once, then nothing (RTP, RTCP, DTLS/SCTP, STUN consent) arrived for rtc.iceConsentTimeoutMs. */
   icetimeout: [silentMs: number];
+  /** Connected, then silent for rtc.iceInactiveMs (inactive), or receiving again (active). */
+  activity: [active: boolean];
 };
 
 export interface WebRtcTransportOptions {
@@ -97,6 +99,8 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
   #negotiating: Promise<void> | undefined;
   #negotiationPending = false;
   readonly #consentTimeoutMs: number;
+  readonly #inactiveMs: number;
+  #inactive = false;
   #lastReceivedAt = 0;
   #livenessTimer: NodeJS.Timeout | undefined;
   readonly #watchedProtocols = new WeakSet<object>();
@@ -124,6 +128,7 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
     this.#dataLimits = opts.data ?? { maxMessageBytes: 16 * 1024, maxMessagesPerSecond: 200 };
     this.#socketBufferBytes = opts.rtc.socketBufferBytes;
     this.#consentTimeoutMs = opts.rtc.iceConsentTimeoutMs;
+    this.#inactiveMs = opts.rtc.iceInactiveMs;
     if (opts.direction === 'send') {
       this.#pc.onTrack.subscribe((track) => this.#onTrack(track));
       this.#pc.onDataChannel.subscribe((channel) => this.#onDataChannel(channel));
@@ -334,13 +339,23 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
   /** From the first "connected" on: a transport silent for iceConsentTimeoutMs emits "icetimeout" (once). */
   #startLiveness(): void {
     this.#watchReceive();
-    if (this.#consentTimeoutMs <= 0 || this.#livenessTimer || this.#closed) return;
+    if ((this.#consentTimeoutMs <= 0 && this.#inactiveMs <= 0) || this.#livenessTimer || this.#closed) return;
     this.#lastReceivedAt = Date.now();
-    const every = Math.max(50, Math.min(1000, Math.floor(this.#consentTimeoutMs / 4)));
+    const bounds = [this.#consentTimeoutMs, this.#inactiveMs].filter((b) => b > 0);
+    const every = Math.max(50, Math.min(500, Math.floor(Math.min(...bounds) / 4)));
     this.#livenessTimer = setInterval(() => {
       this.#watchReceive();
       const silentMs = Date.now() - this.#lastReceivedAt;
-      if (silentMs < this.#consentTimeoutMs || this.#closed) return;
+      if (this.#closed) return;
+      if (this.#inactiveMs > 0) {
+        const inactive = silentMs >= this.#inactiveMs;
+        if (inactive !== this.#inactive) {
+          this.#inactive = inactive;
+          this.#logger.info({ silentMs, inactive }, inactive ? 'transport inactive' : 'transport active again');
+          this.safeEmit('activity', !inactive);
+        }
+      }
+      if (this.#consentTimeoutMs <= 0 || silentMs < this.#consentTimeoutMs) return;
       clearInterval(this.#livenessTimer);
       this.#logger.warn({ silentMs }, 'nothing received within the ICE consent timeout');
       this.safeEmit('icetimeout', silentMs);

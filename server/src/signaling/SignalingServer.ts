@@ -60,6 +60,8 @@ interface Resumable {
   socket?: Socket;
   state?: SocketState;
   graceTimer?: NodeJS.Timeout;
+  /** Its transports that are connected but silent (rtc.iceInactiveMs): it looks "reconnecting" meanwhile. */
+  inactive: Set<object>;
 }
 
 function sameKey(a: string, b: string): boolean {
@@ -287,9 +289,11 @@ export class SignalingServer {
       let resumeKey: string | undefined;
       if (peer.role === 'participant') {
         resumeKey = randomBytes(24).toString('base64url');
-        const rec: Resumable = { peer, room, key: resumeKey, socket, state, ...(claims ? { claims } : {}) };
+        const rec: Resumable = { peer, room, key: resumeKey, socket, state, inactive: new Set(), ...(claims ? { claims } : {}) };
         this.#resumable.set(peer.id, rec);
         peer.on('transportfailed', (_t, reason) => this.#onTransportFailed(rec, reason));
+        peer.on('transportactivity', (t, active) => this.#onActivity(rec, t, active));
+        peer.on('transportsrestarted', () => rec.inactive.clear());
         peer.once('close', () => {
           clearTimeout(rec.graceTimer);
           if (this.#resumable.get(peer.id) === rec) this.#resumable.delete(peer.id);
@@ -380,6 +384,22 @@ export class SignalingServer {
       peer.close();
     }, graceMs);
     rec.graceTimer.unref?.();
+  }
+
+  /** Media went quiet (a network cut?): others see "reconnecting" until it flows again; nothing is removed for it. */
+  #onActivity(rec: Resumable, transport: object, active: boolean): void {
+    const peer = rec.peer;
+    if (peer.closed) return;
+    const wasQuiet = rec.inactive.size > 0;
+    if (active) rec.inactive.delete(transport);
+    else rec.inactive.add(transport);
+    if (rec.graceTimer) return; // the grace period decides
+    if (!wasQuiet && rec.inactive.size > 0 && peer.attributes.connection === undefined) {
+      peer.attributes.connection = 'reconnecting';
+      this.#toOthers(rec.room, peer, 'peer:connection', { peerId: peer.id, state: 'reconnecting' });
+    } else if (wasQuiet && rec.inactive.size === 0 && rec.socket) {
+      this.#reconnected(rec);
+    }
   }
 
   #reconnected(rec: Resumable): void {

@@ -71,7 +71,7 @@ type JoinOptions = {
 };
 
 /** A media connection "disconnected" this long (or "failed") is replaced. */
-const ICE_DISCONNECTED_RESTART_MS = 3000;
+const ICE_DISCONNECTED_RESTART_MS = 6000;
 
 /** Wait until ICE gathering completes (non-trickle signaling), bounded by a timeout. */
 function iceGatheringDone(pc: RTCPeerConnection, timeoutMs = 3000): Promise<void> {

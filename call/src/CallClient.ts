@@ -3,7 +3,7 @@
  * (SFU → every remote producer), negotiated over {@link SignalingClient}.
  */
 import { SIGNALING_PROTOCOL_VERSION, notificationSchemas, type ConsumerInfo, type DataConsumerInfo, type MediaKind, type NotificationOf, type PeerInfo, type ProducerInfo, type ResponseMap } from '../../protocol/src/signaling.ts';
-import { SignalingClient } from './SignalingClient.ts';
+import { SignalingClient, SignalingError } from './SignalingClient.ts';
 import type { GeneratorKind } from '../../protocol/src/generators.ts';
 import type { ChatMessage } from '../../protocol/src/chat.ts';
 
@@ -49,11 +49,38 @@ export type CallEvents = {
   chat: ChatMessage;
   /** The room's active speaker changed (null: none). */
   activespeaker: NotificationOf<'room:activespeaker'>;
+  /**
+   * Our own connection: "connected"; "reconnecting" (signaling or media lost: the client resumes by
+   * itself); "offline" (given up, or left).
+   */
+  connectionstate: { state: ConnectionState; reason?: string };
+  /** Another participant lost its connection ("reconnecting") or resumed ("connected"). */
+  peerconnection: NotificationOf<'peer:connection'>;
+  /**
+   * The server no longer knew us (it restarted, or our grace period ended) and we joined afresh:
+   * a new peer id and a new list of peers (the page rebuilds its tiles).
+   */
+  rejoined: { peerId: string; peers: PeerInfo[] };
   /** The server sent a fresh room access token before the join's expires (now in `accessToken`). */
   tokenrefresh: NotificationOf<'token:refresh'>;
 };
 
 type Listener<T> = (payload: T) => void;
+
+export type ConnectionState = 'connected' | 'reconnecting' | 'offline';
+
+type DataChannelSpec = { label: string; init: RTCDataChannelInit; onOpen: (channel: RTCDataChannel) => void };
+
+type JoinOptions = {
+  roomId: string;
+  displayName: string;
+  avatar?: { identityId: string; ownerKey?: string; driver?: 'keypoint' | 'voice'; generator?: GeneratorKind };
+  token?: string;
+  avatarSession?: string;
+};
+
+/** A media connection "disconnected" this long (or "failed") is replaced. */
+const ICE_DISCONNECTED_RESTART_MS = 6000;
 
 /** Wait until ICE gathering completes (non-trickle signaling), bounded by a timeout. */
 function iceGatheringDone(pc: RTCPeerConnection, timeoutMs = 3000): Promise<void> {
@@ -84,6 +111,16 @@ export class CallClient {
   #pendingData = new Map<string, RTCDataChannel>(); // label:id → channel opened before its offer was processed
   #remoteData = new Map<string, RemoteData>();
   #accessToken: string | undefined;
+  #joinOptions: JoinOptions | undefined;
+  #resumeKey: string | undefined;
+  /** What we publish, published again on new connections after a reconnect. */
+  #published: LocalTrack[] = [];
+  #publishedData: DataChannelSpec[] = [];
+  #state: ConnectionState = 'offline';
+  #leaving = false;
+  #recovering: Promise<void> | undefined;
+  #recoverGen = 0;
+  #iceTimers = new Map<RTCPeerConnection, ReturnType<typeof setTimeout>>();
   readonly #Pc: typeof RTCPeerConnection;
   readonly #serverUrl: string | undefined;
   peerId: string | undefined;
@@ -125,6 +162,17 @@ export class CallClient {
     return this.peerId !== undefined;
   }
 
+  /** connected / reconnecting / offline (see the "connectionstate" event). */
+  get connectionState(): ConnectionState {
+    return this.#state;
+  }
+
+  #setState(state: ConnectionState, reason?: string): void {
+    if (this.#state === state) return;
+    this.#state = state;
+    this.#emit('connectionstate', { state, ...(reason !== undefined ? { reason } : {}) });
+  }
+
   /** The room access token this client joined with, or the server's refreshed one. */
   get accessToken(): string | undefined {
     return this.#accessToken;
@@ -142,27 +190,69 @@ export class CallClient {
     return this.#sendPc;
   }
 
-  async join(opts: {
-    roomId: string;
-    displayName: string;
+  async join(opts: JoinOptions & {
     stream: MediaStream | null;
-    /** Join as the avatar of an enrolled identity (with its owner key), driven by face motion (default) or by voice; `generator`: the renderer wanted (e.g. "gaussian" for a personal avatar). */
-    avatar?: { identityId: string; ownerKey?: string; driver?: 'keypoint' | 'voice'; generator?: GeneratorKind };
-    /** Room access token (servers with AUTH_SECRET). */
-    token?: string;
-    /** Avatar workers only. */
-    avatarSession?: string;
     /** Data channels to open on the send transport before publishing (e.g. "motion"). */
-    dataChannels?: { label: string; init: RTCDataChannelInit; onOpen: (channel: RTCDataChannel) => void }[];
+    dataChannels?: DataChannelSpec[];
   }): Promise<PeerInfo[]> {
     if (this.joined) throw new Error('already joined');
     this.joinStartedAt = performance.now();
+    this.#leaving = false;
     const signaling = await SignalingClient.connect(this.#serverUrl);
     this.#signaling = signaling;
+    this.#listen(signaling);
+    this.#newRecvPc();
+    const { stream, dataChannels, ...joinOptions } = opts;
+    let joined;
+    try {
+      joined = await this.#requestJoin(joinOptions);
+    } catch (err) {
+      this.#teardown();
+      throw err;
+    }
+    this.#joinOptions = joinOptions;
+    this.#accessToken ??= opts.token;
+    this.#setState('connected');
+    const tracks = stream ? stream.getTracks().map((track) => ({ track, stream })) : [];
+    if (stream) this.#localStream = stream;
+    if (tracks.length > 0 || (dataChannels?.length ?? 0) > 0) await this.publish(tracks, dataChannels ?? []);
+    return joined.peers;
+  }
+
+  async #requestJoin(opts: JoinOptions, resume?: { peerId: string; resumeKey: string }): Promise<ResponseMap['join']> {
+    const signaling = this.#signaling;
+    if (!signaling) throw new Error('not connected');
+    const token = this.#accessToken ?? opts.token;
+    const joined = await signaling.request('join', {
+      protocolVersion: SIGNALING_PROTOCOL_VERSION,
+      roomId: opts.roomId,
+      displayName: opts.displayName,
+      ...(resume ? { resume } : {}),
+      ...(opts.avatar && !resume ? { avatar: opts.avatar } : {}),
+      ...(token !== undefined ? { token } : {}),
+      ...(opts.avatarSession ? { avatarSession: opts.avatarSession } : {}),
+    });
+    this.peerId = joined.peerId;
+    this.roomId = joined.roomId;
+    this.#resumeKey = joined.resumeKey;
+    this.chatHistory = joined.chatHistory ?? [];
+    this.activeSpeakerPeerId = joined.activeSpeakerPeerId ?? null;
+    return joined;
+  }
+
+  #listen(signaling: SignalingClient): void {
     const socket = signaling.socket;
     socket.on('disconnect', (reason) => {
-      if (this.joined) this.#emit('disconnected', { reason: String(reason) });
-      this.#teardown();
+      if (this.#leaving || !this.joined) return;
+      // Our own close, or a server that kicked us, does not come back by itself: try once more shortly.
+      if (reason === 'io client disconnect') return;
+      this.#setState('reconnecting', String(reason));
+      this.#emit('disconnected', { reason: String(reason) });
+      if (reason === 'io server disconnect') setTimeout(() => { if (!this.#leaving && this.#signaling === signaling) socket.connect(); }, 500);
+    });
+    socket.on('connect', () => {
+      if (this.#leaving || !this.joined || this.#signaling !== signaling) return;
+      this.#recover('resume');
     });
     socket.on('peer:joined', (p) => {
       const r = notificationSchemas['peer:joined'].safeParse(p);
@@ -172,6 +262,10 @@ export class CallClient {
       const r = notificationSchemas['peer:left'].safeParse(p);
       if (!r.success) return;
       this.#emit('peerleft', r.data);
+    });
+    socket.on('peer:connection', (p) => {
+      const r = notificationSchemas['peer:connection'].safeParse(p);
+      if (r.success) this.#emit('peerconnection', r.data);
     });
     socket.on('token:refresh', (p) => {
       const r = notificationSchemas['token:refresh'].safeParse(p);
@@ -213,46 +307,140 @@ export class CallClient {
         }
       });
     });
+  }
 
-    // max-bundle: one ICE/DTLS transport for all tracks (the SFU bundles everything anyway).
-    this.#recvPc = new this.#Pc({ bundlePolicy: 'max-bundle' });
-    this.#recvPc.addEventListener('datachannel', (ev) => {
+  /** max-bundle: one ICE/DTLS transport for all tracks (the SFU bundles everything anyway). */
+  #newRecvPc(): RTCPeerConnection {
+    const pc = new this.#Pc({ bundlePolicy: 'max-bundle' });
+    this.#recvPc = pc;
+    pc.addEventListener('datachannel', (ev) => {
       const channel = (ev as RTCDataChannelEvent).channel;
       channel.binaryType = 'arraybuffer';
       this.#pendingData.set(`${channel.label}`, channel);
       this.#matchData();
     });
-    let joined;
-    try {
-      joined = await signaling.request('join', {
-        protocolVersion: SIGNALING_PROTOCOL_VERSION,
-        roomId: opts.roomId,
-        displayName: opts.displayName,
-        ...(opts.avatar ? { avatar: opts.avatar } : {}),
-        ...(opts.token !== undefined ? { token: opts.token } : {}),
-        ...(opts.avatarSession ? { avatarSession: opts.avatarSession } : {}),
-      });
-    } catch (err) {
-      this.#teardown();
-      throw err;
+    this.#watchIce(pc);
+    return pc;
+  }
+
+  /** A connection that fails, or stays disconnected for a few seconds, is replaced (with the server's transports). */
+  #watchIce(pc: RTCPeerConnection): void {
+    pc.addEventListener('connectionstatechange', () => {
+      if (pc !== this.#recvPc && pc !== this.#sendPc) return;
+      const state = pc.connectionState;
+      const timer = this.#iceTimers.get(pc);
+      if (state === 'connected') {
+        if (timer) clearTimeout(timer);
+        this.#iceTimers.delete(pc);
+        if (this.#state === 'reconnecting' && !this.#recovering && this.#signaling?.socket.connected) this.#setState('connected');
+        return;
+      }
+      if (state === 'failed') {
+        this.#recover('restart');
+        return;
+      }
+      if (state === 'disconnected' && !timer) {
+        this.#setState('reconnecting', 'media connection lost');
+        this.#iceTimers.set(pc, setTimeout(() => {
+          this.#iceTimers.delete(pc);
+          if ((pc === this.#recvPc || pc === this.#sendPc) && pc.connectionState !== 'connected') this.#recover('restart');
+        }, ICE_DISCONNECTED_RESTART_MS));
+      }
+    });
+  }
+
+  /**
+   * Come back without the user: "resume" (a new signaling socket: join with our resume key, or join
+   * afresh when the server no longer knows us) or "restart" (signaling is up, media died: new
+   * transports). Either way the media connections are new and everything is published again.
+   */
+  #recover(kind: 'resume' | 'restart'): void {
+    // A restart waits for the one running; a resume (new socket) supersedes whatever runs (it may hang on the old socket).
+    if (this.#recovering && kind === 'restart') return;
+    const gen = ++this.#recoverGen;
+    this.#setState('reconnecting', kind === 'resume' ? 'signaling reconnected' : 'media connection lost');
+    const run = this.#runRecover(kind, gen);
+    this.#recovering = run;
+    run.then(
+      () => {
+        if (gen !== this.#recoverGen) return;
+        this.#recovering = undefined;
+        if (!this.#leaving) this.#setState('connected');
+      },
+      (err: unknown) => {
+        if (gen !== this.#recoverGen) return;
+        this.#recovering = undefined;
+        if (this.#leaving) return;
+        console.error('reconnect failed', err);
+        // Signaling will retry by itself when the socket drops; a refused resume ends the call.
+        if (err instanceof SignalingError && !['TIMEOUT', 'CLIENT_CLOSED_REQUEST', 'INTERNAL'].includes(err.body.code)) {
+          this.#emit('disconnected', { reason: err.message });
+          this.#teardown();
+          this.#setState('offline', err.message);
+        }
+      },
+    );
+  }
+
+  async #runRecover(kind: 'resume' | 'restart', gen: number): Promise<void> {
+    const opts = this.#joinOptions;
+    const signaling = this.#signaling;
+    if (!opts || !signaling || !this.peerId) return;
+    if (!signaling.socket.connected) return; // the socket's own reconnection brings us back to resume
+    let rejoined: ResponseMap['join'] | undefined;
+    if (kind === 'resume') {
+      try {
+        await this.#requestJoin(opts, { peerId: this.peerId, resumeKey: this.#resumeKey ?? '' });
+      } catch (err) {
+        if (!(err instanceof SignalingError) || (err.body.code !== 'RESUME_EXPIRED' && err.body.code !== 'RESUME_REFUSED' && err.body.code !== 'BAD_REQUEST')) throw err;
+        // The server restarted or let us go: the same person joins again, as a new peer.
+        rejoined = await this.#requestJoin(opts);
+      }
+    } else {
+      await signaling.request('restartTransports', {});
     }
-    this.peerId = joined.peerId;
-    this.roomId = joined.roomId;
-    this.chatHistory = joined.chatHistory ?? [];
-    this.activeSpeakerPeerId = joined.activeSpeakerPeerId ?? null;
-    this.#accessToken ??= opts.token;
-    const tracks = opts.stream ? opts.stream.getTracks().map((track) => ({ track, stream: opts.stream! })) : [];
-    if (opts.stream) this.#localStream = opts.stream;
-    if (tracks.length > 0 || (opts.dataChannels?.length ?? 0) > 0) await this.publish(tracks, opts.dataChannels ?? []);
-    return joined.peers;
+    if (gen !== this.#recoverGen || this.#leaving) return;
+    this.#resetMedia();
+    if (rejoined) this.#emit('rejoined', { peerId: rejoined.peerId, peers: rejoined.peers });
+    if (this.#published.length > 0 || this.#publishedData.length > 0) await this.#publishNow(this.#published, this.#publishedData);
+  }
+
+  /** New (empty) media connections; what came over the old ones has ended. */
+  #resetMedia(): void {
+    for (const t of this.#iceTimers.values()) clearTimeout(t);
+    this.#iceTimers.clear();
+    for (const remote of this.#remote.values()) this.#emit('trackended', remote);
+    this.#remote.clear();
+    this.#remoteData.clear();
+    this.#remoteDataInfo.clear();
+    this.#pendingData.clear();
+    const oldSend = this.#sendPc;
+    const oldRecv = this.#recvPc;
+    this.#sendPc = undefined;
+    this.#recvPc = undefined;
+    oldSend?.close();
+    oldRecv?.close();
+    this.#sendQueue = Promise.resolve();
+    this.#recvQueue = Promise.resolve();
+    this.#newRecvPc();
   }
 
   /** Publish more tracks (and data channels) on the send transport; safe to call repeatedly. */
-  publish(tracks: LocalTrack[], dataChannels: { label: string; init: RTCDataChannelInit; onOpen: (channel: RTCDataChannel) => void }[] = []): Promise<void> {
+  publish(tracks: LocalTrack[], dataChannels: DataChannelSpec[] = []): Promise<void> {
+    this.#published.push(...tracks);
+    this.#publishedData.push(...dataChannels);
+    return this.#publishNow(tracks, dataChannels);
+  }
+
+  #publishNow(tracks: LocalTrack[], dataChannels: DataChannelSpec[]): Promise<void> {
     const run = async (): Promise<void> => {
       const signaling = this.#signaling;
       if (!signaling) throw new Error('not connected');
-      const pc = (this.#sendPc ??= new this.#Pc({ bundlePolicy: 'max-bundle' }));
+      let pc = this.#sendPc;
+      if (!pc) {
+        pc = this.#sendPc = new this.#Pc({ bundlePolicy: 'max-bundle' });
+        this.#watchIce(pc);
+      }
       const added: { transceiver: RTCRtpTransceiver; viewKey?: string; source?: 'screen' }[] = [];
       for (const t of tracks) {
         const transceiver = pc.addTransceiver(t.track, { direction: 'sendonly', streams: [t.stream] });
@@ -297,6 +485,8 @@ export class CallClient {
     if (!sender) throw new Error(`the ${old.kind} track is not published`);
     next.enabled = old.enabled;
     await sender.replaceTrack(next);
+    // a reconnection republishes what is published now
+    this.#published = this.#published.map((t) => (t.track === old ? { ...t, track: next } : t));
     const stream = this.#localStream;
     if (stream?.getTracks().includes(old)) {
       stream.removeTrack(old);
@@ -338,6 +528,7 @@ export class CallClient {
   async unpublish(track: MediaStreamTrack): Promise<void> {
     const pc = this.#sendPc;
     const sender = pc?.getSenders().find((s) => s.track === track);
+    this.#published = this.#published.filter((t) => t.track !== track);
     if (!pc || !sender) return;
     pc.removeTrack(sender);
     await this.publish([]);
@@ -415,6 +606,7 @@ export class CallClient {
   }
 
   async leave(): Promise<void> {
+    this.#leaving = true;
     const signaling = this.#signaling;
     if (signaling && this.joined) {
       try {
@@ -427,6 +619,14 @@ export class CallClient {
   }
 
   #teardown(): void {
+    this.#leaving = true;
+    for (const t of this.#iceTimers.values()) clearTimeout(t);
+    this.#iceTimers.clear();
+    this.#published = [];
+    this.#publishedData = [];
+    this.#joinOptions = undefined;
+    this.#resumeKey = undefined;
+    this.#setState('offline');
     for (const remote of this.#remote.values()) this.#emit('trackended', remote);
     this.#remote.clear();
     this.#remoteData.clear();

@@ -20,9 +20,9 @@ export class SignalingClient {
 
   /** Connect; rejects with a readable error when the server cannot be reached. */
   static connect(url: string | undefined, timeoutMs = 8000): Promise<SignalingClient> {
-    const socket: Socket<ServerToClientEvents> = url
-      ? io(url, { transports: ['websocket'], reconnection: false, timeout: timeoutMs })
-      : io({ transports: ['websocket'], reconnection: false, timeout: timeoutMs });
+    // After the first connection socket.io reconnects by itself, with backoff (0.25 s doubling up to 2 s, ±30 %).
+    const opts = { transports: ['websocket'], timeout: timeoutMs, reconnection: true, reconnectionDelay: 250, reconnectionDelayMax: 2000, randomizationFactor: 0.3 };
+    const socket: Socket<ServerToClientEvents> = url ? io(url, opts) : io(opts);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => fail(new Error('timed out')), timeoutMs);
       const fail = (err: Error): void => {

@@ -41,6 +41,8 @@ const camButton = $<HTMLButtonElement>('toggle-cam');
 const leaveButton = $<HTMLButtonElement>('leave');
 const errorBox = $<HTMLElement>('error');
 const statusEl = $<HTMLElement>('status');
+/** Our connection as a badge: connected / reconnecting / offline. */
+const connectionEl = $<HTMLElement>('connection');
 const roomLabel = $<HTMLElement>('room-label');
 const tiles = new TileGrid($('tiles'));
 /** Remote audio plays on the speaker picked before or during the call. */
@@ -345,6 +347,26 @@ async function join(roomId: string, displayName: string): Promise<void> {
   });
   c.on('chat', (m) => chat.receive(m));
   c.on('activespeaker', ({ peerId }) => tiles.setActiveSpeaker(peerId));
+  c.on('peerconnection', ({ peerId, state }) => tiles.setConnection(peerId, state === 'reconnecting' ? 'reconnecting' : undefined));
+  c.on('connectionstate', ({ state, reason }) => {
+    if (client !== c) return;
+    showConnection(state);
+    if (state === 'offline' && !callSection.hidden) {
+      showError(`Lost the connection to the server${reason ? ` (${reason})` : ''}. Join again when it is back.`);
+      endCall();
+    }
+  });
+  // The server no longer knew us (it restarted): we joined again as a new peer; rebuild the tiles.
+  c.on('rejoined', ({ peerId, peers }) => {
+    if (client !== c) return;
+    tiles.clear();
+    const local = tiles.ensure(peerId, displayName, true);
+    for (const t of localStream?.getTracks() ?? []) local.stream.addTrack(t);
+    local.video.srcObject = local.stream;
+    showPeers(peers);
+    chat.reset(peerId, c.chatHistory);
+    tiles.setActiveSpeaker(c.activeSpeakerPeerId);
+  });
   c.on('producerstate', ({ peerId, producer }) => {
     if (producer.source !== 'screen') tiles.setMuted(peerId, producer.kind, producer.paused);
   });
@@ -380,10 +402,7 @@ async function join(roomId: string, displayName: string): Promise<void> {
     else tiles.removeTrack(t.peerId, t.track);
   });
   c.on('tokenrefresh', ({ token: fresh }) => (tokenInput.value = fresh));
-  c.on('disconnected', ({ reason }) => {
-    showError(`Lost the connection to the server (${reason}). Join again when it is back.`);
-    endCall();
-  });
+  c.on('disconnected', ({ reason }) => setStatus(`Connection lost (${reason}): reconnecting…`));
   try {
     // As an avatar only the microphone is published; the camera stays in this browser for tracking.
     const published = !mayPublish ? null : mode === 'camera' ? localStream : new MediaStream(localStream.getAudioTracks());
@@ -420,11 +439,8 @@ async function join(roomId: string, displayName: string): Promise<void> {
     local.video.srcObject = local.stream;
     if (ownAvatarTrack && ownAvatarTrack.readyState === 'live') tiles.replaceVideo(c.peerId!, ownAvatarTrack);
     if (identityId) showAvatar({ peerId: c.peerId!, displayName, producers: [], avatar: ownAvatarState ?? { driver: mode === 'voice' ? 'voice' : 'keypoint', state: 'starting', defaultView: { yaw: 0, pitch: 0, roll: 0 } } });
-    for (const p of peers) {
-      tiles.ensure(p.peerId, p.displayName);
-      for (const prod of p.producers) if (prod.source !== 'screen') tiles.setMuted(p.peerId, prod.kind, prod.paused);
-      showAvatar(p);
-    }
+    showPeers(peers);
+    showConnection(c.connectionState);
     form.hidden = true;
     callSection.hidden = false;
     roomLabel.textContent = `Room: ${roomId}`;
@@ -450,6 +466,22 @@ async function join(roomId: string, displayName: string): Promise<void> {
   }
 }
 
+function showPeers(peers: PeerInfo[]): void {
+  for (const p of peers) {
+    tiles.ensure(p.peerId, p.displayName);
+    for (const prod of p.producers) if (prod.source !== 'screen') tiles.setMuted(p.peerId, prod.kind, prod.paused);
+    showAvatar(p);
+    tiles.setConnection(p.peerId, p.connection);
+  }
+}
+
+function showConnection(state: 'connected' | 'reconnecting' | 'offline'): void {
+  connectionEl.hidden = state === 'offline' && callSection.hidden;
+  connectionEl.dataset['state'] = state;
+  connectionEl.textContent = state === 'connected' ? 'connected' : state === 'reconnecting' ? 'reconnecting…' : 'offline';
+  if (state === 'connected' && statusEl.textContent?.startsWith('Connection lost')) setStatus('Connected');
+}
+
 /** The owner's page says when its personal avatar could not be used and the photo avatar shows instead. */
 function showOwnFallback(avatar: PeerInfo['avatar']): void {
   const f = avatar?.fallback;
@@ -460,6 +492,7 @@ function showOwnFallback(avatar: PeerInfo['avatar']): void {
 
 function endCall(): void {
   showOwnFallback(undefined);
+  connectionEl.hidden = true;
   tracker?.close();
   tracker = undefined;
   motionSend = undefined;

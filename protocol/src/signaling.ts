@@ -92,6 +92,8 @@ export const peerInfoSchema = z.object({
     /** It renders with another generator than the one its owner asked for, and why (the owner's page says so). */
     fallback: avatarFallbackSchema.optional(),
   }).optional(),
+  /** Present while the peer's connection is lost and it may still resume (its tile looks "reconnecting"). */
+  connection: z.literal('reconnecting').optional(),
 });
 export type PeerInfo = z.infer<typeof peerInfoSchema>;
 
@@ -146,6 +148,9 @@ export const errorCodeSchema = z.enum([
   'FACE_TOO_SMALL',
   'BUSY',
   'TIMEOUT',
+  // reconnection (join with `resume`)
+  'RESUME_REFUSED',
+  'RESUME_EXPIRED',
 ]);
 export type ErrorCode = z.infer<typeof errorCodeSchema>;
 
@@ -185,6 +190,10 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = Object.freeze({
   FACE_TOO_SMALL: 422,
   BUSY: 503,
   TIMEOUT: 504,
+  /** A resume whose key is not the peer's: refused (never resumes on a bare peer id). */
+  RESUME_REFUSED: 401,
+  /** The peer to resume is gone (its grace period ended, or the server restarted): join afresh. */
+  RESUME_EXPIRED: 410,
 });
 
 /** An error body whose status is its code's. */
@@ -224,8 +233,20 @@ export const requestSchemas = {
     token: z.string().min(1).max(4096).optional(),
     /** Set by avatar workers only: the session token the server gave them in `worker:assign`. */
     avatarSession: z.string().min(16).max(128).optional(),
+    /**
+     * Resume a participant whose connection was lost (within the server's RECONNECT_GRACE_MS): its
+     * peer id and the resume key its join returned. The peer keeps its id; its transports are new,
+     * so the client publishes again and receives fresh consume offers. Wrong key: RESUME_REFUSED;
+     * peer gone: RESUME_EXPIRED (join afresh).
+     */
+    resume: z.object({ peerId: id, resumeKey: z.string().min(16).max(128) }).strict().optional(),
   }).strict(),
   leave: z.object({}).strict(),
+  /**
+   * The caller's media connection died (ICE failed or stayed disconnected) while signaling is up: the
+   * server replaces its transports; the client publishes again on new connections.
+   */
+  restartTransports: z.object({}).strict(),
   /** Offer for the client's send transport (its camera/mic); answered with the server's SDP answer. */
   publish: z.object({
     offer: sdpSchema.extend({ type: z.literal('offer') }),
@@ -271,6 +292,10 @@ export interface JoinResponse {
   chatHistory: ChatMessage[];
   /** The room's active speaker now (`room:activespeaker` tells changes), or null. */
   activeSpeakerPeerId: string | null;
+  /** The secret that resumes this participant after a lost connection (join `resume`); participants only. */
+  resumeKey?: string;
+  /** This join resumed an existing peer (same id). */
+  resumed?: boolean;
 }
 export interface PublishResponse {
   answer: SessionDescription;
@@ -279,6 +304,7 @@ export interface PublishResponse {
 export interface ResponseMap {
   join: JoinResponse;
   leave: Record<string, never>;
+  restartTransports: Record<string, never>;
   publish: PublishResponse;
   setProducerPaused: ProducerInfo;
   closeProducer: Record<string, never>;
@@ -308,6 +334,8 @@ export type AvatarQuality = z.infer<typeof avatarQualitySchema>;
 export const notificationSchemas = {
   'peer:joined': peerInfoSchema,
   'peer:left': z.object({ peerId: id }),
+  /** A participant lost its connection and may resume ("reconnecting"), or resumed ("connected"). */
+  'peer:connection': z.object({ peerId: id, state: z.enum(['reconnecting', 'connected']) }),
   'producer:state': z.object({ peerId: id, producer: producerInfoSchema }),
   'producer:closed': z.object({ peerId: id, producerId: id }),
   /** Offer for the client's receive transport; the client answers through the acknowledgement. */
@@ -360,6 +388,7 @@ export type ClientToServerEvents = {
 export type ServerToClientEvents = {
   'peer:joined': (p: NotificationOf<'peer:joined'>) => void;
   'peer:left': (p: NotificationOf<'peer:left'>) => void;
+  'peer:connection': (p: NotificationOf<'peer:connection'>) => void;
   'producer:state': (p: NotificationOf<'producer:state'>) => void;
   'producer:closed': (p: NotificationOf<'producer:closed'>) => void;
   'consume:offer': (p: NotificationOf<'consume:offer'>, ack: (answer: ConsumeAnswer) => void) => void;

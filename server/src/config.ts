@@ -33,6 +33,17 @@ export interface Config {
      * voice (10: less mic-to-lips latency; 20: the WebRTC default, half the packets).
      */
     voiceAudioPtimeMs: 10 | 20 | 40 | 60;
+    /**
+     * A connected transport that receives nothing (no RTP, RTCP, DTLS/SCTP or STUN consent) for this
+     * long is declared dead (mediasoup's iceConsentTimeout); 0 disables the check.
+     */
+    iceConsentTimeoutMs: number;
+    /**
+     * A connected transport silent this long is reported inactive (its peer looks "reconnecting" to
+     * the others until packets arrive again); 0 disables. Browsers send RTCP about every second and
+     * STUN consent every 2.5 s.
+     */
+    iceInactiveMs: number;
   };
   limits: {
     maxPeersPerRoom: number;
@@ -45,6 +56,11 @@ export interface Config {
     /** Pacer: bytes per second per receive transport, and the queue bound (packets) before dropping. */
     pacerBitrateBps: number;
     pacerMaxQueuePackets: number;
+    /**
+     * How long a participant whose signaling socket dropped, or whose transports died, stays in its
+     * room as "reconnecting" and can resume with its resume key; 0: it leaves at once.
+     */
+    reconnectGraceMs: number;
   };
   /** Active-speaker detection (server/src/speaker/ActiveSpeaker.ts, from RFC 6464 audio levels). */
   activeSpeaker: {
@@ -259,6 +275,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       portRange,
       socketBufferBytes: int(env, 'RTC_SOCKET_BUFFER_BYTES', 4 * 1024 * 1024, 0, 256 * 1024 * 1024),
       voiceAudioPtimeMs: oneOf(env, 'RTC_VOICE_PTIME_MS', [10, 20, 40, 60] as const, 10),
+      iceConsentTimeoutMs: int(env, 'RTC_ICE_CONSENT_TIMEOUT_MS', 30_000, 0, 3_600_000),
+      iceInactiveMs: int(env, 'RTC_ICE_INACTIVE_MS', 4000, 0, 3_600_000),
     },
     limits: {
       maxPeersPerRoom: int(env, 'MAX_PEERS_PER_ROOM', 16, 1, 1000),
@@ -268,6 +286,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       abuseDisconnectThreshold: int(env, 'SIGNALING_ABUSE_DISCONNECT', 500, 1, 1000000),
       pacerBitrateBps: int(env, 'PACER_BITRATE_BPS', 50_000_000, 100_000, 10_000_000_000),
       pacerMaxQueuePackets: int(env, 'PACER_MAX_QUEUE', 2000, 10, 1_000_000),
+      reconnectGraceMs: int(env, 'RECONNECT_GRACE_MS', 20_000, 0, 3_600_000),
     },
     activeSpeaker: {
       intervalMs: int(env, 'ACTIVE_SPEAKER_INTERVAL_MS', 300, 50, 10_000),

@@ -25,6 +25,8 @@ export interface LaunchOptions {
   fakeFps?: number;
   /** How many fake cameras (and microphones, speakers) Chromium lists: fake_device_0, fake_device_1, … (default 1). */
   fakeDeviceCount?: number;
+  /** Run another executable than Debian's Chromium (e.g. a wrapper that starts it in a network namespace). */
+  executablePath?: string;
 }
 
 export async function launchChromium(opts: LaunchOptions = {}): Promise<{ browser: BrowserContext; close: () => Promise<void> }> {
@@ -52,7 +54,7 @@ export async function launchChromium(opts: LaunchOptions = {}): Promise<{ browse
   if (opts.fakeAudio) args.push(`--use-file-for-fake-audio-capture=${opts.fakeAudio}`);
   args.push(...(opts.extraArgs ?? []));
   const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: chromiumPath(),
+    executablePath: opts.executablePath ?? chromiumPath(),
     headless: true,
     args,
     ignoreDefaultArgs: ['--mute-audio'],

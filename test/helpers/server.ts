@@ -21,6 +21,8 @@ export async function startTestServer(overrides: Partial<Config> = {}, env: Reco
     LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'warn',
     AVATAR_WORKERS: '0',
     AVATAR_DATA_DIR: dataDir,
+    // A dropped socket leaves at once unless a test asks for a reconnect grace period (reconnect tests do).
+    RECONNECT_GRACE_MS: '0',
     ...env,
   });
   const config = { ...base, ...overrides };

@@ -69,6 +69,8 @@ describe('loadConfig', () => {
     assert.equal(c.rtc.announcedIp, undefined);
     assert.equal(c.rtc.portRange, undefined);
     assert.equal(c.rtc.voiceAudioPtimeMs, 10);
+    assert.equal(c.rtc.iceConsentTimeoutMs, 30_000);
+    assert.equal(c.limits.reconnectGraceMs, 20_000);
     assert.equal(c.workers.voiceInput, 'tap');
     assert.equal(c.workers.generator, 'mesh');
     assert.equal(c.workers.startTimeoutMs, 15_000);
@@ -99,6 +101,8 @@ describe('loadConfig', () => {
       RTC_MIN_PORT: '40000',
       RTC_MAX_PORT: '40100',
       RTC_VOICE_PTIME_MS: '20',
+      RTC_ICE_CONSENT_TIMEOUT_MS: '5000',
+      RECONNECT_GRACE_MS: '0',
       AVATAR_VOICE_INPUT: 'track',
       MAX_PEERS_PER_ROOM: '4',
       MAX_ROOMS: '7',
@@ -116,7 +120,8 @@ describe('loadConfig', () => {
     assert.equal(c.tls.certFile, '/etc/avatar/cert.pem');
     assert.equal(c.tls.keyFile, path.join(PROJECT_ROOT, 'relative/key.pem'), 'relative paths resolve against the project root');
     assert.equal(c.tls.generateIfMissing, false);
-    assertFields(c.rtc, { listenIp: '10.0.0.5', announcedIp: '203.0.113.7', portRange: [40000, 40100], voiceAudioPtimeMs: 20 });
+    assertFields(c.rtc, { listenIp: '10.0.0.5', announcedIp: '203.0.113.7', portRange: [40000, 40100], voiceAudioPtimeMs: 20, iceConsentTimeoutMs: 5000 });
+    assert.equal(c.limits.reconnectGraceMs, 0);
     assert.equal(c.workers.voiceInput, 'track');
     assertFields(c.limits, {
       maxPeersPerRoom: 4,

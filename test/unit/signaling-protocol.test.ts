@@ -19,6 +19,7 @@ const SDP = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n';
 const valid: { [N in RequestName]: unknown } = {
   join: { protocolVersion: SIGNALING_PROTOCOL_VERSION, roomId: 'demo-room_1', displayName: 'Ada' },
   leave: {},
+  restartTransports: {},
   publish: { offer: { type: 'offer', sdp: SDP } },
   setProducerPaused: { kind: 'video', paused: true },
   requestKeyFrame: { consumerId: 'abc_DEF-123' },

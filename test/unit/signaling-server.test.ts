@@ -26,7 +26,8 @@ import {
   type SessionDescription,
 } from '../../protocol/src/signaling.ts';
 
-const defaultLimits = loadConfig({}).limits;
+// A closed socket leaves at once here, as in startTestServer (reconnect-resume.test.ts covers the grace period).
+const defaultLimits = { ...loadConfig({}).limits, reconnectGraceMs: 0 };
 
 /** A socket.io client that records every notification it receives. */
 class Client {

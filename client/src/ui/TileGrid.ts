@@ -216,6 +216,22 @@ export class TileGrid {
     tile.el.dataset['videoMuted'] = String(tile.muted.video);
   }
 
+  /** The peer lost its connection and may come back ("reconnecting"), or is connected (undefined). */
+  setConnection(peerId: string, state: 'reconnecting' | undefined): void {
+    const tile = this.#tiles.get(peerId);
+    if (!tile) return;
+    let label = tile.el.querySelector<HTMLElement>('.connection');
+    if (!label) {
+      label = document.createElement('div');
+      label.className = 'connection';
+      label.textContent = 'reconnecting…';
+      tile.el.append(label);
+    }
+    tile.el.classList.toggle('reconnecting', state === 'reconnecting');
+    if (state) tile.el.dataset['connection'] = state;
+    else delete tile.el.dataset['connection'];
+  }
+
   remove(peerId: string): void {
     const tile = this.#tiles.get(peerId);
     if (!tile) return;

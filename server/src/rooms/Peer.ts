@@ -21,6 +21,14 @@ export type PeerEvents = {
   producer: [Producer];
   producerstate: [Producer];
   dataproducer: [DataProducer];
+  /** One of its transports died (ICE/DTLS failed, or silent past the consent timeout); see restartTransports(). */
+  transportfailed: [transport: WebRtcTransport, reason: 'connectionfailed' | 'icetimeout'];
+  /** One of its transports went silent for rtc.iceInactiveMs (false), or receives again (true). */
+  transportactivity: [transport: WebRtcTransport, active: boolean];
+  /** restartTransports() is about to close both transports (their producers close next). */
+  transportsrestarting: [];
+  /** restartTransports() replaced both transports: the peer publishes again and is routed afresh. */
+  transportsrestarted: [];
 };
 
 export type PeerRole = 'participant' | 'delegate';
@@ -47,8 +55,9 @@ export class Peer extends EnhancedEventEmitter<PeerEvents> {
   readonly displayName: string;
   readonly joinedAt = Date.now();
   readonly logger: Logger;
-  readonly sendTransport: WebRtcTransport;
-  readonly recvTransport: WebRtcTransport;
+  #send: WebRtcTransport;
+  #recv: WebRtcTransport;
+  readonly #transportOptions: Omit<WebRtcTransportOptions, 'direction'>;
   readonly role: PeerRole;
   /** For a delegate: the participant it acts for. */
   readonly principal: Peer | undefined;
@@ -59,7 +68,7 @@ export class Peer extends EnhancedEventEmitter<PeerEvents> {
   #offerSignal: OfferSignal | undefined;
   #closed = false;
 
-  private constructor(id: string, displayName: string, logger: Logger, send: WebRtcTransport, recv: WebRtcTransport, role: PeerRole, principal: Peer | undefined, subscribes: boolean) {
+  private constructor(id: string, displayName: string, logger: Logger, send: WebRtcTransport, recv: WebRtcTransport, role: PeerRole, principal: Peer | undefined, subscribes: boolean, transportOptions: Omit<WebRtcTransportOptions, 'direction'>) {
     super();
     this.subscribes = subscribes;
     this.role = role;
@@ -67,14 +76,58 @@ export class Peer extends EnhancedEventEmitter<PeerEvents> {
     this.id = id;
     this.displayName = displayName;
     this.logger = logger;
-    this.sendTransport = send;
-    this.recvTransport = recv;
+    this.#transportOptions = transportOptions;
+    this.#send = send;
+    this.#recv = recv;
+    this.#wire(send, recv);
+  }
+
+  #wire(send: WebRtcTransport, recv: WebRtcTransport): void {
     send.on('producer', (producer) => {
       producer.on('pause', () => this.safeEmit('producerstate', producer));
       producer.on('resume', () => this.safeEmit('producerstate', producer));
       this.safeEmit('producer', producer);
     });
     send.on('dataproducer', (dp) => this.safeEmit('dataproducer', dp));
+    for (const t of [send, recv]) {
+      t.on('connectionfailed', () => this.safeEmit('transportfailed', t, 'connectionfailed'));
+      t.on('icetimeout', () => this.safeEmit('transportfailed', t, 'icetimeout'));
+      t.on('activity', (active) => this.safeEmit('transportactivity', t, active));
+    }
+  }
+
+  get sendTransport(): WebRtcTransport {
+    return this.#send;
+  }
+
+  get recvTransport(): WebRtcTransport {
+    return this.#recv;
+  }
+
+  /**
+   * Replace both transports with fresh ones (a client whose connection died reconnects on new ones):
+   * the old ones close, with their producers and consumers; the peer keeps its id. Listeners of
+   * "transportsrestarted" (the room) route media to it again; the client publishes again.
+   */
+  async restartTransports(): Promise<void> {
+    this.#assertOpen();
+    const send = await WebRtcTransport.create({ ...this.#transportOptions, direction: 'send' });
+    const recv = await WebRtcTransport.create({ ...this.#transportOptions, direction: 'recv' });
+    if (this.#closed) {
+      send.close();
+      recv.close();
+      throw new InvalidStateError('peer closed');
+    }
+    this.safeEmit('transportsrestarting');
+    const oldSend = this.#send;
+    const oldRecv = this.#recv;
+    this.#send = send;
+    this.#recv = recv;
+    this.#wire(send, recv);
+    oldSend.close();
+    oldRecv.close();
+    this.logger.info('transports restarted');
+    this.safeEmit('transportsrestarted');
   }
 
   static async create(opts: PeerOptions): Promise<Peer> {
@@ -86,7 +139,7 @@ export class Peer extends EnhancedEventEmitter<PeerEvents> {
     const logger = opts.logger.child({ peerId: id, ...(role === 'delegate' ? { role, principalPeerId: opts.principal?.id } : {}) });
     const send = await WebRtcTransport.create({ ...opts.transport, direction: 'send', logger });
     const recv = await WebRtcTransport.create({ ...opts.transport, direction: 'recv', logger });
-    return new Peer(id, opts.displayName, logger, send, recv, role, role === 'delegate' ? opts.principal : undefined, opts.subscribe !== false);
+    return new Peer(id, opts.displayName, logger, send, recv, role, role === 'delegate' ? opts.principal : undefined, opts.subscribe !== false, { ...opts.transport, logger });
   }
 
   get closed(): boolean {

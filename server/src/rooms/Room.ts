@@ -145,15 +145,20 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
     peer.on('producerstate', (producer) => this.safeEmit('producerstate', peer, producer));
     peer.on('dataproducer', (dp) => this.safeEmit('dataproducer', peer, dp));
     peer.on('close', () => this.#onPeerClosed(peer));
+    // A participant on new transports publishes again: the others keep their consumers of it (frozen
+    // meanwhile) and get its new producers switched in, with no renegotiation and the same tracks.
+    peer.on('transportsrestarting', () => {
+      if (peer.role !== 'participant') return;
+      for (const viewer of this.participants) {
+        if (viewer === peer) continue;
+        for (const c of viewer.consumers) if (c.producerPeerId === peer.id) c.keepOnProducerClose = true;
+      }
+    });
+    peer.on('transportsrestarted', () => {
+      if (peer.role === 'participant' && !this.#closed) this.#routeTo(peer);
+    });
     if (role === 'participant') {
-      for (const other of this.participants) {
-        if (other === peer) continue;
-        for (const producer of other.producers) this.#forward(peer, other, producer);
-      }
-      for (const [peerId, byKind] of this.#presentations) {
-        const presented = this.#peers.get(peerId);
-        if (presented) for (const kind of byKind.keys()) this.#routePresentation(presented, kind, [peer]);
-      }
+      this.#routeTo(peer);
       this.#logger.info({ peerId: peer.id, displayName, participants: this.participants.length }, 'peer joined');
       this.safeEmit('peerjoined', peer);
     } else {
@@ -161,6 +166,18 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
       this.safeEmit('delegatejoined', peer);
     }
     return peer;
+  }
+
+  /** A (new, or restarted) participant receives what every other participant publishes and every presentation. */
+  #routeTo(peer: Peer): void {
+    for (const other of this.participants) {
+      if (other === peer) continue;
+      for (const producer of other.producers) this.#forward(peer, other, producer);
+    }
+    for (const [peerId, byKind] of this.#presentations) {
+      const presented = this.#peers.get(peerId);
+      if (presented) for (const kind of byKind.keys()) this.#routePresentation(presented, kind, [peer]);
+    }
   }
 
   /**
@@ -224,7 +241,16 @@ export class Room extends EnhancedEventEmitter<RoomEvents> {
     if (!viewer.subscribes) return;
     const presentation = this.#presentations.get(peer.id)?.get(producer.kind);
     const instead = presentation && this.#sourceFor(viewer, peer, presentation);
-    if (instead) this.#present(viewer, peer, instead, presentation.syncGroup);
+    if (instead) {
+      this.#present(viewer, peer, instead, presentation.syncGroup);
+      return;
+    }
+    // The consumer the viewer kept while the peer restarted its transports takes the new producer.
+    const kept = viewer.consumers.find((c) => c.producerPeerId === peer.id && c.kind === producer.kind && !c.closed && c.producer.closed && c.keepOnProducerClose);
+    if (kept) {
+      kept.switchProducer(producer);
+      kept.keepOnProducerClose = false;
+    }
     else viewer.consume(producer, peer.id);
   }
 

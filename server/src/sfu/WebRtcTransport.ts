@@ -28,6 +28,12 @@ export type WebRtcTransportEvents = {
   producer: [Producer];
   dataproducer: [DataProducer];
   connectionstatechange: [string];
+  /** ICE or DTLS failed (werift's connection state "failed"); the transport carries nothing more. */
+  connectionfailed: [];
+  /** Connected once, then nothing (RTP, RTCP, DTLS/SCTP, STUN consent) arrived for rtc.iceConsentTimeoutMs. */
+  icetimeout: [silentMs: number];
+  /** Connected, then silent for rtc.iceInactiveMs (inactive), or receiving again (active). */
+  activity: [active: boolean];
 };
 
 export interface WebRtcTransportOptions {
@@ -68,6 +74,12 @@ export function peerConfig(rtc: Config['rtc']): Partial<PeerConfig> {
   return config;
 }
 
+/** What the liveness check reads of a werift ICE socket (its StunProtocol): the events of what it receives. */
+interface LivenessProtocol {
+  onRequestReceived?: { subscribe(f: () => void): unknown };
+  onDataReceived?: { subscribe(f: () => void): unknown };
+}
+
 export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents> {
   readonly id = randomUUID().replaceAll('-', '').slice(0, 16);
   readonly direction: TransportDirection;
@@ -87,6 +99,13 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
   #closed = false;
   #negotiating: Promise<void> | undefined;
   #negotiationPending = false;
+  readonly #consentTimeoutMs: number;
+  readonly #inactiveMs: number;
+  #inactive = false;
+  #lastReceivedAt = 0;
+  #livenessTimer: NodeJS.Timeout | undefined;
+  readonly #watchedProtocols = new WeakSet<object>();
+  #failed = false;
 
   private constructor(opts: WebRtcTransportOptions) {
     super();
@@ -98,10 +117,19 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
     this.#pc.connectionStateChange.subscribe((state) => {
       this.#logger.debug({ state }, 'connection state');
       this.safeEmit('connectionstatechange', state);
-      if (state === 'connected') for (const c of this.#consumers.values()) c.requestKeyFrame('new-consumer');
+      if (state === 'connected') {
+        for (const c of this.#consumers.values()) c.requestKeyFrame('new-consumer');
+        this.#startLiveness();
+      }
+      if (state === 'failed') this.#checkFailed();
+    });
+    this.#pc.iceConnectionStateChange.subscribe((state) => {
+      if (state === 'failed') this.#checkFailed();
     });
     this.#dataLimits = opts.data ?? { maxMessageBytes: 16 * 1024, maxMessagesPerSecond: 200 };
     this.#socketBufferBytes = opts.rtc.socketBufferBytes;
+    this.#consentTimeoutMs = opts.rtc.iceConsentTimeoutMs;
+    this.#inactiveMs = opts.rtc.iceInactiveMs;
     if (opts.direction === 'send') {
       this.#pc.onTrack.subscribe((track) => this.#onTrack(track));
       this.#pc.onDataChannel.subscribe((channel) => this.#onDataChannel(channel));
@@ -273,6 +301,71 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
     }
   }
 
+  /**
+   * werift also reports connectionState "failed" when a renegotiation's connect() rejects on a live
+   * transport (media keeps flowing): only an ICE transport or a DTLS transport that really failed counts.
+   */
+  #checkFailed(): void {
+    if (this.#failed || this.#closed) return;
+    const ice = this.#pc.iceTransports.some((t) => t.state === 'failed') || this.#pc.iceConnectionState === 'failed';
+    const dtls = this.#pc.dtlsTransports.some((t) => t.state === 'failed');
+    if (!ice && !dtls) {
+      this.#logger.debug({ ice: this.#pc.iceConnectionState }, 'connection state "failed" with live ICE and DTLS: ignored');
+      return;
+    }
+    this.#failed = true;
+    this.#logger.warn({ ice, dtls }, 'ICE/DTLS failed');
+    this.safeEmit('connectionfailed');
+  }
+
+  /** When anything last arrived on the transport's sockets (ms since the epoch; 0: never watched). */
+  get lastReceivedAt(): number {
+    return this.#lastReceivedAt;
+  }
+
+  /** Count every datagram werift's ICE sockets receive: STUN requests (consent) and everything else. */
+  #watchReceive(): void {
+    for (const ice of this.#pc.iceTransports) {
+      const protocols = (ice.connection as unknown as { protocols?: LivenessProtocol[] }).protocols ?? [];
+      for (const p of protocols) {
+        if (this.#watchedProtocols.has(p)) continue;
+        this.#watchedProtocols.add(p);
+        const seen = (): void => {
+          this.#lastReceivedAt = Date.now();
+        };
+        p.onRequestReceived?.subscribe(seen);
+        p.onDataReceived?.subscribe(seen);
+      }
+    }
+  }
+
+  /** From the first "connected" on: a transport silent for iceConsentTimeoutMs emits "icetimeout" (once). */
+  #startLiveness(): void {
+    this.#watchReceive();
+    if ((this.#consentTimeoutMs <= 0 && this.#inactiveMs <= 0) || this.#livenessTimer || this.#closed) return;
+    this.#lastReceivedAt = Date.now();
+    const bounds = [this.#consentTimeoutMs, this.#inactiveMs].filter((b) => b > 0);
+    const every = Math.max(50, Math.min(500, Math.floor(Math.min(...bounds) / 4)));
+    this.#livenessTimer = setInterval(() => {
+      this.#watchReceive();
+      const silentMs = Date.now() - this.#lastReceivedAt;
+      if (this.#closed) return;
+      if (this.#inactiveMs > 0) {
+        const inactive = silentMs >= this.#inactiveMs;
+        if (inactive !== this.#inactive) {
+          this.#inactive = inactive;
+          this.#logger.info({ silentMs, inactive }, inactive ? 'transport inactive' : 'transport active again');
+          this.safeEmit('activity', !inactive);
+        }
+      }
+      if (this.#consentTimeoutMs <= 0 || silentMs < this.#consentTimeoutMs) return;
+      clearInterval(this.#livenessTimer);
+      this.#logger.warn({ silentMs }, 'nothing received within the ICE consent timeout');
+      this.safeEmit('icetimeout', silentMs);
+    }, every);
+    this.#livenessTimer.unref?.();
+  }
+
   /** Signaling is not trickled: descriptions carry all candidates (host candidates only, so this is quick). */
   async #gatheringComplete(timeoutMs = 5000): Promise<void> {
     if (this.#pc.iceGatheringState === 'complete') return;
@@ -328,6 +421,8 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#livenessTimer);
+    this.#livenessTimer = undefined;
     for (const c of [...this.#consumers.values()]) c.close();
     for (const c of [...this.#dataConsumers.values()]) c.close();
     for (const p of [...this.#producers.values()]) p.close();

@@ -4,6 +4,7 @@
  * the sender gave no callback), and the socket and its room carry on. Sockets that keep abusing the
  * gate are disconnected.
  */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Server as IoServer, Socket } from 'socket.io';
 import {
   MAX_MESSAGE_BYTES,
@@ -49,6 +50,28 @@ interface SocketState {
   refreshTimer?: NodeJS.Timeout;
 }
 
+/**
+ * A participant that can resume after a lost connection: its resume key, and while its connection is
+ * lost, the grace timer that removes it.
+ */
+interface Resumable {
+  peer: Peer;
+  room: Room;
+  key: string;
+  claims?: AccessTokenClaims;
+  socket?: Socket;
+  state?: SocketState;
+  graceTimer?: NodeJS.Timeout;
+  /** Its transports that are connected but silent (rtc.iceInactiveMs): it looks "reconnecting" meanwhile. */
+  inactive: Set<object>;
+}
+
+function sameKey(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
 type Handler<N extends RequestName> = (socket: Socket, state: SocketState, req: RequestOf<N>) => Promise<ResponseMap[N]>;
 
 export class SignalingServer {
@@ -57,6 +80,9 @@ export class SignalingServer {
   readonly #chats = new WeakMap<Room, RoomChat>();
   readonly #speakers = new WeakMap<Room, ActiveSpeaker>();
   readonly #handlers: { [N in RequestName]: Handler<N> };
+  /** participant peerId → how it resumes */
+  readonly #resumable = new Map<string, Resumable>();
+  #closing = false;
 
   constructor(
     private readonly ios: IoServer[],
@@ -80,6 +106,15 @@ export class SignalingServer {
       join: (s, st, r) => this.#join(s, st, r),
       leave: async (s, st) => {
         this.#leave(s, st);
+        return {};
+      },
+      restartTransports: async (_s, st) => {
+        const peer = this.#requirePeer(st);
+        const rec = this.#resumable.get(peer.id);
+        if (!rec) throw new AppError('INVALID_STATE', 'only participants restart their transports');
+        await peer.restartTransports();
+        this.#reconnected(rec);
+        this.#offerExisting(peer);
         return {};
       },
       publish: async (_s, st, r) => {
@@ -195,6 +230,16 @@ export class SignalingServer {
 
     socket.on('disconnect', (reason) => {
       log.debug({ reason }, 'socket disconnected');
+      const rec = state.peer ? this.#resumable.get(state.peer.id) : undefined;
+      // A socket the server disconnected for abuse does not get to come back as the same peer.
+      if (rec && rec.socket === socket && this.config.limits.reconnectGraceMs > 0 && !this.#closing && !kicked) {
+        // Not a leave: the participant may come back (join with resume) within the grace period.
+        this.#detach(socket, state);
+        rec.socket = undefined;
+        rec.state = undefined;
+        this.#suspend(rec, `socket ${String(reason)}`);
+        return;
+      }
       this.#leave(socket, state);
     });
   }
@@ -217,6 +262,7 @@ export class SignalingServer {
     if ((state.peer && !state.peer.closed) || state.joining) throw new AppError('ALREADY_JOINED', 'already in a room; leave first');
     state.joining = true;
     try {
+      if (req.resume) return await this.#resume(socket, state, req);
       if (req.avatar && req.avatarSession) throw new AppError('BAD_REQUEST', 'avatar and avatarSession are exclusive');
       // Every check comes before the room is touched: a refused join leaves nothing behind.
       let claims: AccessTokenClaims | undefined;
@@ -256,29 +302,150 @@ export class SignalingServer {
         peer.close();
         throw new AppError('CLIENT_CLOSED_REQUEST', 'socket disconnected during join');
       }
-      state.peer = peer;
-      state.room = room;
-      if (claims) {
-        state.claims = claims;
-        this.#scheduleTokenRefresh(socket, state, peer);
-        this.logger.info({ roomId: room.id, peerId: peer.id, participant: claims.sub }, 'joined with a room access token');
+      this.#bind(socket, state, peer, room, claims);
+      if (claims) this.logger.info({ roomId: room.id, peerId: peer.id, participant: claims.sub }, 'joined with a room access token');
+      let resumeKey: string | undefined;
+      if (peer.role === 'participant') {
+        resumeKey = randomBytes(24).toString('base64url');
+        const rec: Resumable = { peer, room, key: resumeKey, socket, state, inactive: new Set(), ...(claims ? { claims } : {}) };
+        this.#resumable.set(peer.id, rec);
+        peer.on('transportfailed', (_t, reason) => this.#onTransportFailed(rec, reason));
+        peer.on('transportactivity', (t, active) => this.#onActivity(rec, t, active));
+        peer.on('transportsrestarted', () => rec.inactive.clear());
+        peer.once('close', () => {
+          clearTimeout(rec.graceTimer);
+          if (this.#resumable.get(peer.id) === rec) this.#resumable.delete(peer.id);
+        });
       }
-      this.#sockets.set(peer.id, socket);
-      peer.setOfferSignal(async (offer, consumers, dataConsumers) => {
-        const reply = await emitOfferAndWait(socket, peer, { offer, consumers, dataConsumers });
-        const parsed = consumeAnswerSchema.safeParse(reply);
-        if (!parsed.success) throw new Error('client sent an invalid answer');
-        return parsed.data.answer;
-      });
       const peers = room.participants.filter((p) => p !== peer).map((p) => p.info());
-      // Offer the existing producers right after the join acknowledgement reaches the client.
-      setImmediate(() => {
-        if (peer.consumers.length > 0 || peer.recvTransport.dataConsumers.size > 0) peer.renegotiate();
-      });
+      this.#offerExisting(peer);
       const chatHistory = peer.role === 'participant' ? this.#chatOf(room).history : [];
-      return { peerId: peer.id, roomId: room.id, peers, chatHistory, activeSpeakerPeerId: this.#speakers.get(room)?.peerId ?? null };
+      return { peerId: peer.id, roomId: room.id, peers, chatHistory, activeSpeakerPeerId: this.#speakers.get(room)?.peerId ?? null, ...(resumeKey ? { resumeKey } : {}) };
     } finally {
       state.joining = false;
+    }
+  }
+
+  /** Offer the existing producers right after the (join or restart) acknowledgement reaches the client. */
+  #offerExisting(peer: Peer): void {
+    setImmediate(() => {
+      if (peer.closed) return;
+      if (peer.consumers.length > 0 || peer.recvTransport.dataConsumers.size > 0) peer.renegotiate();
+    });
+  }
+
+  /** `socket` speaks for `peer` from now on (a join, or a resume on a new socket). */
+  #bind(socket: Socket, state: SocketState, peer: Peer, room: Room, claims: AccessTokenClaims | undefined): void {
+    state.peer = peer;
+    state.room = room;
+    if (claims) {
+      state.claims = claims;
+      this.#scheduleTokenRefresh(socket, state, peer);
+    }
+    this.#sockets.set(peer.id, socket);
+    peer.setOfferSignal(async (offer, consumers, dataConsumers) => {
+      const reply = await emitOfferAndWait(socket, peer, { offer, consumers, dataConsumers });
+      const parsed = consumeAnswerSchema.safeParse(reply);
+      if (!parsed.success) throw new Error('client sent an invalid answer');
+      return parsed.data.answer;
+    });
+  }
+
+  /**
+   * join with `resume`: the same participant on a new socket (its old one dropped, or is about to).
+   * Only its resume key resumes it; its transports are replaced, so it publishes again.
+   */
+  async #resume(socket: Socket, state: SocketState, req: RequestOf<'join'>): Promise<ResponseMap['join']> {
+    const resume = req.resume!;
+    if (req.avatar || req.avatarSession) throw new AppError('BAD_REQUEST', 'resume cannot be combined with avatar or avatarSession (the resumed peer keeps its own)');
+    const rec = this.#resumable.get(resume.peerId);
+    if (!rec || rec.peer.closed) throw new AppError('RESUME_EXPIRED', `peer ${resume.peerId} is no longer in a room (its reconnect grace period ended, or the server restarted): join again`);
+    if (!sameKey(rec.key, resume.resumeKey) || rec.room.id !== req.roomId) throw new AppError('RESUME_REFUSED', 'wrong resume key for this peer and room');
+    const peer = rec.peer;
+    // The previous socket, if the server has not noticed yet that it is gone, no longer speaks for it.
+    const old = rec.socket;
+    if (old && old !== socket) {
+      if (rec.state) this.#detach(old, rec.state);
+      old.disconnect(true);
+    }
+    await peer.restartTransports();
+    if (!socket.connected || peer.closed) throw new AppError('CLIENT_CLOSED_REQUEST', 'socket disconnected during resume');
+    this.#bind(socket, state, peer, rec.room, rec.claims);
+    rec.socket = socket;
+    rec.state = state;
+    this.#reconnected(rec);
+    peer.logger.info('participant resumed');
+    this.#offerExisting(peer);
+    const peers = rec.room.participants.filter((p) => p !== peer).map((p) => p.info());
+    // a resumed participant's page still shows the chat it had; the history covers what it missed while away
+    return { peerId: peer.id, roomId: rec.room.id, peers, chatHistory: this.#chatOf(rec.room).history, activeSpeakerPeerId: this.#speakers.get(rec.room)?.peerId ?? null, resumeKey: rec.key, resumed: true };
+  }
+
+  /**
+   * The participant's connection is lost: others see it "reconnecting"; unless it resumes (or restarts
+   * its transports) within the grace period, it is removed. Without a grace period it leaves now.
+   */
+  #suspend(rec: Resumable, why: string): void {
+    const peer = rec.peer;
+    if (peer.closed) return;
+    const graceMs = this.config.limits.reconnectGraceMs;
+    if (graceMs <= 0 || this.#closing) {
+      peer.close();
+      return;
+    }
+    if (rec.graceTimer) return;
+    peer.logger.info({ why, graceMs }, 'participant reconnecting');
+    peer.attributes.connection = 'reconnecting';
+    this.#toOthers(rec.room, peer, 'peer:connection', { peerId: peer.id, state: 'reconnecting' });
+    rec.graceTimer = setTimeout(() => {
+      rec.graceTimer = undefined;
+      if (peer.closed) return;
+      peer.logger.info({ why, graceMs }, 'participant did not reconnect within the grace period: removed');
+      peer.close();
+    }, graceMs);
+    rec.graceTimer.unref?.();
+  }
+
+  /** Media went quiet (a network cut?): others see "reconnecting" until it flows again; nothing is removed for it. */
+  #onActivity(rec: Resumable, transport: object, active: boolean): void {
+    const peer = rec.peer;
+    if (peer.closed) return;
+    const wasQuiet = rec.inactive.size > 0;
+    if (active) rec.inactive.delete(transport);
+    else rec.inactive.add(transport);
+    if (rec.graceTimer) return; // the grace period decides
+    if (!wasQuiet && rec.inactive.size > 0 && peer.attributes.connection === undefined) {
+      peer.attributes.connection = 'reconnecting';
+      this.#toOthers(rec.room, peer, 'peer:connection', { peerId: peer.id, state: 'reconnecting' });
+    } else if (wasQuiet && rec.inactive.size === 0 && rec.socket) {
+      this.#reconnected(rec);
+    }
+  }
+
+  #reconnected(rec: Resumable): void {
+    if (!rec.graceTimer && rec.peer.attributes.connection === undefined) return;
+    clearTimeout(rec.graceTimer);
+    rec.graceTimer = undefined;
+    delete rec.peer.attributes.connection;
+    this.#toOthers(rec.room, rec.peer, 'peer:connection', { peerId: rec.peer.id, state: 'connected' });
+  }
+
+  /** A transport of the participant died: close it (fresh ones replace both) and wait for the client within the grace period. */
+  #onTransportFailed(rec: Resumable, reason: string): void {
+    const peer = rec.peer;
+    if (peer.closed) return;
+    peer.logger.warn({ reason }, 'transport dead');
+    this.#suspend(rec, reason);
+    if (peer.closed) return;
+    peer.restartTransports().catch((err: unknown) => {
+      if (!peer.closed) peer.logger.warn({ err: (err as Error)?.message }, 'could not replace dead transports');
+    });
+  }
+
+  #toOthers<E extends keyof ServerToClientEvents>(room: Room, except: Peer, event: E, payload: Parameters<ServerToClientEvents[E]>[0]): void {
+    for (const p of room.participants) {
+      if (p === except) continue;
+      (this.#sockets.get(p.id) as { emit(e: string, x: unknown): boolean } | undefined)?.emit(event, payload);
     }
   }
 
@@ -307,6 +474,17 @@ export class SignalingServer {
       );
     }, delay);
     state.refreshTimer.unref?.();
+  }
+
+  /** `socket` no longer speaks for its peer (which stays). */
+  #detach(socket: Socket, state: SocketState): void {
+    const peer = state.peer;
+    state.peer = undefined;
+    state.room = undefined;
+    state.claims = undefined;
+    clearTimeout(state.refreshTimer);
+    state.refreshTimer = undefined;
+    if (peer && this.#sockets.get(peer.id) === socket) this.#sockets.delete(peer.id);
   }
 
   #leave(_socket: Socket, state: SocketState): void {
@@ -353,6 +531,12 @@ export class SignalingServer {
   }
 
   close(): void {
+    this.#closing = true;
+    for (const rec of this.#resumable.values()) {
+      clearTimeout(rec.graceTimer);
+      rec.peer.close();
+    }
+    this.#resumable.clear();
     for (const io of this.ios) io.disconnectSockets(true);
     this.#sockets.clear();
   }

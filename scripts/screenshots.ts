@@ -21,7 +21,8 @@ fs.mkdirSync(outDir, { recursive: true });
 
 await buildClient();
 const server = await startTestServer();
-const { browser, close } = await launchChromium({ fakeDeviceCount: 3 });
+// real getDisplayMedia, headless: the screen-share shot shares what Chromium picks (its fake desktop)
+const { browser, close } = await launchChromium({ fakeDeviceCount: 3, extraArgs: ['--auto-select-desktop-capture-source=Entire screen', '--auto-accept-this-tab-capture', '--enable-usermedia-screen-capturing'] });
 const ROOM = 'design review';
 
 async function open(name: string, viewport = { width: 1000, height: 680 }): Promise<Page> {
@@ -61,7 +62,18 @@ try {
   await ada.click('#layout-toggle');
   await ada.waitForSelector('#tiles.layout-speaker .tile.main');
   await shot(ada, 'speaker.png');
-  if (await ada.$('#tiles > .tile[data-source="screen"]')) await shot(ada, 'screenshare.png');
+  // Bob shares his screen and says so in the chat; Ada sees the share large and the chat open
+  await bob.bringToFront();
+  await bob.click('#share-screen');
+  await ada.waitForFunction(() => (document.querySelector<HTMLVideoElement>('#tiles > .tile[data-source="screen"] video')?.videoWidth ?? 0) > 0, undefined, { timeout: 30_000 });
+  await bob.click('#toggle-chat');
+  await bob.fill('#chat textarea', 'Sharing the slides now: can everyone see them?');
+  await bob.click('#chat .chat-form button[type="submit"]');
+  await ada.click('#toggle-chat');
+  await ada.waitForSelector('#chat .chat-message');
+  await shot(ada, 'screenshare.png');
+  await ada.click('#toggle-chat');
+  await bob.click('#share-screen');
   const phone = await open('Dan', { width: 390, height: 844 });
   await join(phone);
   await waitFrames(phone, 4);

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startTestServer } from '../helpers/server.ts';
+import { writeSilenceWav } from '../helpers/silenceWav.ts';
 import { launchChromium } from '../helpers/browser.ts';
 import { CallPage } from '../helpers/callPage.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -19,24 +20,6 @@ import type { AvatarServer } from '../../server/src/server.ts';
 const SPEECH = fileURLToPath(new URL('../fixtures/audio/librivox-0930.wav', import.meta.url));
 const ROOM = 'speaker room';
 
-/** A 16-bit PCM mono WAV of digital silence. */
-function writeSilenceWav(file: string, seconds: number, rate = 48_000): void {
-  const data = Buffer.alloc(seconds * rate * 2);
-  const h = Buffer.alloc(44);
-  h.write('RIFF', 0);
-  h.writeUInt32LE(36 + data.length, 4);
-  h.write('WAVEfmt ', 8);
-  h.writeUInt32LE(16, 16);
-  h.writeUInt16LE(1, 20);
-  h.writeUInt16LE(1, 22);
-  h.writeUInt32LE(rate, 24);
-  h.writeUInt32LE(rate * 2, 28);
-  h.writeUInt16LE(2, 32);
-  h.writeUInt16LE(16, 34);
-  h.write('data', 36);
-  h.writeUInt32LE(data.length, 40);
-  fs.writeFileSync(file, Buffer.concat([h, data]));
-}
 
 /** Records, in the page, every change of which tiles carry .active-speaker (Date.now(), shared with the test's clock). */
 async function watchSpeaker(page: CallPage): Promise<void> {

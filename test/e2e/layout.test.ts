@@ -2,13 +2,15 @@
  * Call layouts in headless Chromium: grid and speaker layouts, which tile is large (pinned > screen
  * share > active speaker > first remote tile), per-tile volume and the participant list.
  * The active-speaker class and data-source="screen" are set by the test itself here: the layout only
- * observes them, whoever sets them.
+ * observes them, whoever sets them. The fake microphones play silence, so the SFU's own active-speaker
+ * detection never marks a tile behind the test's back.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { BrowserContext } from 'playwright-core';
 import { startTestServer } from '../helpers/server.ts';
 import { launchChromium } from '../helpers/browser.ts';
+import { tempSilenceWav } from '../helpers/silenceWav.ts';
 import { CallPage } from '../helpers/callPage.ts';
 import { waitFor } from '../helpers/wait.ts';
 import type { AvatarServer } from '../../server/src/server.ts';
@@ -40,7 +42,7 @@ describe('call layouts in headless Chromium', () => {
 
   before(async () => {
     server = await startTestServer();
-    ({ browser: context, close: closeBrowser } = await launchChromium());
+    ({ browser: context, close: closeBrowser } = await launchChromium({ fakeAudio: tempSilenceWav() }));
     a = await CallPage.open(context, server.httpUrl, ROOM, 'ada');
     aId = await a.join();
     b = await CallPage.open(context, server.httpUrl, ROOM, 'bob');

@@ -487,16 +487,11 @@ export class SignalingServer {
     if (peer && this.#sockets.get(peer.id) === socket) this.#sockets.delete(peer.id);
   }
 
-  #leave(_socket: Socket, state: SocketState): void {
+  /** `socket` leaves: it no longer speaks for its peer, and the peer closes. */
+  #leave(socket: Socket, state: SocketState): void {
     const peer = state.peer;
-    state.peer = undefined;
-    state.room = undefined;
-    state.claims = undefined;
-    clearTimeout(state.refreshTimer);
-    state.refreshTimer = undefined;
-    if (!peer) return;
-    if (this.#sockets.get(peer.id) === _socket) this.#sockets.delete(peer.id);
-    peer.close();
+    this.#detach(socket, state);
+    peer?.close();
   }
 
   async #listenToRoom(room: Room): Promise<void> {

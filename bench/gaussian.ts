@@ -21,7 +21,9 @@
  *  4. asset: written, re-read (load_ms, median of 5 loads including file read and validation).
  *  5. render: one thread, I420 at --size, driven by the held-out motions: CPU time per frame
  *     (render_cpu_ms_mean) and wall time (render_ms_*), plus VP8 encode (wrtc, libvpx
- *     totalEncodeTime): render_fps_one_core = 1000 / (render CPU + encode) ms.
+ *     totalEncodeTime): render_fps_one_core = 1000 / (render CPU + encode) ms. render_compositor
+ *     says which compositing stage that was ('wasm': models/gaussian/wasmCompositor.ts);
+ *     render_cpu_ms_mean_js_compositor is the same frames with the JavaScript stage.
  *  5b. references (bench/gaussian-references.ts), to read the held-out scores against:
  *     heldout_psnr_true_face (the Gaussian render with the ground truth inside the face outline: what
  *     a perfect face alone would score), reference_training_mean_psnr (the training crops' per-pixel
@@ -42,6 +44,7 @@ import type { EnrolledIdentity, RenderedFrame } from '../worker/src/generator/ge
 import { FACE_TRIANGLES } from '../models/face/topology.ts';
 import { prepareClip, type ClipFrame } from '../server/src/avatar/training/prepareClip.ts';
 import { runGaussianPipeline } from '../server/src/avatar/training/gaussianPipeline.ts';
+import { WasmCompositor } from '../models/gaussian/wasmCompositor.ts';
 import { HEAD_ASSET_KIND } from '../models/gaussian/headAsset.ts';
 import { faceMask, psnrBytes } from '../models/gaussian/metrics.ts';
 import { measureVp8EncodeCost } from './encodeCost.ts';
@@ -203,6 +206,17 @@ async function runGaussianBench(o: GaussianBenchOptions, log: (l: string) => voi
     // machine; wall-clock times (render_ms_*) include waiting for the CPU on a loaded machine
     const renderCpuMs = (cpuMs() - cpu0) / 300;
     const renderMean = mean(times);
+    // the same frames with the JavaScript compositing stage (the fallback where WebAssembly SIMD is missing)
+    const genJs = new GaussianAvatarGenerator({ compositor: 'js' });
+    await genJs.initialize({ kind: HEAD_ASSET_KIND, bytes: new Uint8Array(fs.readFileSync(assetPath)) });
+    let rj: RenderedFrame | undefined;
+    let cpuJs0 = 0;
+    for (let i = -10; i < 150; i++) {
+      if (i === 0) cpuJs0 = cpuMs();
+      rj = genJs.render(motions[((i % motions.length) + motions.length) % motions.length]!, undefined, { size, format: 'i420', reuse: rj });
+    }
+    const renderCpuMsJs = (cpuMs() - cpuJs0) / 150;
+    genJs.close();
     let ei: RenderedFrame | undefined;
     const enc = await measureVp8EncodeCost(size, 25, 4, (i) => (ei = gen.render(motions[i % motions.length]!, undefined, { size, format: 'i420', reuse: ei })).i420!);
     const fps = 1000 / (renderCpuMs + (enc.encodeMsMean ?? 0));
@@ -255,6 +269,8 @@ async function runGaussianBench(o: GaussianBenchOptions, log: (l: string) => voi
       identity_cosine: num(mean(sims), 3),
       render_fps_one_core: num(fps, 1),
       render_cpu_ms_mean: num(renderCpuMs, 2),
+      render_compositor: WasmCompositor.create() ? 'wasm' : 'js',
+      render_cpu_ms_mean_js_compositor: num(renderCpuMsJs, 2),
       render_ms_mean: num(renderMean, 2),
       render_ms_p95: num(quantile(times, 0.95), 2),
       vp8_encode_ms_mean: num(enc.encodeMsMean, 2),

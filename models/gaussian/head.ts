@@ -4,7 +4,8 @@
  */
 import { EXPRESSION_SIZE, type HeadPose } from '../face/expression-code.ts';
 import { allocParams, allocSplats, deform, DeformScratch, layoutGaussians, restAngles, TriangleFrames, type GaussianParams } from './gaussians.ts';
-import { RasterState, renderSplats, type SplatInput } from './rasterize.ts';
+import { bin, compositeBand, project, RasterState, renderSplats, sortByDepth, type SplatInput } from './rasterize.ts';
+import { WasmCompositor } from './wasmCompositor.ts';
 import { Scaffold } from './scaffold.ts';
 import { detailCode, detailResidual, type DetailBasis } from './detail.ts';
 
@@ -104,12 +105,30 @@ export class GaussianHead {
 
   /** Render one frame at `size` (multiple of 16). Returns the renderer's RGB float image (reused). */
   render(m: HeadMotion, view: ViewAngles | undefined, size: number, translationGain = 1): Float32Array {
+    return this.#renderer(size).render(m, view, translationGain);
+  }
+
+  #renderer(size: number): HeadRenderer {
     let r = this.renderers.get(size);
     if (!r) {
       r = new HeadRenderer(this, size);
       this.renderers.set(size, r);
     }
-    return r.render(m, view, translationGain);
+    return r;
+  }
+
+  /**
+   * Render one frame at `size` as RGBA bytes into `out` (the live path: compositing in
+   * WebAssembly SIMD where available, see wasmCompositor.ts; `compositor: 'js'` forces the
+   * JavaScript stage).
+   */
+  renderRgba(m: HeadMotion, view: ViewAngles | undefined, size: number, translationGain: number, out: Uint8ClampedArray, compositor: 'auto' | 'js' = 'auto'): Uint8ClampedArray {
+    return this.#renderer(size).renderRgba(m, view, translationGain, out, compositor);
+  }
+
+  /** the compositing stage of renderRgba at `size` ('wasm', or 'js' without WebAssembly SIMD) */
+  compositorAt(size: number): 'wasm' | 'js' {
+    return this.#renderer(size).compositor;
   }
 
   /** landmarks (478 × x, y) of the last render at `size`, output pixels */
@@ -131,6 +150,8 @@ export class HeadRenderer {
   readonly st: RasterState;
   private readonly scratch = new DeformScratch();
   private bg: Float32Array;
+  /** created on the first RGBA render; null where WebAssembly SIMD is unavailable */
+  private wasm: WasmCompositor | null | undefined;
 
   constructor(private readonly head: GaussianHead, readonly size: number) {
     const sc = head.scaffold;
@@ -144,14 +165,42 @@ export class HeadRenderer {
 
   resetBackground(): void {
     this.bg = resizeRgb(this.head.background, this.head.baseSize, this.size);
+    this.wasm?.invalidateBackground();
   }
 
-  render(m: HeadMotion, view: ViewAngles | undefined, translationGain: number): Float32Array {
+  /** the compositor the RGBA path uses: 'wasm', or 'js' where WebAssembly SIMD is unavailable */
+  get compositor(): 'wasm' | 'js' {
+    if (this.wasm === undefined) this.wasm = WasmCompositor.create() ?? null;
+    return this.wasm ? 'wasm' : 'js';
+  }
+
+  #deform(m: HeadMotion, view: ViewAngles | undefined, translationGain: number): void {
     const sc = this.head.scaffold;
     sc.pose({ pose: m.pose, expression: m.expression, detail: m.detail, view, translationGain }, this.size, this.V);
     this.frames.compute(sc.triangles, this.V);
     deform(this.head.params, this.frames, sc.triangles, this.V, m.expression, this.world, this.scratch);
+  }
+
+  render(m: HeadMotion, view: ViewAngles | undefined, translationGain: number): Float32Array {
+    this.#deform(m, view, translationGain);
     return renderSplats(this.world, this.st, this.bg);
+  }
+
+  renderRgba(m: HeadMotion, view: ViewAngles | undefined, translationGain: number, out: Uint8ClampedArray, compositor: 'auto' | 'js'): Uint8ClampedArray {
+    const n = this.size * this.size;
+    if (out.length !== n * 4) throw new TypeError(`renderRgba: out must be ${this.size}²×4 bytes`);
+    this.#deform(m, view, translationGain);
+    const st = this.st;
+    st.ensure(this.world.count);
+    project(this.world, st);
+    sortByDepth(this.world.count, st);
+    bin(st);
+    if (compositor === 'auto' && this.compositor === 'wasm') {
+      this.wasm!.composite(this.world, st, this.bg, out);
+      return out;
+    }
+    for (let b = 0; b < st.bands; b++) compositeBand(this.world, st, this.bg, b);
+    return rgbToRgbaBytes(st.image, n, out);
   }
 }
 
@@ -176,12 +225,12 @@ export function resizeRgb(src: Float32Array, from: number, to: number): Float32A
   return out;
 }
 
-/** RGB float [0, 1] → RGBA bytes. */
+/** RGB float [0, 1] → RGBA bytes (nearest level: a Uint8ClampedArray store rounds by itself). */
 export function rgbToRgbaBytes(rgb: Float32Array, n: number, out: Uint8ClampedArray = new Uint8ClampedArray(n * 4)): Uint8ClampedArray {
   for (let p = 0; p < n; p++) {
-    out[p * 4] = rgb[p * 3]! * 255 + 0.5;
-    out[p * 4 + 1] = rgb[p * 3 + 1]! * 255 + 0.5;
-    out[p * 4 + 2] = rgb[p * 3 + 2]! * 255 + 0.5;
+    out[p * 4] = rgb[p * 3]! * 255;
+    out[p * 4 + 1] = rgb[p * 3 + 1]! * 255;
+    out[p * 4 + 2] = rgb[p * 3 + 2]! * 255;
     out[p * 4 + 3] = 255;
   }
   return out;

@@ -21,6 +21,8 @@ import { RenderThread } from '../../worker/src/render/RenderThread.ts';
 import { generatorModule } from '../../worker/src/generator/registry.ts';
 import { createFaceAnalyzer, type FaceAnalyzer } from '../../server/src/avatar/face/human-node.ts';
 import { EXPRESSION_SIZE } from '../../models/face/expression-code.ts';
+import { WasmCompositor } from '../../models/gaussian/wasmCompositor.ts';
+import { compileKernel, WASM_DIR } from '../../scripts/build-wasm.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SIZE = 128;
@@ -156,6 +158,41 @@ test('the worker registry\'s "gaussian" generator renders the asset in a render 
     thread.close();
     local.close();
   }
+});
+
+test('the live RGBA path composites in WebAssembly SIMD and matches the JavaScript compositor to within one level, at every view and size', () => {
+  const head = trained.head;
+  assert.equal(WasmCompositor.unavailableReason, undefined, 'WebAssembly SIMD compositor loads');
+  let compared = 0;
+  for (const size of [128, 200, 256]) {
+    const n = size * size;
+    const wasm = new Uint8ClampedArray(n * 4), js = new Uint8ClampedArray(n * 4);
+    assert.equal(head.compositorAt(size), 'wasm', `size ${size}: the RGBA path uses the WebAssembly compositor`);
+    for (const [i, f] of clip.test.slice(0, 4).entries()) {
+      const view = { yaw: [0, 0.6, -0.6, 0.3][i]!, pitch: [0, 0.2, -0.1, 0][i]!, roll: 0 };
+      const motion = { ...f.motion, detail: head.detailCode(f.landmarks, f.motion.expression) };
+      head.renderRgba(motion, view, size, 1, wasm);
+      head.renderRgba(motion, view, size, 1, js, 'js');
+      let worst = 0, differ = 0, lit = 0;
+      for (let p = 0; p < n * 4; p++) {
+        const d = Math.abs(wasm[p]! - js[p]!);
+        if (d > worst) worst = d;
+        if (d > 0) differ++;
+        if (p % 4 !== 3 && wasm[p]! > 8) lit++;
+      }
+      assert.ok(lit > n, `size ${size}, frame ${i}: an image, not black (${lit} lit channels)`);
+      assert.ok(worst <= 1, `size ${size}, frame ${i}: WebAssembly vs JavaScript differ by ${worst} levels`);
+      assert.ok(differ < n * 4 * 0.01, `size ${size}, frame ${i}: ${differ} of ${n * 4} channels differ (rounding only)`);
+      compared++;
+    }
+  }
+  assert.equal(compared, 12);
+});
+
+test('the committed composite.wasm is the build of its AssemblyScript source (npm run build:wasm)', () => {
+  const out = path.join(tmp, 'composite.wasm');
+  compileKernel(path.join(WASM_DIR, 'composite.asc.ts'), out);
+  assert.ok(fs.readFileSync(out).equals(fs.readFileSync(path.join(WASM_DIR, 'composite.wasm'))), 'rebuild models/gaussian/wasm with npm run build:wasm and commit it');
 });
 
 test('npm run train -- gaussian writes an asset from a clip, and refuses bad options with a clear message', () => {

@@ -7,7 +7,7 @@
  * uninitialised. Buffers are allocated once per output size.
  */
 import { decodeHeadAsset, HEAD_ASSET_KIND, type HeadMetadata } from '../../../models/gaussian/headAsset.ts';
-import { rgbToRgbaBytes, type GaussianHead } from '../../../models/gaussian/head.ts';
+import type { GaussianHead } from '../../../models/gaussian/head.ts';
 import { restAngles } from '../../../models/gaussian/gaussians.ts';
 import { EXPRESSION_SIZE } from '../../../models/face/expression-code.ts';
 import {
@@ -22,6 +22,8 @@ export const GAUSSIAN_VIEW_LIMITS: ViewOffset = Object.freeze({ yaw: 45 * D, pit
 export interface GaussianGeneratorOptions {
   /** share of the driver's head translation applied; default 1 */
   translationGain?: number;
+  /** compositing stage: WebAssembly SIMD where available ('auto', default) or JavaScript ('js') */
+  compositor?: 'auto' | 'js';
 }
 
 export class GaussianAvatarGenerator implements AvatarGenerator {
@@ -40,9 +42,11 @@ export class GaussianAvatarGenerator implements AvatarGenerator {
   private head: GaussianHead | null = null;
   private meta: HeadMetadata | null = null;
   private readonly gain: number;
+  private readonly compositor: 'auto' | 'js';
 
   constructor(opts: GaussianGeneratorOptions = {}) {
     this.gain = opts.translationGain ?? 1;
+    this.compositor = opts.compositor ?? 'auto';
   }
 
   async initialize(source: GeneratorSource): Promise<void> {
@@ -69,10 +73,9 @@ export class GaussianAvatarGenerator implements AvatarGenerator {
     if (!Number.isInteger(size) || size < 32 || size > 2048 || size % 2 !== 0) throw new Error(`render: unsupported size ${size}`);
     const format = out.format ?? 'rgba';
     const v = clampView(view, GAUSSIAN_VIEW_LIMITS);
-    const img = head.render(motion, v, size, this.gain);
     const n = size * size;
     const reuse = out.reuse;
-    const rgba = rgbToRgbaBytes(img, n, reuse?.rgba && reuse.rgba.length === n * 4 ? reuse.rgba : undefined);
+    const rgba = head.renderRgba(motion, v, size, this.gain, reuse?.rgba && reuse.rgba.length === n * 4 ? reuse.rgba : new Uint8ClampedArray(n * 4), this.compositor);
     let i420: Uint8Array | undefined;
     if (format !== 'rgba') {
       const need = n + 2 * (n >> 2);

@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { prepareClip, type ClipFrame, type PreparedClip, type PrepareClipOptions } from './prepareClip.ts';
 import { trainGaussianHead, type CurvePoint, type EvaluationEvent, type TrainingFrame, type TrainOptions } from '../../../../models/gaussian/train.ts';
-import { rgbToRgbaBytes, type GaussianHead } from '../../../../models/gaussian/head.ts';
+import type { GaussianHead } from '../../../../models/gaussian/head.ts';
 import { writeHeadAsset, HEAD_CODE_VERSION } from '../../../../models/gaussian/headAsset.ts';
 import { faceMask, psnrBytes, ssimBytes } from '../../../../models/gaussian/metrics.ts';
 import { LossState } from '../../../../models/gaussian/loss.ts';
@@ -75,7 +75,8 @@ export function scoreHead(head: GaussianHead, frames: readonly ClipFrame[], size
   for (const f of frames) {
     // the detail code is what a tracker measures on the frame itself (like the 12 coefficients)
     const motion = { ...f.motion, detail: head.detailCode(f.landmarks, f.motion.expression) };
-    const img = rgbToRgbaBytes(head.render(motion, undefined, size), n, out);
+    // what the worker renders (GaussianAvatarGenerator's path)
+    const img = head.renderRgba(motion, undefined, size, 1, out);
     faceMask(f.landmarks, size, mask);
     perFrame.push({ t: f.t, psnr: psnrBytes(img, f.rgba, n), ssim: ssimBytes(img, f.rgba, size, ls), facePsnr: psnrBytes(img, f.rgba, n, mask) });
   }

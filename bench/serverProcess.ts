@@ -44,7 +44,7 @@ export async function startServerProcess(env: Record<string, string>, dataDir: s
       HTTPS_PORT: 'off',
       RTC_LISTEN_IP: '127.0.0.1',
       RTC_ANNOUNCED_IP: '127.0.0.1',
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: process.env['BENCH_SERVER_LOG_LEVEL'] ?? 'warn',
       AVATAR_DATA_DIR: dataDir,
       ...env,
       ...parentWatchEnv(),

@@ -100,8 +100,42 @@ export class DeformScratch {
   readonly ex = new Float64Array(E);
 }
 
-/** World Gaussians of one frame for Gaussians [from, to): writes `out` (a SplatInput of capacity ≥ count). */
-export function deform(gp: GaussianParams, frames: TriangleFrames, tris: Uint32Array, V: Float32Array, expr: ArrayLike<number>, out: SplatInput, scratch: DeformScratch, from = 0, to = gp.count): void {
+/**
+ * The per-Gaussian terms of `deform` that do not depend on the frame: N = Rq·S (rotation times
+ * scales, 3×3 row-major) and the sigmoid opacity. For parameters that no longer change (a loaded
+ * asset); saves a quaternion normalisation and four exp per Gaussian per frame.
+ */
+export class FrozenShape {
+  readonly count: number;
+  readonly N: Float32Array;
+  readonly opacity: Float32Array;
+
+  constructor(gp: GaussianParams) {
+    const { logScale, quat, opacity } = gp.p;
+    this.count = gp.count;
+    this.N = new Float32Array(gp.count * 9);
+    this.opacity = new Float32Array(gp.count);
+    const Rq = new Float64Array(9);
+    for (let i = 0; i < gp.count; i++) {
+      quatToRot(quat, i * 4, Rq);
+      const sx = Math.exp(logScale[i * 3]!), sy = Math.exp(logScale[i * 3 + 1]!), sz = Math.exp(logScale[i * 3 + 2]!);
+      for (let r = 0; r < 3; r++) {
+        this.N[i * 9 + r * 3] = Rq[r * 3]! * sx;
+        this.N[i * 9 + r * 3 + 1] = Rq[r * 3 + 1]! * sy;
+        this.N[i * 9 + r * 3 + 2] = Rq[r * 3 + 2]! * sz;
+      }
+      this.opacity[i] = 1 / (1 + Math.exp(-opacity[i]!));
+    }
+  }
+}
+
+/**
+ * World Gaussians of one frame for Gaussians [from, to): writes `out` (a SplatInput of capacity ≥ count).
+ * `frozen`: the precomputed frame-independent terms of these parameters (FrozenShape), if they no longer change.
+ */
+export function deform(gp: GaussianParams, frames: TriangleFrames, tris: Uint32Array, V: Float32Array, expr: ArrayLike<number>, out: SplatInput, scratch: DeformScratch, from = 0, to = gp.count, frozen?: FrozenShape): void {
+  if (frozen && frozen.count !== gp.count) throw new TypeError(`deform: frozen shape of ${frozen.count} Gaussians for ${gp.count}`);
+  const fN = frozen?.N, fOp = frozen?.opacity;
   const { tri, bary } = gp;
   const { offset, logScale, quat, opacity, color, dPos, dColor } = gp.p;
   const { R, s } = frames;
@@ -130,6 +164,23 @@ export function deform(gp: GaussianParams, frames: TriangleFrames, tris: Uint32A
     mean[i * 3] = b0 * V[a]! + b1 * V[b]! + b2 * V[c]! + st * (R00 * ox + R01 * oy + R02 * oz);
     mean[i * 3 + 1] = b0 * V[a + 1]! + b1 * V[b + 1]! + b2 * V[c + 1]! + st * (R10 * ox + R11 * oy + R12 * oz);
     mean[i * 3 + 2] = b0 * V[a + 2]! + b1 * V[b + 2]! + b2 * V[c + 2]! + st * (R20 * ox + R21 * oy + R22 * oz);
+    if (fN && fOp) {
+      // W = (s·R)[rows 0,1] · N
+      const n9 = i * 9;
+      const N00 = fN[n9]!, N01 = fN[n9 + 1]!, N02 = fN[n9 + 2]!, N10 = fN[n9 + 3]!, N11 = fN[n9 + 4]!, N12 = fN[n9 + 5]!, N20 = fN[n9 + 6]!, N21 = fN[n9 + 7]!, N22 = fN[n9 + 8]!;
+      const o = i * 6;
+      W[o] = st * (R00 * N00 + R01 * N10 + R02 * N20);
+      W[o + 1] = st * (R00 * N01 + R01 * N11 + R02 * N21);
+      W[o + 2] = st * (R00 * N02 + R01 * N12 + R02 * N22);
+      W[o + 3] = st * (R10 * N00 + R11 * N10 + R12 * N20);
+      W[o + 4] = st * (R10 * N01 + R11 * N11 + R12 * N21);
+      W[o + 5] = st * (R10 * N02 + R11 * N12 + R12 * N22);
+      op[i] = fOp[i]!;
+      col[i * 3] = cr < 0 ? 0 : cr > 1 ? 1 : cr;
+      col[i * 3 + 1] = cg < 0 ? 0 : cg > 1 ? 1 : cg;
+      col[i * 3 + 2] = cb < 0 ? 0 : cb > 1 ? 1 : cb;
+      continue;
+    }
     quatToRot(quat, i * 4, Rq);
     const sx = Math.exp(logScale[i * 3]!), sy = Math.exp(logScale[i * 3 + 1]!), sz = Math.exp(logScale[i * 3 + 2]!);
     // W = (s·R)[rows 0,1] · Rq · S

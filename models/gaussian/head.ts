@@ -3,7 +3,7 @@
  * background plate of its crop) and a per-size renderer that allocates nothing per frame.
  */
 import { EXPRESSION_SIZE, type HeadPose } from '../face/expression-code.ts';
-import { allocParams, allocSplats, deform, DeformScratch, layoutGaussians, restAngles, TriangleFrames, type GaussianParams } from './gaussians.ts';
+import { allocParams, allocSplats, deform, DeformScratch, FrozenShape, layoutGaussians, restAngles, TriangleFrames, type GaussianParams } from './gaussians.ts';
 import { bin, compositeBand, project, RasterState, renderSplats, sortByDepth, type SplatInput } from './rasterize.ts';
 import { WasmCompositor } from './wasmCompositor.ts';
 import { Scaffold } from './scaffold.ts';
@@ -28,6 +28,7 @@ export class GaussianHead {
   /** RGB float, baseSize² */
   readonly background: Float32Array;
   private renderers = new Map<number, HeadRenderer>();
+  #frozen: FrozenShape | undefined;
 
   constructor(readonly baseSize: number, sourceLandmarks: Float32Array, params: GaussianParams, background: Float32Array) {
     if (background.length !== baseSize * baseSize * 3) throw new TypeError(`background must be ${baseSize}²×3 floats`);
@@ -82,6 +83,19 @@ export class GaussianHead {
 
   get count(): number {
     return this.params.count;
+  }
+
+  /**
+   * Declares the parameters final (a loaded asset that is only rendered): renders from now on
+   * reuse their frame-independent terms (FrozenShape). Training never freezes its head.
+   */
+  freeze(): void {
+    this.#frozen ??= new FrozenShape(this.params);
+  }
+
+  /** the precomputed terms after freeze() */
+  get frozen(): FrozenShape | undefined {
+    return this.#frozen;
   }
 
   get detail(): DetailBasis {
@@ -178,7 +192,7 @@ export class HeadRenderer {
     const sc = this.head.scaffold;
     sc.pose({ pose: m.pose, expression: m.expression, detail: m.detail, view, translationGain }, this.size, this.V);
     this.frames.compute(sc.triangles, this.V);
-    deform(this.head.params, this.frames, sc.triangles, this.V, m.expression, this.world, this.scratch);
+    deform(this.head.params, this.frames, sc.triangles, this.V, m.expression, this.world, this.scratch, 0, this.head.count, this.head.frozen);
   }
 
   render(m: HeadMotion, view: ViewAngles | undefined, translationGain: number): Float32Array {

@@ -189,6 +189,23 @@ test('the live RGBA path composites in WebAssembly SIMD and matches the JavaScri
   assert.equal(compared, 12);
 });
 
+test('a frozen head (a loaded asset, its frame-independent terms precomputed) renders what the unfrozen head renders', () => {
+  const bytes = encodeHeadAsset(trained.head, { iterations: trained.iterations, trainSeconds: trained.seconds });
+  const plain = decodeHeadAsset(bytes).head, frozen = decodeHeadAsset(bytes).head;
+  frozen.freeze();
+  assert.ok(frozen.frozen && !plain.frozen);
+  const n = SIZE * SIZE;
+  const a = new Uint8ClampedArray(n * 4), b = new Uint8ClampedArray(n * 4);
+  for (const [i, f] of clip.test.slice(0, 3).entries()) {
+    const view = { yaw: [0, 0.5, -0.4][i]!, pitch: [0, -0.2, 0.1][i]!, roll: 0 };
+    plain.renderRgba(f.motion, view, SIZE, 1, a, 'js');
+    frozen.renderRgba(f.motion, view, SIZE, 1, b, 'js');
+    let worst = 0;
+    for (let p = 0; p < n * 4; p++) worst = Math.max(worst, Math.abs(a[p]! - b[p]!));
+    assert.ok(worst <= 1, `frame ${i}: frozen vs unfrozen differ by ${worst} levels`);
+  }
+});
+
 test('the committed composite.wasm is the build of its AssemblyScript source (npm run build:wasm)', () => {
   const out = path.join(tmp, 'composite.wasm');
   compileKernel(path.join(WASM_DIR, 'composite.asc.ts'), out);

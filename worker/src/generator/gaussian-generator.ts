@@ -53,6 +53,7 @@ export class GaussianAvatarGenerator implements AvatarGenerator {
     if (!source || !isGeneratorAsset(source)) throw new TypeError('the Gaussian generator needs a gaussian-head asset ({ kind, bytes })');
     if (source.kind !== HEAD_ASSET_KIND) throw new TypeError(`the Gaussian generator renders ${HEAD_ASSET_KIND} assets, not ${source.kind}`);
     const { head, metadata } = decodeHeadAsset(source.bytes);
+    head.freeze(); // only rendered from now on
     this.head = head;
     this.meta = metadata;
   }

@@ -36,8 +36,8 @@ export class GaussianAvatarGenerator implements AvatarGenerator {
     realtimeCpu: true,
     requiredWeights: [],
     expressionSize: EXPRESSION_SIZE,
-    /** measured by bench/keypoint-render.ts and bench/gaussian.ts on one core at 256² */
-    frameCostMs: 25,
+    /** measured by bench/gaussian.ts on one core at 256² (WebAssembly compositor, frozen head: 17–20 ms) */
+    frameCostMs: 20,
   };
   private head: GaussianHead | null = null;
   private meta: HeadMetadata | null = null;

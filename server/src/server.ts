@@ -178,7 +178,7 @@ export async function createAvatarServer(config: Config, logger: Logger = getLog
   const httpUrl = `http://${urlHost(config.host)}:${httpPort}`;
   const httpsUrl = httpsPort === null ? null : `https://${urlHost(config.host)}:${httpsPort}`;
   const loopback = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-  const workers = config.workers.count > 0 ? await WorkerSupervisor.create(config, `http://${urlHost(loopback)}:${httpPort}`, logger) : undefined;
+  const workers = config.workers.count > 0 ? await WorkerSupervisor.create(config, `http://${urlHost(loopback)}:${httpPort}`, logger, (id) => avatars.workerExited(id)) : undefined;
 
   let closing: Promise<void> | undefined;
   return {

@@ -193,6 +193,11 @@ export interface Config {
    * lets workers release their sessions, closes rooms) and exits within this bound.
    */
   shutdownTimeoutMs: number;
+  /**
+   * Within that bound, how long the draining server keeps its sockets open after telling the clients
+   * (and releasing the avatar sessions) before it closes the rooms (SHUTDOWN_DRAIN_MS).
+   */
+  shutdownDrainMs: number;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 }
 
@@ -362,6 +367,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     },
     clientDir: path.resolve(PROJECT_ROOT, str(env, 'CLIENT_DIR') ?? 'dist/client'),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
+    shutdownDrainMs: int(env, 'SHUTDOWN_DRAIN_MS', 1000, 0, 600_000),
     logLevel,
   };
   return { ...config, ...overrides };

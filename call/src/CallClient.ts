@@ -63,11 +63,18 @@ export type CallEvents = {
   rejoined: { peerId: string; peers: PeerInfo[] };
   /** The server sent a fresh room access token before the join's expires (now in `accessToken`). */
   tokenrefresh: NotificationOf<'token:refresh'>;
+  /**
+   * The server is shutting down (`server:shutdown`): the connection state turns "reconnecting" with
+   * the reason "server restarting", and the client rejoins by itself when a server is back.
+   */
+  servershutdown: NotificationOf<'server:shutdown'>;
 };
 
 type Listener<T> = (payload: T) => void;
 
 export type ConnectionState = 'connected' | 'reconnecting' | 'offline';
+/** The "reconnecting" reason after `server:shutdown` (the page's badge says "server restarting…"). */
+export const SERVER_RESTARTING = 'server restarting';
 
 type DataChannelSpec = { label: string; init: RTCDataChannelInit; onOpen: (channel: RTCDataChannel) => void };
 
@@ -267,6 +274,12 @@ export class CallClient {
       const r = notificationSchemas['peer:connection'].safeParse(p);
       if (r.success) this.#emit('peerconnection', r.data);
     });
+    socket.on('server:shutdown', (p) => {
+      const r = notificationSchemas['server:shutdown'].safeParse(p);
+      if (!r.success || this.#leaving || !this.joined || this.#signaling !== signaling) return;
+      this.#setState('reconnecting', SERVER_RESTARTING);
+      this.#emit('servershutdown', r.data);
+    });
     socket.on('token:refresh', (p) => {
       const r = notificationSchemas['token:refresh'].safeParse(p);
       if (!r.success) return;
@@ -373,7 +386,8 @@ export class CallClient {
         if (this.#leaving) return;
         console.error('reconnect failed', err);
         // Signaling will retry by itself when the socket drops; a refused resume ends the call.
-        if (err instanceof SignalingError && !['TIMEOUT', 'CLIENT_CLOSED_REQUEST', 'INTERNAL'].includes(err.body.code)) {
+        // (a draining server refuses the resume with SHUTTING_DOWN: its successor will take it)
+        if (err instanceof SignalingError && !['TIMEOUT', 'CLIENT_CLOSED_REQUEST', 'INTERNAL', 'SHUTTING_DOWN'].includes(err.body.code)) {
           this.#emit('disconnected', { reason: err.message });
           this.#teardown();
           this.#setState('offline', err.message);

@@ -1,6 +1,6 @@
 /** The call page: join form, tiles, mute controls. Exposes `window.avatarSfu` for tests and benchmarks. */
 import { displayNameSchema, roomIdSchema } from '../../protocol/src/signaling.ts';
-import { CallClient } from '../../call/src/CallClient.ts';
+import { CallClient, SERVER_RESTARTING } from '../../call/src/CallClient.ts';
 import { SignalingError } from '../../call/src/SignalingClient.ts';
 import { TileGrid } from './ui/TileGrid.ts';
 import { createFreeViewPanel } from './ui/FreeViewControls.ts';
@@ -350,7 +350,7 @@ async function join(roomId: string, displayName: string): Promise<void> {
   c.on('peerconnection', ({ peerId, state }) => tiles.setConnection(peerId, state === 'reconnecting' ? 'reconnecting' : undefined));
   c.on('connectionstate', ({ state, reason }) => {
     if (client !== c) return;
-    showConnection(state);
+    showConnection(state, reason);
     if (state === 'offline' && !callSection.hidden) {
       showError(`Lost the connection to the server${reason ? ` (${reason})` : ''}. Join again when it is back.`);
       endCall();
@@ -475,10 +475,14 @@ function showPeers(peers: PeerInfo[]): void {
   }
 }
 
-function showConnection(state: 'connected' | 'reconnecting' | 'offline'): void {
+function showConnection(state: 'connected' | 'reconnecting' | 'offline', reason?: string): void {
+  // after `server:shutdown` the badge says so until the page is back in the room (or gave up)
+  const restarting = state === 'reconnecting' && (reason === SERVER_RESTARTING || connectionEl.dataset['reason'] === SERVER_RESTARTING);
   connectionEl.hidden = state === 'offline' && callSection.hidden;
   connectionEl.dataset['state'] = state;
-  connectionEl.textContent = state === 'connected' ? 'connected' : state === 'reconnecting' ? 'reconnecting…' : 'offline';
+  if (restarting) connectionEl.dataset['reason'] = SERVER_RESTARTING;
+  else delete connectionEl.dataset['reason'];
+  connectionEl.textContent = state === 'connected' ? 'connected' : restarting ? 'server restarting…' : state === 'reconnecting' ? 'reconnecting…' : 'offline';
   if (state === 'connected' && statusEl.textContent?.startsWith('Connection lost')) setStatus('Connected');
 }
 

@@ -151,6 +151,8 @@ export const errorCodeSchema = z.enum([
   // reconnection (join with `resume`)
   'RESUME_REFUSED',
   'RESUME_EXPIRED',
+  // graceful shutdown: the server drains and refuses joins (`server:shutdown` tells joined clients)
+  'SHUTTING_DOWN',
 ]);
 export type ErrorCode = z.infer<typeof errorCodeSchema>;
 
@@ -194,6 +196,8 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = Object.freeze({
   RESUME_REFUSED: 401,
   /** The peer to resume is gone (its grace period ended, or the server restarted): join afresh. */
   RESUME_EXPIRED: 410,
+  /** The server is shutting down (draining): join again when it is back (`server:shutdown`'s reconnectInMs). */
+  SHUTTING_DOWN: 503,
 });
 
 /** An error body whose status is its code's. */
@@ -361,6 +365,12 @@ export const notificationSchemas = {
    * expires; the client uses it from then on (to join again). `expiresAt`: ms since the epoch.
    */
   'token:refresh': z.object({ token: z.string().min(1).max(4096), expiresAt: z.number().int().positive() }),
+  /**
+   * The server is shutting down (SIGTERM): it refuses joins from now on and closes the rooms; a
+   * server restarting on the same address is expected back in about `reconnectInMs`, and the
+   * client rejoins by itself when it is.
+   */
+  'server:shutdown': z.object({ reason: z.string().min(1).max(200), reconnectInMs: z.number().int().nonnegative().max(3_600_000).optional() }).strict(),
 } as const;
 export type NotificationName = keyof typeof notificationSchemas;
 export type NotificationOf<N extends NotificationName> = z.infer<(typeof notificationSchemas)[N]>;
@@ -398,6 +408,7 @@ export type ServerToClientEvents = {
   'token:refresh': (p: NotificationOf<'token:refresh'>) => void;
   'chat:message': (p: NotificationOf<'chat:message'>) => void;
   'room:activespeaker': (p: NotificationOf<'room:activespeaker'>) => void;
+  'server:shutdown': (p: NotificationOf<'server:shutdown'>) => void;
 };
 
 /**
@@ -412,7 +423,16 @@ export const workerRequestSchemas = {
    * a {@link generatorOfferSchema} offer with its own session limit, frame cost, GPU use, sizes and
    * view limits (protocol/src/generators.ts). `capacity` bounds the sessions of all kinds together.
    */
-  'worker:register': z.object({ workerId: id, capacity: z.number().int().min(1).max(1000), generators: z.array(z.union([z.string().max(32), generatorOfferSchema])).max(16) }).strict(),
+  'worker:register': z.object({
+    workerId: id,
+    capacity: z.number().int().min(1).max(1000),
+    generators: z.array(z.union([z.string().max(32), generatorOfferSchema])).max(16),
+    /**
+     * Re-registering after its control socket dropped: the sessions it still runs. Within the
+     * server's grace (WORKER_RECONNECT_GRACE_MS) those stay with it; the others are released.
+     */
+    sessions: z.array(id).max(1000).optional(),
+  }).strict(),
   /** Session state reports: "live" once the first frame is published. */
   'worker:session-state': z.object({
     sessionId: id,

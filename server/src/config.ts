@@ -105,6 +105,17 @@ export interface Config {
      */
     startTimeoutMs: number;
     /**
+     * A session whose runner died (its avatar peer closed while its worker stayed connected) is
+     * released and assigned again, with a new session token; after this many runner deaths in a row
+     * (without going live in between) it fails and the owner's tile says why.
+     */
+    maxRunnerRestarts: number;
+    /**
+     * A worker whose control socket drops keeps its sessions this long: reconnecting (and
+     * re-registering) within it, the sessions it still runs stay with it; after it, they move.
+     */
+    reconnectGraceMs: number;
+    /**
      * How a voice avatar's worker receives the owner's microphone: 'tap' = the Opus packets on a data
      * channel, decoded by the worker without a playout jitter buffer (lower mic-to-lips latency);
      * 'track' = an ordinary WebRTC audio track (the worker's libwebrtc jitter buffer, 25–40 ms more).
@@ -177,6 +188,16 @@ export interface Config {
     maxPerMinute: number;
   };
   clientDir: string;
+  /**
+   * On SIGTERM the server drains (refuses joins with SHUTTING_DOWN, tells clients `server:shutdown`,
+   * lets workers release their sessions, closes rooms) and exits within this bound.
+   */
+  shutdownTimeoutMs: number;
+  /**
+   * Within that bound, how long the draining server keeps its sockets open after telling the clients
+   * (and releasing the avatar sessions) before it closes the rooms (SHUTDOWN_DRAIN_MS).
+   */
+  shutdownDrainMs: number;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 }
 
@@ -307,6 +328,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       maxPersonalViews: int(env, 'AVATAR_MAX_PERSONAL_VIEWS', 3, 0, 32),
       generator: oneOfString(env, 'AVATAR_GENERATOR', GENERATOR_KINDS, DEFAULT_GENERATOR),
       startTimeoutMs: int(env, 'AVATAR_START_TIMEOUT_MS', 15_000, 100, 600_000),
+      maxRunnerRestarts: int(env, 'AVATAR_MAX_RUNNER_RESTARTS', 3, 1, 100),
+      reconnectGraceMs: int(env, 'WORKER_RECONNECT_GRACE_MS', 10_000, 0, 600_000),
       voiceInput: oneOfString(env, 'AVATAR_VOICE_INPUT', ['tap', 'track'] as const, 'tap'),
     },
     avatar: {
@@ -343,6 +366,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       maxPerMinute: int(env, 'UPLOAD_MAX_PER_MINUTE', 10, 1, 100_000),
     },
     clientDir: path.resolve(PROJECT_ROOT, str(env, 'CLIENT_DIR') ?? 'dist/client'),
+    shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
+    shutdownDrainMs: int(env, 'SHUTDOWN_DRAIN_MS', 1000, 0, 600_000),
     logLevel,
   };
   return { ...config, ...overrides };

@@ -22,9 +22,22 @@ async function main(): Promise<void> {
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'shutting down');
-    server.close().then(() => process.exit(0), () => process.exit(1));
-    setTimeout(() => process.exit(1), 5000).unref();
+    logger.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down: draining');
+    const startedAt = performance.now();
+    server.shutdown(signal === 'SIGTERM' ? 'server restarting' : 'server stopping').then(
+      () => {
+        logger.info({ ms: Math.round(performance.now() - startedAt) }, 'shut down');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+    setTimeout(() => {
+      logger.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown did not finish in time; exiting');
+      process.exit(1);
+    }, config.shutdownTimeoutMs).unref();
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));

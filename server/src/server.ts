@@ -44,6 +44,12 @@ export interface AvatarServer {
   readonly httpUrl: string;
   readonly httpsUrl: string | null;
   close(): Promise<void>;
+  /**
+   * Graceful shutdown (SIGTERM): joins are refused (SHUTTING_DOWN), every client is told
+   * (`server:shutdown`), the avatar sessions are released by their workers, and after
+   * config.shutdownDrainMs everything closes. The caller bounds it (config.shutdownTimeoutMs).
+   */
+  shutdown(reason: string): Promise<void>;
 }
 
 /** How often unused identities are looked for (config.avatar.identityMaxUnusedMs) after the start. */
@@ -178,10 +184,11 @@ export async function createAvatarServer(config: Config, logger: Logger = getLog
   const httpUrl = `http://${urlHost(config.host)}:${httpPort}`;
   const httpsUrl = httpsPort === null ? null : `https://${urlHost(config.host)}:${httpsPort}`;
   const loopback = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-  const workers = config.workers.count > 0 ? await WorkerSupervisor.create(config, `http://${urlHost(loopback)}:${httpPort}`, logger) : undefined;
+  const workers = config.workers.count > 0 ? await WorkerSupervisor.create(config, `http://${urlHost(loopback)}:${httpPort}`, logger, (id) => avatars.workerExited(id)) : undefined;
 
   let closing: Promise<void> | undefined;
-  return {
+  let shuttingDown: Promise<void> | undefined;
+  const server: AvatarServer = {
     config,
     rooms,
     metrics,
@@ -211,5 +218,17 @@ export async function createAvatarServer(config: Config, logger: Logger = getLog
       })();
       return closing;
     },
+    shutdown(reason) {
+      shuttingDown ??= (async () => {
+        signaling.drain(reason);
+        // ends every session: each worker is told to release its own, then let go
+        avatars.close();
+        const drainMs = Math.min(config.shutdownDrainMs, Math.max(0, config.shutdownTimeoutMs - 2000));
+        await new Promise((r) => setTimeout(r, drainMs));
+        await server.close();
+      })();
+      return shuttingDown;
+    },
   };
+  return server;
 }

@@ -153,7 +153,7 @@ test('a worker that cannot load the Gaussian asset (ASSET_INVALID) gets the sess
   assert.equal(avatar.fallback?.code, 'ASSET_INVALID');
   assert.match(avatar.fallback!.message, /could not be loaded \(AVGS: bad magic\)/);
   // The Gaussian head is not tried again for this session, even after its worker dies.
-  w.fire('disconnect', undefined);
+  service.workerExited('w1'); // its process exited (a dropped control socket alone keeps the session for the reconnection grace)
   const w2 = worker(service, 'w2', ['mesh', 'gaussian']);
   assert.equal(assigns(w2).at(-1)?.generator, 'mesh');
   assert.equal(avatarOf(owner).fallback?.code, 'ASSET_INVALID');

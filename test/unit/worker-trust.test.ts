@@ -52,7 +52,7 @@ describe('worker credentials and session tokens', () => {
   const sockets: ClientSocket[] = [];
 
   before(async () => {
-    server = await startTestServer({}, { AVATAR_WORKERS: '0', AVATAR_WORKER_TOKEN: MASTER });
+    server = await startTestServer({}, { AVATAR_WORKERS: '0', AVATAR_WORKER_TOKEN: MASTER, WORKER_RECONNECT_GRACE_MS: '0' });
   });
   after(async () => {
     for (const s of sockets) s.disconnect();

@@ -20,6 +20,11 @@ export interface WorkerConfig {
   workerId: string;
   /** Avatar sessions this worker renders at once (all generators together). */
   capacity: number;
+  /**
+   * Its control socket to the server dropped: the runners go on this long (they have their own
+   * connections) and are reported when it re-registers; then they stop (WORKER_RECONNECT_GRACE_MS).
+   */
+  reconnectGraceMs: number;
   /** Generators this worker runs and registers (default: every kind in worker/src/generator/registry.ts). */
   generators: GeneratorKind[];
   /** Whether this host has a GPU for generators that need one (none of today's do). */
@@ -86,6 +91,7 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
     token,
     workerId: str(env, 'AVATAR_WORKER_ID') ?? `w-${os.hostname().replace(/[^A-Za-z0-9_-]/g, '').slice(0, 24)}-${randomBytes(3).toString('hex')}`,
     capacity: int(env, 'AVATAR_SESSIONS_PER_WORKER', 4, 1, 256),
+    reconnectGraceMs: int(env, 'WORKER_RECONNECT_GRACE_MS', 10_000, 0, 600_000),
     generators,
     gpu: bool(env, 'AVATAR_WORKER_GPU', false),
     cache: {

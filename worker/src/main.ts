@@ -51,13 +51,19 @@ async function main(): Promise<void> {
     token: config.token,
     workerId: config.workerId,
     capacity: config.capacity,
+    reconnectGraceMs: config.reconnectGraceMs,
     generators,
     assets,
     createAudioModel: () => StreamingAudio2Motion.create(),
     logger,
   });
   logger.info({ serverUrl: config.serverUrl, generators: generators.map((g) => `${g.kind}×${g.sessions}`), cacheDir: config.cache.dir }, 'avatar worker started');
+  // Stops every session (each runner leaves its room) and exits; bounded, whatever hangs.
+  let stopping = false;
   const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ sessions: worker.sessions.size }, 'avatar worker stopping');
     worker.close();
     setTimeout(() => process.exit(0), 200).unref();
   };

@@ -83,6 +83,8 @@ export class SignalingServer {
   /** participant peerId → how it resumes */
   readonly #resumable = new Map<string, Resumable>();
   #closing = false;
+  /** Set once the server shuts down: what `server:shutdown` said (new joins are refused). */
+  #draining: { reason: string; reconnectInMs?: number } | undefined;
 
   constructor(
     private readonly ios: IoServer[],
@@ -184,6 +186,7 @@ export class SignalingServer {
       }
       return;
     }
+    if (this.#draining) socket.emit('server:shutdown', this.#draining);
     const state: SocketState = {};
     const limiter = new RateLimiter(this.config.limits.messagesPerSecond, this.config.limits.messageBurst);
     const log = this.logger.child({ socketId: socket.id });
@@ -256,6 +259,7 @@ export class SignalingServer {
   }
 
   async #join(socket: Socket, state: SocketState, req: RequestOf<'join'>): Promise<ResponseMap['join']> {
+    if (this.#draining || this.#closing) throw new AppError('SHUTTING_DOWN', `the server is shutting down (${this.#draining?.reason ?? 'closing'}); join again when it is back`);
     if (req.protocolVersion !== SIGNALING_PROTOCOL_VERSION) {
       throw new AppError('UNSUPPORTED_VERSION', `protocol version ${req.protocolVersion} not supported (server speaks ${SIGNALING_PROTOCOL_VERSION})`);
     }
@@ -523,6 +527,17 @@ export class SignalingServer {
     let chat = this.#chats.get(room);
     if (!chat) this.#chats.set(room, (chat = new RoomChat(this.config.chat)));
     return chat;
+  }
+
+  /**
+   * The server is shutting down: every connected client is told (`server:shutdown`) and joins are
+   * refused with SHUTTING_DOWN from now on; the rooms stay until close(). Idempotent.
+   */
+  drain(reason: string, reconnectInMs?: number): void {
+    if (this.#draining || this.#closing) return;
+    this.#draining = { reason, ...(reconnectInMs !== undefined ? { reconnectInMs } : {}) };
+    this.logger.info({ reason, reconnectInMs, peers: this.#sockets.size }, 'signaling draining: joins refused, clients told');
+    for (const io of this.ios) io.emit('server:shutdown', this.#draining);
   }
 
   close(): void {

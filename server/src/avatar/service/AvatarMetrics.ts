@@ -7,6 +7,7 @@ export class AvatarMetrics {
   readonly personalViews: Gauge;
   readonly startSeconds: Histogram;
   readonly recoverySeconds: Histogram;
+  readonly runnerDeaths: Counter;
   readonly renderedFrames: Counter;
   readonly renderSeconds: Counter;
   readonly motionFrames: Counter<'outcome'>;
@@ -25,6 +26,7 @@ export class AvatarMetrics {
     this.sessions = new Gauge({ name: 'avatar_sessions', help: 'Avatar sessions', registers });
     this.personalViews = new Gauge({ name: 'avatar_personal_views', help: 'Personal free-view streams rendered', registers });
     this.startSeconds = new Histogram({ name: 'avatar_session_start_seconds', help: 'Owner join to first avatar frame published', buckets: [0.25, 0.5, 1, 2, 4, 8], registers });
+    this.runnerDeaths = new Counter({ name: 'avatar_runner_deaths_total', help: 'Avatar runners that died while their worker stayed connected (the session was reassigned or failed)', registers });
     this.renderedFrames = new Counter({ name: 'avatar_rendered_frames_total', help: 'Frames rendered by avatar workers (all views)', registers });
     this.renderSeconds = new Counter({ name: 'avatar_render_seconds_total', help: 'Time avatar workers spent rendering', registers });
     this.motionFrames = new Counter({ name: 'avatar_motion_frames_total', help: 'Motion frames received by avatar workers, by outcome', labelNames: ['outcome'] as const, registers });

@@ -63,6 +63,13 @@ export interface AvatarSession {
   lostAt: number | undefined;
   /** Workers that reported they could not start this session; after MAX_START_FAILURES it gives up. */
   failures: number;
+  /**
+   * Runners that died (avatar peer closed, worker still connected) since it was last live; past
+   * config.workers.maxRunnerRestarts it gives up.
+   */
+  runnerDeaths: number;
+  /** Counts its assignments; an avatar peer belongs to the one it joined under. */
+  assignment: number;
   /** Runs while the session is not live: when it fires the session shows "failed" (config.workers.startTimeoutMs). */
   startTimer: NodeJS.Timeout | undefined;
   /** Given up for good (every worker failed it): no more assignment. A timed-out session keeps trying. */
@@ -87,6 +94,9 @@ interface WorkerEntry {
   capacity: number;
   offers: Map<string, GeneratorOffer>;
   sessions: Set<string>;
+  /** Its control socket dropped: it keeps its sessions until `graceTimer` fires or it re-registers. */
+  connected: boolean;
+  graceTimer: NodeJS.Timeout | undefined;
 }
 
 export type AvatarServiceEvents = {
@@ -161,13 +171,14 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
         return;
       }
       const old = this.#workers.get(parsed.data.workerId);
-      if (old) this.#onWorkerGone(old);
       const offers = new Map(parsed.data.generators.map((g) => (typeof g === 'string' ? offerFromName(g, parsed.data.capacity) : g)).map((o) => [o.kind, o] as const));
-      entry = { id: parsed.data.workerId, socket, capacity: parsed.data.capacity, offers, sessions: new Set() };
+      entry = { id: parsed.data.workerId, socket, capacity: parsed.data.capacity, offers, sessions: new Set(), connected: true, graceTimer: undefined };
+      const lost = old ? this.#takeOver(old, entry, parsed.data.sessions ?? []) : [];
       this.#workers.set(entry.id, entry);
       this.metrics.workers.set(this.#workers.size);
-      this.logger.info({ workerId: entry.id, capacity: entry.capacity, generators: [...offers.keys()] }, 'avatar worker registered');
+      this.logger.info({ workerId: entry.id, capacity: entry.capacity, generators: [...offers.keys()], kept: entry.sessions.size, lost: lost.length }, 'avatar worker registered');
       ack?.({ ok: true, data: {} });
+      for (const session of lost) this.#assign(session);
       this.#assignPending();
     });
     socket.on('worker:session-state', (payload: unknown) => {
@@ -241,9 +252,60 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       for (const id of entry?.sessions ?? []) if (!parsed.data.sessions.some((s) => s.sessionId === id)) this.#audioDelayMs.delete(id);
       this.#updateAudioDelay();
     });
-    socket.on('disconnect', () => {
-      if (entry && this.#workers.get(entry.id) === entry) this.#onWorkerGone(entry);
+    socket.on('disconnect', (reason: string) => {
+      const gone = entry;
+      if (!gone || this.#workers.get(gone.id) !== gone) return;
+      const graceMs = this.config.workers.reconnectGraceMs;
+      if (this.#closed || graceMs <= 0 || gone.sessions.size === 0) {
+        this.#onWorkerGone(gone);
+        return;
+      }
+      // Its runners may well still be rendering (a blip on the control connection): the sessions
+      // stay with it for the grace; re-registering in time reconciles them (#takeOver).
+      gone.connected = false;
+      this.logger.warn({ workerId: gone.id, sessions: gone.sessions.size, graceMs, reason }, 'avatar worker control socket dropped; keeping its sessions for the grace period');
+      gone.graceTimer = setTimeout(() => {
+        gone.graceTimer = undefined;
+        if (this.#workers.get(gone.id) === gone) this.#onWorkerGone(gone);
+      }, graceMs);
+      gone.graceTimer.unref?.();
     });
+  }
+
+  /**
+   * `next` registers with the id of `old` (the same worker, reconnected): the sessions it reports
+   * still running stay with it (same token); the ones it lost are returned, to be assigned again;
+   * the ones it runs that are no longer its own are released.
+   */
+  #takeOver(old: WorkerEntry, next: WorkerEntry, running: readonly string[]): AvatarSession[] {
+    clearTimeout(old.graceTimer);
+    old.graceTimer = undefined;
+    if (old.connected) old.socket.disconnect(true);
+    old.connected = false;
+    const runs = new Set(running);
+    const lost: AvatarSession[] = [];
+    for (const id of old.sessions) {
+      const session = this.#sessions.get(id);
+      if (!session || session.workerId !== old.id) continue;
+      if (runs.has(id)) {
+        next.sessions.add(id);
+        continue;
+      }
+      this.#audioDelayMs.delete(id);
+      session.workerId = undefined;
+      this.#byToken.delete(session.token);
+      session.tokenWorkerId = undefined;
+      if (session.gaveUp) continue;
+      session.lostAt ??= performance.now();
+      this.#armStartTimer(session);
+      this.#setState(session, 'recovering');
+      lost.push(session);
+    }
+    for (const id of runs) if (!next.sessions.has(id)) next.socket.emit('worker:release', { sessionId: id });
+    old.sessions.clear();
+    this.#updateAudioDelay();
+    this.logger.info({ workerId: next.id, kept: next.sessions.size, lost: lost.length }, 'avatar worker reconnected; sessions reconciled');
+    return lost;
   }
 
   /**
@@ -274,6 +336,8 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       startedAt: performance.now(),
       lostAt: undefined,
       failures: 0,
+      runnerDeaths: 0,
+      assignment: 0,
       startTimer: undefined,
       gaveUp: false,
       assets: this.identityAssets ? undefined : PHOTO_ONLY,
@@ -366,17 +430,38 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
   }
 
   bindAvatarPeer(session: AvatarSession, peer: Peer): void {
-    session.avatarPeer?.close();
+    const previous = session.avatarPeer;
     session.avatarPeer = peer;
+    previous?.close();
+    const assignment = session.assignment;
     peer.once('close', () => {
       if (session.avatarPeer !== peer) return;
       session.avatarPeer = undefined;
-      if (this.#sessions.has(session.id) && !session.gaveUp) {
-        session.lostAt ??= performance.now();
-        this.#armStartTimer(session);
-        this.#setState(session, 'recovering');
-      }
+      if (!this.#sessions.has(session.id) || session.gaveUp) return;
+      session.lostAt ??= performance.now();
+      this.#armStartTimer(session);
+      this.#setState(session, 'recovering');
+      // Its worker is still there (else #onWorkerGone moves it): the runner died. Left alone the
+      // session would stay "recovering" for good (the worker thinks it still runs it).
+      const worker = session.workerId ? this.#workers.get(session.workerId) : undefined;
+      if (worker && session.assignment === assignment) this.#onRunnerDied(session, worker);
     });
+  }
+
+  /** The runner of `session` on `worker` died: release it there and assign it again, or give up. */
+  #onRunnerDied(session: AvatarSession, worker: WorkerEntry): void {
+    session.runnerDeaths++;
+    const max = this.config.workers.maxRunnerRestarts;
+    this.metrics.runnerDeaths.inc();
+    if (session.runnerDeaths > max) {
+      this.logger.error({ sessionId: session.id, ownerPeerId: session.owner.id, workerId: worker.id, runnerDeaths: session.runnerDeaths }, 'avatar runner keeps dying; giving up');
+      this.#giveUp(session, `the avatar renderer stopped ${session.runnerDeaths} times in a row; the avatar was turned off`);
+      return;
+    }
+    this.logger.warn({ sessionId: session.id, ownerPeerId: session.owner.id, workerId: worker.id, runnerDeaths: session.runnerDeaths, max }, 'avatar runner died; reassigning the session');
+    this.#unassign(session);
+    // another worker if there is one with room; the same one otherwise
+    this.#assign(session, worker.id);
   }
 
   /** The avatar peer published its default video. */
@@ -386,6 +471,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       if (session.gaveUp) continue;
       clearTimeout(session.startTimer);
       session.startTimer = undefined;
+      session.runnerDeaths = 0;
       if (session.lostAt !== undefined) {
         this.metrics.recoverySeconds.observe((performance.now() - session.lostAt) / 1000);
         session.lostAt = undefined;
@@ -571,7 +657,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
 
   #assign(session: AvatarSession, avoid?: string): void {
     if (!this.#sessions.has(session.id) || session.gaveUp || !session.assets) return;
-    const workers: PlacementWorker[] = [...this.#workers.values()].map((w) => ({ id: w.id, capacity: w.capacity, offers: w.offers, sessionKinds: [...w.sessions].map((id) => this.#sessions.get(id)?.generator ?? 'mesh') }));
+    const workers: PlacementWorker[] = [...this.#workers.values()].filter((w) => w.connected).map((w) => ({ id: w.id, capacity: w.capacity, offers: w.offers, sessionKinds: [...w.sessions].map((id) => this.#sessions.get(id)?.generator ?? 'mesh') }));
     const placement = placeSession(
       { assets: session.assets, preferred: this.#preferredGenerator(session), size: this.config.workers.size, exclude: [...session.excluded.keys()], ...(avoid ? { avoid } : {}) },
       workers,
@@ -596,6 +682,7 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
       this.safeEmit('avatarstate', session);
     }
     worker.sessions.add(session.id);
+    session.assignment++;
     // the token is bound to the worker: a new one when the session moves to another worker (the
     // previous one was revoked when it left; the same worker taking it back keeps its token)
     this.#byToken.delete(session.token);
@@ -633,7 +720,10 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     worker?.sessions.delete(session.id);
     if (worker) worker.socket.emit('worker:release', { sessionId: session.id });
     session.workerId = undefined;
+    // revoked: the next assignment (even to the same worker) gets a new token, so a runner of
+    // this one that is still winding down cannot join as the new one
     this.#byToken.delete(session.token);
+    session.tokenWorkerId = undefined;
   }
 
   #assignPending(): void {
@@ -645,6 +735,8 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
   }
 
   #onWorkerGone(worker: WorkerEntry): void {
+    clearTimeout(worker.graceTimer);
+    worker.graceTimer = undefined;
     this.#workers.delete(worker.id);
     this.metrics.workers.set(this.#workers.size);
     this.logger.warn({ workerId: worker.id, sessions: worker.sessions.size }, 'avatar worker gone; moving its sessions');
@@ -665,12 +757,26 @@ export class AvatarService extends EnhancedEventEmitter<AvatarServiceEvents> {
     this.#updateAudioDelay();
   }
 
+  /**
+   * The process of worker `workerId` exited (a local worker, its supervisor saw it): no reconnection
+   * grace, its sessions move now (its control socket may not even have dropped yet).
+   */
+  workerExited(workerId: string): void {
+    const worker = this.#workers.get(workerId);
+    if (!worker) return;
+    this.logger.warn({ workerId, connected: worker.connected }, 'avatar worker process exited');
+    this.#onWorkerGone(worker);
+  }
+
   /** Idempotent; ends every session (workers are told to release them). */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     for (const id of [...this.#sessions.keys()]) this.endSession(id);
-    for (const w of this.#workers.values()) w.socket.disconnect(true);
+    for (const w of this.#workers.values()) {
+      clearTimeout(w.graceTimer);
+      w.socket.disconnect(true);
+    }
     this.#workers.clear();
     this.removeAllListeners();
   }

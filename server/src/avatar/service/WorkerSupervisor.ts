@@ -29,10 +29,12 @@ export class WorkerSupervisor {
     private readonly config: Config,
     private readonly serverUrl: string,
     private readonly logger: Logger,
+    private readonly onExit: ((workerId: string) => void) | undefined,
   ) {}
 
-  static async create(config: Config, serverUrl: string, logger: Logger): Promise<WorkerSupervisor> {
-    const s = new WorkerSupervisor(config, serverUrl, logger.child({ component: 'worker-supervisor' }));
+  /** `onExit`: a worker process exited (its sessions need not wait for it to reconnect). */
+  static async create(config: Config, serverUrl: string, logger: Logger, onExit?: (workerId: string) => void): Promise<WorkerSupervisor> {
+    const s = new WorkerSupervisor(config, serverUrl, logger.child({ component: 'worker-supervisor' }), onExit);
     for (let i = 0; i < config.workers.count; i++) {
       const slot: Slot = { id: `local-${i}`, child: undefined, restarts: 0, lastStart: 0, timer: undefined };
       s.#slots.push(slot);
@@ -74,6 +76,7 @@ export class WorkerSupervisor {
       if (slot.child !== child) return;
       slot.child = undefined;
       if (this.#closed) return;
+      this.onExit?.(slot.id);
       const ranMs = performance.now() - slot.lastStart;
       slot.restarts = ranMs > 30_000 ? 0 : slot.restarts + 1;
       const delay = slot.restarts <= 1 ? 0 : Math.min(5000, 250 * 2 ** (slot.restarts - 2));

@@ -9,7 +9,7 @@ import type { Config } from './config.ts';
 import { getLogger, type Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
 import { RoomManager } from './rooms/RoomManager.ts';
-import { SignalingServer } from './signaling/SignalingServer.ts';
+import { SignalingServer, type SignalingStats } from './signaling/SignalingServer.ts';
 import { createApp } from './http/app.ts';
 import { loadOrCreateDevCertificate } from './certs.ts';
 import { AvatarService } from './avatar/service/AvatarService.ts';
@@ -43,6 +43,8 @@ export interface AvatarServer {
   /** e.g. http://127.0.0.1:3000 */
   readonly httpUrl: string;
   readonly httpsUrl: string | null;
+  /** Read-only signaling counts (bound sockets, resumable participants, grace timers) for leak checks. */
+  signalingStats(): SignalingStats;
   close(): Promise<void>;
   /**
    * Graceful shutdown (SIGTERM): joins are refused (SHUTTING_DOWN), every client is told
@@ -198,6 +200,7 @@ export async function createAvatarServer(config: Config, logger: Logger = getLog
     workers,
     httpUrl,
     httpsUrl,
+    signalingStats: () => signaling.stats(),
     close() {
       closing ??= (async () => {
         clearInterval(expiryTimer);

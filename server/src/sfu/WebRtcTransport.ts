@@ -15,7 +15,7 @@ import type { Config } from '../config.ts';
 import type { ConsumerInfo, DataConsumerInfo, SessionDescription } from '../../../protocol/src/signaling.ts';
 import { Producer } from './Producer.ts';
 import { Consumer } from './Consumer.ts';
-import { withAudioPtime, withBundleOnlyPorts, withSessionIceLite } from './sdp.ts';
+import { withAudioPtime, withBundleOnlyPorts, withSessionIceLite, withoutRejectedInBundle } from './sdp.ts';
 import { Pacer } from './Pacer.ts';
 import { DataProducer, type DataProducerLimits, type DataSource } from './DataProducer.ts';
 import { DataConsumer } from './DataConsumer.ts';
@@ -264,7 +264,7 @@ export class WebRtcTransport extends EnhancedEventEmitter<WebRtcTransportEvents>
         if (!local) throw new InvalidStateError('no local description');
         const consumers = [...this.#consumers.values()].filter((c) => !c.closed).map((c) => c.info());
         const dataConsumers = [...this.#dataConsumers.values()].filter((c) => !c.closed).map((c) => ({ dataConsumerId: c.id, peerId: c.producerPeerId, label: c.label }));
-        const answer = await signal({ type: 'offer', sdp: withSessionIceLite(local.sdp) }, consumers, dataConsumers);
+        const answer = await signal({ type: 'offer', sdp: withoutRejectedInBundle(withSessionIceLite(local.sdp)) }, consumers, dataConsumers);
         if (this.#closed) return;
         if (answer.type !== 'answer') throw new TypeError('expected an answer');
         await this.#pc.setRemoteDescription(answer);

@@ -79,3 +79,35 @@ export function offeredSections(sdp: string): { media: number; data: number } {
   }
   return { media, data };
 }
+
+/**
+ * Takes rejected media sections (port 0) out of the offer's `a=group:BUNDLE` (RFC 8843 §7.3.3: a
+ * rejected section is in no BUNDLE group), so that the group's first mid, whose transport the whole
+ * group uses, is a live one. werift offers the section of a closed consumer as `inactive` with port 0
+ * and keeps it first in the group; libwebrtc (Chromium, @roamhq/wrtc) then refused the offer ("The m=
+ * section with mid='1' should be rejected."), so a participant whose earliest consumed peer had left
+ * could receive no one who joined afterwards. A group of rejected sections only stays as it is
+ * (libwebrtc with max-bundle needs a group, and with nothing live its tag does not matter).
+ */
+export function withoutRejectedInBundle(sdp: string): string {
+  const eol = sdp.includes('\r\n') ? '\r\n' : '\n';
+  const rejected = new Set<string>();
+  for (const section of sdp.split(/\r?\n(?=m=)/)) {
+    if (!/^m=\S+ 0 /.test(section)) continue;
+    const mid = /(?:^|\r?\n)a=mid:(\S+)/.exec(section)?.[1];
+    if (mid !== undefined) rejected.add(mid);
+  }
+  if (rejected.size === 0) return sdp;
+  const lines = sdp.split(/\r?\n/);
+  const out: string[] = [];
+  for (const line of lines) {
+    const m = /^a=group:BUNDLE(.*)$/.exec(line);
+    if (!m) {
+      out.push(line);
+      continue;
+    }
+    const mids = m[1]!.trim().split(/\s+/).filter((x) => x !== '' && !rejected.has(x));
+    out.push(mids.length > 0 ? `a=group:BUNDLE ${mids.join(' ')}` : line);
+  }
+  return out.join(eol);
+}

@@ -540,6 +540,13 @@ export class SignalingServer {
     for (const io of this.ios) io.emit('server:shutdown', this.#draining);
   }
 
+  /** Read-only counts for leak checks and soak runs: bound sockets, resumable participants, running grace timers. */
+  stats(): SignalingStats {
+    let graceTimers = 0;
+    for (const rec of this.#resumable.values()) if (rec.graceTimer) graceTimers++;
+    return { sockets: this.#sockets.size, resumable: this.#resumable.size, graceTimers };
+  }
+
   close(): void {
     this.#closing = true;
     for (const rec of this.#resumable.values()) {
@@ -550,6 +557,15 @@ export class SignalingServer {
     for (const io of this.ios) io.disconnectSockets(true);
     this.#sockets.clear();
   }
+}
+
+export interface SignalingStats {
+  /** Peers a signaling socket speaks for. */
+  sockets: number;
+  /** Participants that can resume (joined, or within their grace period). */
+  resumable: number;
+  /** Participants waiting in their reconnect grace period. */
+  graceTimers: number;
 }
 
 /** What the signaling layer needs from the avatar subsystem. */

@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- call [--json] [--participants N] [--seconds S] [--width W --height H --fps F] [--warmup W]`
+ * `npm run bench -- call [--json] [--participants N] [--seconds S] [--width W --height H --fps F] [--warmup W] [--browsers chromium,firefox]`
  *
  * End-to-end call benchmark: the real server as a child process (`node --import tsx server/src/main.ts`
  * on 127.0.0.1), N headless Chromium pages (one browser, fake camera and microphone) joining one room
@@ -25,6 +25,10 @@
  * - forwarded_packets_per_s: Δ avatar_sfu_forwarded_packets_total (audio + video) / Δt.
  * - packets_lost: Δ of the receivers' inbound-rtp packetsLost (audio + video, all tiles);
  *   dropped_packets: Δ avatar_sfu_dropped_packets_total (the SFU's pacer queue overflows).
+ * - --browsers chromium,firefox: page i runs in browsers[i mod k] (round robin; Firefox ESR via
+ *   puppeteer-core, in the veth namespace it needs: bench/run.ts makes it when run as root).
+ *   min_decoded_fps_by_pair: the min decoded fps per "sender->receiver" browser pair, e.g.
+ *   {"chromium->firefox": …, "firefox->chromium": …, "chromium->chromium": …}.
  * Extra fields under "diagnostics" help to find the bottleneck (CPU of Chromium and of the whole
  * machine, decoder drops and freezes, encoder quality limitation).
  */
@@ -34,9 +38,12 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BrowserContext } from 'playwright-core';
+import type { Browser as FirefoxBrowser } from 'puppeteer-core';
 import { buildClient } from '../scripts/build-client.ts';
 import { launchChromium } from '../test/helpers/browser.ts';
 import { CallPage, type RemoteStats } from '../test/helpers/callPage.ts';
+import { FirefoxCallPage, launchFirefox } from '../test/helpers/firefox.ts';
+import { FIREFOX_NET } from '../test/helpers/firefoxNetwork.ts';
 import { waitFor, sleep } from '../test/helpers/wait.ts';
 import { intOption, UsageError, type Suite } from './suite.ts';
 import { onTeardown } from './lifecycle.ts';
@@ -47,7 +54,12 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 export const CALL_DEFAULTS = { participants: 3, seconds: 15, width: 320, height: 240, fps: 30, warmup: 3 } as const;
 
+export const CALL_BROWSERS = ['chromium', 'firefox'] as const;
+export type CallBrowser = (typeof CALL_BROWSERS)[number];
+
 export interface CallOptions {
+  /** pages are spread over these round robin */
+  browsers: CallBrowser[];
   participants: number;
   seconds: number;
   width: number;
@@ -251,8 +263,34 @@ interface PageSample {
   recv: { framesReceived: number; framesDecoded: number; framesDropped: number; freezeCount: number; totalFreezesDuration: number; nackCount: number; pliCount: number; totalDecodeTime: number; keyFramesDecoded: number };
 }
 
-function samplePage(page: CallPage): Promise<PageSample> {
-  return page.page.evaluate(async () => {
+/** A call page in either browser, as the bench uses it. */
+interface BenchPage {
+  name: string;
+  browser: CallBrowser;
+  errors: string[];
+  join(): Promise<string>;
+  evaluate<T>(fn: () => Promise<T>): Promise<T>;
+}
+
+function benchPage(p: CallPage | FirefoxCallPage, browser: CallBrowser): BenchPage {
+  return {
+    name: p.name,
+    browser,
+    errors: p.errors,
+    join: () => p.join(),
+    evaluate: <T,>(fn: () => Promise<T>) => {
+      const run = p instanceof CallPage ? p.page.evaluate(fn) : (p.page.evaluate(fn) as Promise<T>);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${p.name} (${browser}): no answer to page.evaluate within 20 s`)), 20_000);
+      });
+      return Promise.race([run, timeout]).finally(() => clearTimeout(timer));
+    },
+  };
+}
+
+function samplePage(page: BenchPage): Promise<PageSample> {
+  return page.evaluate(async () => {
     const remote = (await window.avatarSfu.remoteStats()) as RemoteStats;
     const c = window.avatarSfu.client();
     const send = { framesEncoded: 0, framesSent: 0, frameWidth: 0, frameHeight: 0, totalEncodeTime: 0, qualityLimitationReason: '', qualityLimitationDurations: {} as Record<string, number> };
@@ -292,7 +330,10 @@ async function runCall(opts: CallOptions, log: (line: string) => void): Promise<
     log('building the client');
     await buildClient();
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'avatar-sfu-callbench-'));
-    const server = await startServerProcess({ AVATAR_WORKERS: '0' }, dataDir, log);
+    const firefoxToo = opts.browsers.includes('firefox');
+    // Firefox gathers no candidates on loopback only: the media sockets go on the veth end (firefoxNetwork.ts).
+    const rtc: Record<string, string> = firefoxToo ? { RTC_LISTEN_IP: FIREFOX_NET.hostIp, RTC_ANNOUNCED_IP: FIREFOX_NET.hostIp } : {};
+    const server = await startServerProcess({ AVATAR_WORKERS: '0', ...rtc }, dataDir, log);
     cleanups.push(() => server.stop());
     log(`server ${server.url} (pid ${server.pid})`);
     if (opts.serverNice !== undefined) {
@@ -301,34 +342,65 @@ async function runCall(opts: CallOptions, log: (line: string) => void): Promise<
     }
     // Chromium's fake camera runs at 20 fps unless told otherwise; getUserMedia's frameRate can't raise it.
     // A later copy of the switch overrides the bare one that launchChromium passes.
-    const { browser, close } = await launchChromium({ extraArgs: [`--use-fake-device-for-media-stream=fps=${opts.fps}`] });
-    cleanups.push(close);
-    return await measure(opts, server, browser, log);
+    const browsers: Browsers = {};
+    if (opts.browsers.includes('chromium')) {
+      const { browser, close } = await launchChromium({ extraArgs: [`--use-fake-device-for-media-stream=fps=${opts.fps}`] });
+      cleanups.push(close);
+      browsers.chromium = browser;
+    }
+    if (firefoxToo) {
+      // One Firefox per Firefox page: a page in a background tab got no answer to page.evaluate (getStats) in a measurement.
+      browsers.firefox = async () => {
+        const { browser, close } = await launchFirefox();
+        cleanups.push(close);
+        return browser;
+      };
+    }
+    return await measure(opts, server, browsers, log);
   } finally {
     await cleanup();
     unregisterSignals();
   }
 }
 
-async function measure(opts: CallOptions, server: ServerProcess, browser: BrowserContext, log: (line: string) => void): Promise<{ result: Record<string, unknown>; summary: string[] }> {
+interface Browsers {
+  chromium?: BrowserContext;
+  /** launches a Firefox for each page */
+  firefox?: () => Promise<FirefoxBrowser>;
+}
+
+async function openPage(opts: CallOptions, browsers: Browsers, url: string, room: string, i: number): Promise<BenchPage> {
+  const kind = opts.browsers[i % opts.browsers.length]!;
+  const name = `p${i + 1}`;
+  if (kind === 'chromium') return benchPage(await CallPage.open(browsers.chromium!, url, room, name, { width: opts.width, height: opts.height, fps: opts.fps }), kind);
+  return benchPage(await FirefoxCallPage.open(await browsers.firefox!(), url, room, name, { w: String(opts.width), h: String(opts.height), fps: String(opts.fps) }), kind);
+}
+
+async function measure(opts: CallOptions, server: ServerProcess, browsers: Browsers, log: (line: string) => void): Promise<{ result: Record<string, unknown>; summary: string[] }> {
   const room = `bench-${process.pid}`;
-  const pages: CallPage[] = [];
+  const pages: BenchPage[] = [];
   const ids: string[] = [];
   for (let i = 0; i < opts.participants; i++) {
-    const page = await CallPage.open(browser, server.url, room, `p${i + 1}`, { width: opts.width, height: opts.height, fps: opts.fps });
+    const page = await openPage(opts, browsers, server.url, room, i);
     pages.push(page);
     ids.push(await page.join());
-    log(`p${i + 1} joined as ${ids[i]}`);
+    log(`p${i + 1} (${page.browser}) joined as ${ids[i]}`);
   }
   // Every page decodes every other page.
+  let missing: string[] = [];
   const first = await waitFor(
     async () => {
       const samples = await Promise.all(pages.map((p) => samplePage(p)));
-      const ok = samples.every((s, i) => ids.every((id, j) => j === i || s.remote.tiles.some((t) => t.peerId === id && t.framesDecoded > 0 && t.firstFrameAt !== null)));
-      return ok ? samples : null;
+      missing = [];
+      samples.forEach((s, i) => ids.forEach((id, j) => {
+        if (j !== i && !s.remote.tiles.some((t) => t.peerId === id && t.framesDecoded > 0 && t.firstFrameAt !== null)) missing.push(`${pages[j]!.name} (${pages[j]!.browser}) -> ${pages[i]!.name} (${pages[i]!.browser})`);
+      }));
+      return missing.length === 0 ? samples : null;
     },
-    { timeoutMs: 30_000, intervalMs: 250, what: 'every page to decode every other page' },
-  );
+    { timeoutMs: 60_000, intervalMs: 250, what: 'every page to decode every other page' },
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; not decoded (sender -> receiver): ${missing.join(', ')}`);
+  });
   // Time to first frame, on one clock (epoch ms via timeOrigin).
   const joinAt = first.map((s) => s.timeOrigin + (s.remote.joinStartedAt ?? 0));
   const ttff: number[] = [];
@@ -350,7 +422,7 @@ async function measure(opts: CallOptions, server: ServerProcess, browser: Browse
   benchLoop.disable();
 
   const sentFps: number[] = [];
-  const decoded: { page: string; peer: string; fps: number }[] = [];
+  const decoded: { page: string; peer: string; pair: string; fps: number }[] = [];
   let lost = 0;
   let lostTotal = 0;
   const recv = { framesReceived: 0, framesDecoded: 0, framesDropped: 0, freezeCount: 0, totalFreezesDuration: 0, nackCount: 0, pliCount: 0, totalDecodeTime: 0, keyFramesDecoded: 0 };
@@ -370,19 +442,25 @@ async function measure(opts: CallOptions, server: ServerProcess, browser: Browse
     for (const tb of b.remote.tiles) {
       if (!ids.includes(tb.peerId) || tb.peerId === ids[i]) continue;
       const ta = a.remote.tiles.find((t) => t.peerId === tb.peerId);
-      decoded.push({ page: pages[i]!.name, peer: pages[ids.indexOf(tb.peerId)]!.name, fps: (tb.framesDecoded - (ta?.framesDecoded ?? 0)) / dt });
+      const sender = pages[ids.indexOf(tb.peerId)]!;
+      decoded.push({ page: pages[i]!.name, peer: sender.name, pair: `${sender.browser}->${pages[i]!.browser}`, fps: (tb.framesDecoded - (ta?.framesDecoded ?? 0)) / dt });
       lost += tb.packetsLost - (ta?.packetsLost ?? 0);
       lostTotal += tb.packetsLost;
     }
   });
   const expectedTiles = opts.participants * (opts.participants - 1);
-  if (decoded.length !== expectedTiles) throw new Error(`expected ${expectedTiles} remote tiles, found ${decoded.length}`);
+  if (decoded.length !== expectedTiles) {
+    const tilesSeen = pB.map((b, i) => `${pages[i]!.name}(${pages[i]!.browser}): ${b.remote.tiles.map((t) => `${pages[ids.indexOf(t.peerId)]?.name ?? t.peerId}`).join('/')}`);
+    throw new Error(`expected ${expectedTiles} remote tiles, found ${decoded.length}: ${tilesSeen.join('; ')}`);
+  }
   const wall = (cB.at - cA.at) / 1000;
   const mWall = (mB.at - mA.at) / 1000;
   const cameraFps = quantile(sentFps, 0.5);
   const fpsList = decoded.map((d) => d.fps);
   const minDecoded = Math.min(...fpsList);
   const worst = decoded.find((d) => d.fps === minDecoded)!;
+  const byPair: Record<string, number> = {};
+  for (const d of decoded) byPair[d.pair] = round(Math.min(byPair[d.pair] ?? Infinity, d.fps));
   const machineCores = os.cpus().length;
   const pageErrors = pages.flatMap((p) => p.errors.map((e) => `${p.name}: ${e}`));
 
@@ -398,6 +476,9 @@ async function measure(opts: CallOptions, server: ServerProcess, browser: Browse
     min_decoded_fps: round(minDecoded),
     median_decoded_fps: round(quantile(fpsList, 0.5)),
     min_decoded_ratio: round(minDecoded / cameraFps, 3),
+    browsers: opts.browsers,
+    /** min decoded fps per "sender->receiver" browser pair */
+    min_decoded_fps_by_pair: byPair,
     time_to_first_frame_ms_p50: round(quantile(ttff, 0.5), 0),
     time_to_first_frame_ms_max: round(Math.max(...ttff), 0),
     server_cpu_pct: round(((mB.cpuSeconds - mA.cpuSeconds) / mWall) * 100),
@@ -448,6 +529,7 @@ async function measure(opts: CallOptions, server: ServerProcess, browser: Browse
     `call: ${opts.participants} participants, ${opts.width}x${opts.height}@${opts.fps}, ${opts.seconds} s window`,
     `  camera (sent)        ${result.camera_fps} fps median, ${d.sent_fps_min} min, ${d.sent_resolution}, encode ${d.encode_ms_per_frame} ms/frame, limitation ${JSON.stringify(limitation)}`,
     `  decoded              min ${result.min_decoded_fps} fps (${d.worst_tile}), median ${result.median_decoded_fps} fps, ratio ${result.min_decoded_ratio}`,
+    `  by browser pair      min decoded fps ${JSON.stringify(byPair)} (sender->receiver)`,
     `  time to first frame  p50 ${result.time_to_first_frame_ms_p50} ms, max ${result.time_to_first_frame_ms_max} ms`,
     `  server               ${result.server_cpu_pct} % of a core, ${result.forwarded_packets_per_s} packets/s forwarded, ${result.dropped_packets} dropped by the pacer, event loop delay p99 ${d.server_event_loop_lag_ms_p99} ms max ${d.server_event_loop_lag_ms_max} ms, GC ${d.server_gc_pct} %, main thread waiting for a CPU ${d.server_thread_runqueue_wait_pct} % of the time`,
     `  receivers            ${result.packets_lost} packets lost, ${d.frames_dropped} frames dropped, ${d.freezes} freezes, ${d.nacks} NACKs, ${d.plis} PLIs, decode ${d.decode_ms_per_frame} ms/frame`,
@@ -470,16 +552,21 @@ export const callSuite: Suite<CallOptions> = {
     fps: { type: 'string' },
     warmup: { type: 'string' },
     'server-nice': { type: 'string' },
+    browsers: { type: 'string' },
   },
   usage: [
     `--participants N  pages in the room, 2–16 (default ${CALL_DEFAULTS.participants})`,
     `--seconds S       measurement window (default ${CALL_DEFAULTS.seconds})`,
     `--width W --height H --fps F  fake camera constraints (default ${CALL_DEFAULTS.width}x${CALL_DEFAULTS.height}@${CALL_DEFAULTS.fps})`,
     `--warmup S        seconds between "everyone decodes everyone" and the window (default ${CALL_DEFAULTS.warmup})`,
+    `--browsers LIST   comma-separated ${CALL_BROWSERS.join(', ')}: pages round robin over them (default chromium)`,
     '--server-nice N   run the server at this nice value (-20…19; negative needs root): tells CPU starvation from SFU cost',
   ],
   parse(values) {
+    const browsers = String(values['browsers'] ?? 'chromium').split(',').map((b) => b.trim());
+    for (const b of browsers) if (!(CALL_BROWSERS as readonly string[]).includes(b)) throw new UsageError(`--browsers: unknown browser "${b}" (known: ${CALL_BROWSERS.join(', ')})`);
     const o: CallOptions = {
+      browsers: browsers as CallBrowser[],
       participants: intOption(values, 'participants', CALL_DEFAULTS.participants, 2, 16),
       seconds: intOption(values, 'seconds', CALL_DEFAULTS.seconds, 1, 3600),
       width: intOption(values, 'width', CALL_DEFAULTS.width, 16, 3840),
@@ -491,5 +578,6 @@ export const callSuite: Suite<CallOptions> = {
     if ((values['width'] === undefined) !== (values['height'] === undefined)) throw new UsageError('give --width and --height together');
     return o;
   },
+  network: (o) => (o.browsers.includes('firefox') ? 'firefox' : 'loopback'),
   run: runCall,
 };

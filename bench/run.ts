@@ -19,6 +19,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { exitWithParent, forwardSignals, installFatalHandlers, isExiting, parentWatchEnv, setFailureReporter, teardownAndExit } from './lifecycle.ts';
+import { firefoxNetworkSetup, resolvConfNameservers } from '../test/helpers/firefoxNetwork.ts';
 import { UsageError, type OptionSpec, type OptionValues, type Suite } from './suite.ts';
 
 /** Suite registry: name → lazy loader (suites import heavy things only when chosen). */
@@ -66,8 +67,9 @@ const NETNS_ENV = 'AVATAR_SFU_BENCH_IN_NETNS';
  * even by SIGKILL. When the inner one is killed by a signal it could not report, this one prints the
  * JSON error line for it.
  */
-function reexecInNetns(report: (reason: string) => void): Promise<number> {
-  const args = ['-n', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh', process.execPath, ...process.execArgv, process.argv[1]!, ...process.argv.slice(2)];
+function reexecInNetns(report: (reason: string) => void, network: 'loopback' | 'firefox'): Promise<number> {
+  const setup = network === 'firefox' ? firefoxNetworkSetup(resolvConfNameservers()) : 'ip link set lo up';
+  const args = ['-n', 'sh', '-c', `${setup} && exec "$@"`, 'sh', process.execPath, ...process.execArgv, process.argv[1]!, ...process.argv.slice(2)];
   const child = spawn('unshare', args, { stdio: 'inherit', env: { ...process.env, [NETNS_ENV]: '1', ...parentWatchEnv() } });
   // Signals go to the child: it cleans up (Chromium, server), reports and exits; it ignores a second
   // copy of a Ctrl-C that also reached it through the terminal's process group.
@@ -133,7 +135,7 @@ async function main(argv: string[]): Promise<number> {
 
   const isRoot = process.getuid?.() === 0;
   if (suite.needsLoopbackNetns && process.env[NETNS_ENV] !== '1' && process.env['AVATAR_SFU_NO_NETNS'] !== '1') {
-    if (isRoot && has('unshare') && has('ip')) return reexecInNetns(report);
+    if (isRoot && has('unshare') && has('ip')) return reexecInNetns(report, suite.network?.(parsed) ?? 'loopback');
     process.stderr.write('note: not root or no unshare/ip: the benchmark uses the host network (loopback addresses only)\n');
   }
 

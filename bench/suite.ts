@@ -15,6 +15,11 @@ export interface Suite<P = unknown> {
   usage: string[];
   /** Re-exec in a loopback-only network namespace when possible. */
   needsLoopbackNetns?: boolean;
+  /**
+   * Which private network the re-exec makes (default 'loopback': only `lo`); 'firefox': the veth pair
+   * Firefox needs to gather ICE candidates (test/helpers/firefoxNetwork.ts), still machine-local.
+   */
+  network?(parsed: P): 'loopback' | 'firefox';
   /** Validate options before anything expensive starts (throw {@link UsageError}); returns the parsed form. */
   parse(values: OptionValues): P;
   /** Runs the suite with what `parse` returned; returns the JSON result and a human-readable summary. */

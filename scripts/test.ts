@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildClient } from './build-client.ts';
-import { firefoxNetworkSetup } from '../test/helpers/firefoxNetwork.ts';
+import { firefoxNetworkSetup, resolvConfNameservers } from '../test/helpers/firefoxNetwork.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const isRoot = process.getuid?.() === 0;
@@ -76,18 +76,10 @@ const firefoxFiles = files.filter(isFirefoxTest);
 const netns = isRoot && has('unshare') && has('ip') && process.env['AVATAR_SFU_NO_NETNS'] !== '1';
 if (!netns) process.stdout.write('note: not root or no unshare: tests use the host network (loopback addresses only; the Firefox tests will fail)\n');
 
-function nameservers(): string[] {
-  try {
-    return [...fs.readFileSync('/etc/resolv.conf', 'utf8').matchAll(/^nameserver\s+(\S+)/gm)].map((m) => m[1]!);
-  } catch {
-    return [];
-  }
-}
-
 function runTests(list: string[], network: 'loopback' | 'firefox'): number {
   if (list.length === 0) return 0;
   if (!netns) return run(process.execPath, [...nodeArgs, ...list]);
-  const setup = network === 'firefox' ? firefoxNetworkSetup(nameservers()) : 'ip link set lo up';
+  const setup = network === 'firefox' ? firefoxNetworkSetup(resolvConfNameservers()) : 'ip link set lo up';
   return run('unshare', ['-n', 'sh', '-c', `${setup} && exec "$@"`, 'sh', process.execPath, ...nodeArgs, ...list]);
 }
 

@@ -86,4 +86,44 @@ describe('a call mixing Firefox and Chromium through the SFU', () => {
     for (const p of [ada, bob]) await waitFor(async () => !(await p.stats()).visibleTiles.includes(ids[0]!), { what: `${p.name} dropping fox` });
     assert.deepEqual(fox.errors, [], 'fox has no page errors');
   });
+
+  // Known failure (todo: reported, does not fail the run): after the Firefox page rejoins, the Chromium
+  // pages never decode it; the server logs "receive transport negotiation failed: no answer to the offer
+  // within 10000 ms" for both Chromium peers when it offers them the rejoined page's tracks (fox itself
+  // decodes them). Chromium-only rejoins work (call.test.ts), so the re-offer of Firefox tracks is suspect.
+  test("the Firefox page rejoins from the same page after leaving: the others decode it again, and see its mic muted and unmuted", { todo: 'Chromium pages get no Firefox tracks after the Firefox page rejoins (re-offer unanswered)' }, async () => {
+    const [fox, ada, bob] = pages as [FirefoxCallPage, CallPage, CallPage];
+    const rejoinedId = await fox.join();
+    assert.notEqual(rejoinedId, ids[0], 'a new peer id after rejoining');
+    await decodesAll(fox, [ids[1]!, ids[2]!], 'ada and bob after rejoining');
+    for (const p of [ada, bob]) await decodesAll(p, [rejoinedId], "fox's camera and mic after it rejoined");
+    const micMuted = (p: CallPage): Promise<string | undefined> => p.page.evaluate((id) => document.querySelector<HTMLElement>(`.tile[data-peer-id="${id}"]`)?.dataset['audioMuted'], rejoinedId);
+    await fox.page.click('#toggle-mic');
+    for (const p of [ada, bob]) await waitFor(async () => (await micMuted(p)) === 'true', { timeoutMs: 10_000, what: `${p.name} sees fox's mic muted` });
+    const tracks = await fox.page.evaluate(() => window.avatarSfu.localTracks().filter((t) => t.kind === 'audio').map((t) => t.enabled));
+    assert.deepEqual(tracks, [false], "fox's microphone track is disabled while muted");
+    await fox.page.click('#toggle-mic');
+    for (const p of [ada, bob]) await waitFor(async () => (await micMuted(p)) === 'false', { timeoutMs: 10_000, what: `${p.name} sees fox's mic unmuted` });
+    await decodesAll(ada, [rejoinedId], "fox's audio after unmuting");
+    assert.deepEqual(fox.errors, [], 'fox has no page errors');
+  });
+
+  test("Firefox lists no speakers to choose (setSinkId needs selectAudioOutput there): the speaker pickers are disabled and say why instead of vanishing", async () => {
+    const fox = pages[0] as FirefoxCallPage;
+    const picker = (sel: string): Promise<{ shown: boolean; disabled: boolean; note: string }> =>
+      fox.page.evaluate((s: string) => {
+        const el = document.querySelector<HTMLSelectElement>(s)!;
+        const label = el.closest('label')!;
+        return { shown: !label.hidden && !label.closest('[hidden]'), disabled: el.disabled, note: label.querySelector<HTMLElement>('.speaker-note:not([hidden])')?.textContent ?? '' };
+      }, sel);
+    const inCall = await picker('#call-speaker');
+    assert.equal(inCall.shown, true, 'the in-call speaker picker is shown');
+    assert.equal(inCall.disabled, true, 'and disabled');
+    assert.match(inCall.note, /your browser (cannot choose the speaker|lists no speakers)/);
+    await fox.leave();
+    const preJoin = await waitFor(async () => { const p = await picker('#speaker-picker'); return p.note ? p : null; }, { timeoutMs: 10_000, what: 'the join form speaker note' });
+    assert.equal(preJoin.disabled, true, 'the join form speaker picker is disabled');
+    assert.match(preJoin.note, /your browser (cannot choose the speaker|lists no speakers)/);
+    assert.deepEqual(fox.errors, [], 'fox has no page errors');
+  });
 });

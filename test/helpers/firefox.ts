@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import type { RemoteStats, TileStat } from './callPage.ts';
 import { assertFirefoxNetwork } from './firefoxNetwork.ts';
+import { installFakeMedia, type FakeMediaSources } from './firefoxFakeMedia.ts';
 
 export function firefoxPath(): string {
   const candidates = [process.env['FIREFOX_PATH'], '/usr/bin/firefox-esr', '/usr/bin/firefox'].filter(Boolean) as string[];
@@ -45,8 +46,10 @@ export class FirefoxCallPage {
     page.on('pageerror', (err) => this.errors.push(err instanceof Error ? err.message : String(err)));
   }
 
-  static async open(browser: Browser, baseUrl: string, room: string, name: string, query: Record<string, string> = {}): Promise<FirefoxCallPage> {
+  /** `fakeMedia`: real face / speech sources replacing Firefox's fake devices (firefoxFakeMedia.ts). */
+  static async open(browser: Browser, baseUrl: string, room: string, name: string, query: Record<string, string> = {}, fakeMedia?: FakeMediaSources): Promise<FirefoxCallPage> {
     const page = await browser.newPage();
+    if (fakeMedia) await installFakeMedia(page, fakeMedia);
     const q = new URLSearchParams({ room, name, w: '320', h: '240', fps: '30', ...query });
     await page.goto(`${baseUrl}/?${q}`);
     return new FirefoxCallPage(page, name);
@@ -58,6 +61,15 @@ export class FirefoxCallPage {
     const stats = await this.stats();
     if (!stats.peerId) throw new Error(`${this.name}: joined without a peer id`);
     return stats.peerId;
+  }
+
+  /** Join "as avatar" (mode avatar: camera-driven keypoints; voice: microphone only) with a source photo. */
+  async joinAsAvatar(mode: 'avatar' | 'voice', photo: string, timeoutMs = 90_000): Promise<string> {
+    await this.page.click(`input[name="mode"][value="${mode}"]`);
+    const input = await this.page.$('#photo');
+    if (!input) throw new Error(`${this.name}: no #photo input`);
+    await (input as unknown as { uploadFile(p: string): Promise<void> }).uploadFile(photo);
+    return this.join(timeoutMs);
   }
 
   async leave(): Promise<void> {

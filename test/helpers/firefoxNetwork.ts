@@ -4,6 +4,7 @@
  * the Firefox test files in a private namespace with a veth pair and a default route: the server's
  * media sockets listen on HOST_IP, browsers reach it there, and nothing leaves the namespace.
  */
+import fs from 'node:fs';
 import os from 'node:os';
 
 export const FIREFOX_NET = {
@@ -27,6 +28,15 @@ export function firefoxNetworkSetup(nameservers: string[]): string {
     // werift asks a public STUN server by name when it gathers: DNS must fail at once, not time out.
     ...nameservers.filter((ns) => /^\d+\.\d+\.\d+\.\d+$/.test(ns) && !ns.startsWith('127.')).map((ns) => `ip route add unreachable ${ns}/32`),
   ].join(' && ');
+}
+
+/** The nameservers of /etc/resolv.conf (firefoxNetworkSetup makes them unreachable at once). */
+export function resolvConfNameservers(): string[] {
+  try {
+    return [...fs.readFileSync('/etc/resolv.conf', 'utf8').matchAll(/^nameserver\s+(\S+)/gm)].map((m) => m[1]!);
+  } catch {
+    return [];
+  }
 }
 
 /** Throws with the way to run them when this process is not in that network (Firefox tests are never skipped). */

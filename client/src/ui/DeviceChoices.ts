@@ -42,6 +42,33 @@ export async function listDevices(): Promise<Record<DeviceKind, MediaDeviceInfo[
 /** Whether this browser can route audio to a chosen output device (HTMLMediaElement.setSinkId). */
 export const canChooseSpeaker = (): boolean => typeof HTMLMediaElement !== 'undefined' && 'setSinkId' in HTMLMediaElement.prototype;
 
+/**
+ * Why the speaker cannot be chosen here (null: it can): no HTMLMediaElement.setSinkId (Safari, older
+ * Firefox), or the browser lists no output devices (Firefox lists them only after
+ * selectAudioOutput(); headless browsers have none). Sound then plays on the system default.
+ */
+export function speakerLimitation(outputs: number): string | null {
+  if (!canChooseSpeaker()) return 'your browser cannot choose the speaker: sound plays on the system default';
+  if (outputs === 0) return 'your browser lists no speakers to choose from: sound plays on the system default';
+  return null;
+}
+
+/** Disable a speaker picker and say why next to it (`reason` null: enable it, remove the note). */
+export function showSpeakerLimitation(select: HTMLSelectElement, reason: string | null): void {
+  const label = select.closest('label') ?? select.parentElement;
+  let note = label?.querySelector<HTMLElement>('.speaker-note') ?? null;
+  if (reason && !note && label) {
+    note = document.createElement('span');
+    note.className = 'hint speaker-note';
+    label.append(note);
+  }
+  if (note) {
+    note.textContent = reason ?? '';
+    note.hidden = reason === null;
+  }
+  if (reason) select.disabled = true;
+}
+
 const FALLBACK_LABEL: Record<DeviceKind, string> = { videoinput: 'Camera', audioinput: 'Microphone', audiooutput: 'Speaker' };
 
 /**

@@ -1,5 +1,5 @@
 /** The camera, microphone and speaker pickers of the call controls: switching needs no rejoin. */
-import { canChooseSpeaker, fillPicker, listDevices, loadDeviceChoices, saveDeviceChoice } from './DeviceChoices.ts';
+import { fillPicker, showSpeakerLimitation, speakerLimitation, listDevices, loadDeviceChoices, saveDeviceChoice } from './DeviceChoices.ts';
 
 export interface InCallDeviceElements {
   camera: HTMLSelectElement;
@@ -49,7 +49,9 @@ export class InCallDevices {
     fillPicker(this.els.speaker, devices.audiooutput, saved.audiooutput);
     this.#label(this.els.camera).hidden = !use.camera;
     this.#label(this.els.mic).hidden = !use.mic;
-    this.#label(this.els.speaker).hidden = !canChooseSpeaker() || devices.audiooutput.length === 0;
+    // Shown even where the speaker cannot be chosen: disabled, with a note saying why.
+    showSpeakerLimitation(this.els.speaker, speakerLimitation(devices.audiooutput.length));
+    this.#label(this.els.speaker).hidden = false;
   }
 
   hide(): void {

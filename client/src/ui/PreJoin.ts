@@ -4,7 +4,7 @@
  * and "join without camera/mic". When no device could be opened, joining is blocked with the reason
  * unless the user chose to join without them.
  */
-import { deviceConstraint, fillPicker, listDevices, loadDeviceChoices, saveDeviceChoice, canChooseSpeaker, type DeviceKind } from './DeviceChoices.ts';
+import { deviceConstraint, fillPicker, listDevices, loadDeviceChoices, saveDeviceChoice, showSpeakerLimitation, speakerLimitation, type DeviceKind } from './DeviceChoices.ts';
 import { MicLevelMeter } from './MicLevelMeter.ts';
 import { mediaErrorMessage } from './mediaErrors.ts';
 
@@ -51,7 +51,7 @@ export class PreJoin {
       });
     }
     els.noDevices.addEventListener('change', () => void this.refresh());
-    els.speaker.closest('label')?.toggleAttribute('hidden', !canChooseSpeaker());
+    showSpeakerLimitation(els.speaker, speakerLimitation(Number.POSITIVE_INFINITY)); // no setSinkId: say so before the devices are listed
   }
 
   /** Why joining is not possible now (null: it is). */
@@ -114,6 +114,7 @@ export class PreJoin {
     fillPicker(this.els.camera, devices.videoinput, actual('video') ?? saved.videoinput);
     fillPicker(this.els.mic, devices.audioinput, actual('audio') ?? saved.audioinput);
     const sink = fillPicker(this.els.speaker, devices.audiooutput, saved.audiooutput);
+    showSpeakerLimitation(this.els.speaker, speakerLimitation(devices.audiooutput.length));
     this.opts.onSpeaker(sink);
     this.els.video.hidden = !stream || !wantsVideo;
     this.els.video.srcObject = stream;

@@ -655,6 +655,25 @@ const shortcuts = new Shortcuts(
 );
 $<HTMLButtonElement>('help-toggle').addEventListener('click', () => shortcuts.toggleHelp());
 
+/**
+ * Highest counter values seen per receive connection and mid: a browser's getStats() may leave an
+ * inbound-rtp entry out of one report (Firefox does, for a moment), and a sum over the entries of
+ * one report would then go backwards. Counters only grow, so each consumer (a recycled mid gets a
+ * new one) counts its highest value.
+ */
+const counterPeaks = new WeakMap<RTCPeerConnection, Map<string, { framesDecoded: number; audioSamples: number; audioBytes: number }>>();
+
+function peakCounters(pc: RTCPeerConnection, consumerId: string, framesDecoded: number, audioSamples: number, audioBytes: number): { framesDecoded: number; audioSamples: number; audioBytes: number } {
+  let byConsumer = counterPeaks.get(pc);
+  if (!byConsumer) counterPeaks.set(pc, (byConsumer = new Map()));
+  const prev = byConsumer.get(consumerId);
+  const next = prev
+    ? { framesDecoded: Math.max(prev.framesDecoded, framesDecoded), audioSamples: Math.max(prev.audioSamples, audioSamples), audioBytes: Math.max(prev.audioBytes, audioBytes) }
+    : { framesDecoded, audioSamples, audioBytes };
+  byConsumer.set(consumerId, next);
+  return next;
+}
+
 /** Per remote tile: decoded video frames and received audio, from getStats(). */
 async function remoteStats(): Promise<unknown> {
   const c = client;
@@ -671,13 +690,22 @@ async function remoteStats(): Promise<unknown> {
     if (!entry) perPeer.set(remote.peerId, (entry = { peerId: remote.peerId, framesDecoded: 0, frameWidth: 0, audioSamples: 0, audioBytes: 0, packetsLost: 0 }));
     entry.packetsLost += Number(s['packetsLost'] ?? 0);
     if (s['kind'] === 'video') {
-      entry.framesDecoded += Number(s['framesDecoded'] ?? 0);
       entry.frameWidth = Math.max(entry.frameWidth, Number(s['frameWidth'] ?? 0));
-    } else {
-      entry.audioSamples += Number(s['totalSamplesReceived'] ?? 0);
-      entry.audioBytes += Number(s['bytesReceived'] ?? 0);
     }
+    const kind = s['kind'] === 'video' ? 'video' : 'audio';
+    peakCounters(pc, remote.consumerId, kind === 'video' ? Number(s['framesDecoded'] ?? 0) : 0, kind === 'audio' ? Number(s['totalSamplesReceived'] ?? 0) : 0, kind === 'audio' ? Number(s['bytesReceived'] ?? 0) : 0);
   });
+  // every consumer of a tile counts its highest value so far, also when this report left its entry out
+  const peaks = counterPeaks.get(pc);
+  for (const remote of c.remoteTracks) {
+    const p = peaks?.get(remote.consumerId);
+    if (!p) continue;
+    let entry = perPeer.get(remote.peerId);
+    if (!entry) perPeer.set(remote.peerId, (entry = { peerId: remote.peerId, framesDecoded: 0, frameWidth: 0, audioSamples: 0, audioBytes: 0, packetsLost: 0 }));
+    entry.framesDecoded += p.framesDecoded;
+    entry.audioSamples += p.audioSamples;
+    entry.audioBytes += p.audioBytes;
+  }
   const tileStats = new Map(tiles.stats().map((t) => [t.peerId, t]));
   return {
     joined: c.joined,

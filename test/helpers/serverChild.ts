@@ -27,6 +27,8 @@ export interface ServerStats {
   dataConsumers: number;
   /** The server's own gauges (created minus closed): they also count objects nothing references any more. */
   gauges: { rooms: number; peers: number; transports: number; producers: number; consumers: number };
+  /** Pending timers by where they were created (only with SERVER_CHILD_TRACE_TIMERS=1 in the child's env). */
+  timers: Record<string, number>;
   signaling: SignalingStats;
   avatarSessions: number;
 }
@@ -41,7 +43,7 @@ export interface ServerChild {
 export async function startServerChild(env: Record<string, string> = {}): Promise<ServerChild> {
   const child: ChildProcess = fork(MAIN, [], {
     execArgv: ['--expose-gc', '--import', 'tsx'],
-    env: { ...process.env, SERVER_CHILD_ENV: JSON.stringify(env) },
+    env: { ...process.env, SERVER_CHILD_ENV: JSON.stringify(env), ...(env['SERVER_CHILD_TRACE_TIMERS'] ? { SERVER_CHILD_TRACE_TIMERS: env['SERVER_CHILD_TRACE_TIMERS'] } : {}) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   let nextId = 1;

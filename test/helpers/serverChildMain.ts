@@ -7,6 +7,41 @@
 import { startTestServer } from './server.ts';
 import type { ServerStats } from './serverChild.ts';
 
+/**
+ * SERVER_CHILD_TRACE_TIMERS=1: remember where each pending timer was created, so that stats() can say
+ * whose timers pile up (where from: the first stack frames outside node:internal).
+ */
+const timerOrigins = new Map<unknown, string>();
+if (process.env['SERVER_CHILD_TRACE_TIMERS'] === '1') {
+  const where = (): string =>
+    (new Error().stack ?? '').split('\n').slice(2).filter((l) => !l.includes('node:internal') && !l.includes('serverChildMain')).slice(0, 3).map((l) => l.trim().replace(/^at /, '').replace(/\(.*node_modules\//, '(')).join(' < ');
+  const origSetTimeout = globalThis.setTimeout;
+  const origSetInterval = globalThis.setInterval;
+  const origClearTimeout = globalThis.clearTimeout;
+  const origClearInterval = globalThis.clearInterval;
+  globalThis.setTimeout = ((fn: (...a: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+    const t = origSetTimeout((...a: unknown[]) => {
+      timerOrigins.delete(t);
+      fn(...a);
+    }, ms, ...args);
+    timerOrigins.set(t, `timeout ${ms ?? 0}ms ${where()}`);
+    return t;
+  }) as typeof setTimeout;
+  globalThis.setInterval = ((fn: (...a: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+    const t = origSetInterval(fn, ms, ...args);
+    timerOrigins.set(t, `interval ${ms ?? 0}ms ${where()}`);
+    return t;
+  }) as typeof setInterval;
+  globalThis.clearTimeout = ((t: Parameters<typeof clearTimeout>[0]) => {
+    timerOrigins.delete(t);
+    origClearTimeout(t);
+  }) as typeof clearTimeout;
+  globalThis.clearInterval = ((t: Parameters<typeof clearInterval>[0]) => {
+    timerOrigins.delete(t);
+    origClearInterval(t);
+  }) as typeof clearInterval;
+}
+
 const env = JSON.parse(process.env['SERVER_CHILD_ENV'] ?? '{}') as Record<string, string>;
 const server = await startTestServer({}, env);
 
@@ -28,6 +63,11 @@ async function stats(): Promise<ServerStats> {
   const mem = process.memoryUsage();
   const resources: Record<string, number> = {};
   for (const r of process.getActiveResourcesInfo()) resources[r] = (resources[r] ?? 0) + 1;
+  const timers: Record<string, number> = {};
+  for (const [t, origin] of timerOrigins) {
+    if (typeof t === 'object' && t !== null && 'hasRef' in t && (t as NodeJS.Timeout)['_destroyed' as never]) continue;
+    timers[origin] = (timers[origin] ?? 0) + 1;
+  }
   let peers = 0;
   let producers = 0;
   let consumers = 0;
@@ -60,6 +100,7 @@ async function stats(): Promise<ServerStats> {
       producers: await gauge('avatar_sfu_producers'),
       consumers: await gauge('avatar_sfu_consumers'),
     },
+    timers,
     signaling: server.signalingStats(),
     avatarSessions: server.avatars.sessions.size,
   };

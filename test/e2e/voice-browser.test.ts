@@ -125,8 +125,10 @@ describe('voice avatar in headless Chromium', () => {
     const closed = q(0.15);
     const open = q(0.85);
     process.stdout.write(`# mouth openness: 15th pct ${closed.toFixed(3)}, 85th pct ${open.toFixed(3)}, n=${openness.length}\n`);
-    // The photo's resting mouth measures ≈ 0.1 here; speech must open it by at least a quarter of that.
-    assert.ok(open - closed > 0.025, `the mouth opens and closes (spread ${(open - closed).toFixed(3)})`);
+    // The photo's resting mouth measures ≈ 0.1 here; speech must open it by at least 15 % of that (a mouth
+    // that does not move spreads < 0.005). Seen: 0.021–0.023 on loaded CI runs, up to 0.044 on quiet ones;
+    // the earlier bound of a quarter (0.025) failed CI runs whose mouth did move.
+    assert.ok(open - closed > 0.015, `the mouth opens and closes (spread ${(open - closed).toFixed(3)})`);
     const closedShare = openness.filter((o) => o < closed + 0.25 * (open - closed)).length / openness.length;
     assert.ok(closedShare > 0.2, `the mouth is closed in the silences (${(closedShare * 100).toFixed(0)} % of frames)`);
   });

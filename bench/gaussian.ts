@@ -269,7 +269,7 @@ async function runGaussianBench(o: GaussianBenchOptions, log: (l: string) => voi
       identity_cosine: num(mean(sims), 3),
       render_fps_one_core: num(fps, 1),
       render_cpu_ms_mean: num(renderCpuMs, 2),
-      render_compositor: WasmCompositor.create() ? 'wasm' : 'js',
+      render_compositor: WasmCompositor.unavailableReason === undefined ? 'wasm' : 'js',
       render_cpu_ms_mean_js_compositor: num(renderCpuMsJs, 2),
       render_ms_mean: num(renderMean, 2),
       render_ms_p95: num(quantile(times, 0.95), 2),
